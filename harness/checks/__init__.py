@@ -1,0 +1,178 @@
+"""Checks: small named functions that read one exchange and yield findings.
+
+A check never raises for a deviation, never prints and does no I/O. Its code is `<module>.<function>`
+(`response.choices_indexed`), written once, and is public API: reports, profiles and users' scripts refer
+to it. Severity is not the check's business: every finding starts as an error and the profile weighs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import jsonschema
+
+from ..cases import Expect
+from ..models import Exchange, Finding
+from ..pointer import MISSING, join
+from ..schemas import compile_schema
+
+__all__ = [
+    "TRANSPORT_CODES",
+    "Check",
+    "CheckContext",
+    "all_codes",
+    "check",
+    "registry",
+    "run_checks",
+]
+
+# Raised by the runner, not by a check: the exchange could not be completed.
+TRANSPORT_CODES = (
+    "transport.connect",
+    "transport.timeout",
+    "transport.reset",
+    "transport.protocol",
+    "transport.too_large",
+    "transport.deadline",
+)
+INTERNAL_CODE = "harness.check_crashed"
+
+Applies = Callable[[Exchange, "CheckContext"], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    code: str
+    function: Callable[[Exchange, CheckContext], Iterable[Finding]]
+    applies: Applies
+    description: str
+
+
+_REGISTRY: dict[str, Check] = {}
+_FAMILIES = ("http", "response", "tools", "structured", "errors", "expect")
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What a check may know besides the exchange: the case's expectations. Read-only."""
+
+    expect: Expect = field(default_factory=Expect)
+
+    @cached_property
+    def _validators(self) -> dict[str, jsonschema.Draft202012Validator]:
+        return {}
+
+    def validator(self, document: Any) -> jsonschema.Draft202012Validator:
+        """A compiled validator for a schema carried by the request, built once per exchange."""
+        key = json.dumps(document, sort_keys=True)
+        if key not in self._validators:
+            self._validators[key] = compile_schema(document)
+        return self._validators[key]
+
+
+def check(
+    applies: Applies,
+) -> Callable[
+    [Callable[[Exchange, CheckContext], Iterable[Finding]]], Callable[[Exchange, CheckContext], Iterable[Finding]]
+]:
+    """Register a check; its code is `<family>.<function name>`."""
+
+    def register(
+        function: Callable[[Exchange, CheckContext], Iterable[Finding]],
+    ) -> Callable[[Exchange, CheckContext], Iterable[Finding]]:
+        family = function.__module__.rsplit(".", 1)[-1]
+        code = f"{family}.{function.__name__}"
+        if code in _REGISTRY:
+            raise RuntimeError(f"check {code} registered twice")
+        _REGISTRY[code] = Check(code, function, applies, (function.__doc__ or "").strip().split("\n")[0])
+        return function
+
+    return register
+
+
+def registry() -> dict[str, Check]:
+    """Every registered check by code (importing the check families on first use)."""
+    for family in _FAMILIES:
+        importlib.import_module(f"{__name__}.{family}")
+    return dict(_REGISTRY)
+
+
+def all_codes() -> list[str]:
+    """Every code a finding can carry."""
+    return sorted([*registry(), *TRANSPORT_CODES, INTERNAL_CODE])
+
+
+def run_checks(exchange: Exchange, context: CheckContext) -> list[Finding]:
+    """Every finding of every check that applies, in registration order; a crashing check is reported, not raised."""
+    findings: list[Finding] = []
+    for code, item in registry().items():
+        try:
+            if not item.applies(exchange, context):
+                continue
+            findings.extend(item.function(exchange, context))
+        except Exception as exc:  # a bug in a check must not hide the other checks' findings
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            findings.append(
+                Finding(
+                    INTERNAL_CODE,
+                    "",
+                    f"check {code} crashed: {type(exc).__name__}: {exc} "
+                    f"({where.filename.rsplit('/', 1)[-1]}:{where.lineno}); please report this",
+                )
+            )
+    return findings
+
+
+# Helpers shared by the check families.
+
+
+def body(exchange: Exchange) -> Any:
+    return exchange.response.body if exchange.response is not None else MISSING
+
+
+def request(exchange: Exchange) -> dict[str, Any]:
+    return exchange.request.body if isinstance(exchange.request.body, dict) else {}
+
+
+def answered_ok(exchange: Exchange, context: CheckContext) -> bool:
+    """A 2xx JSON object to a case that expected success: the answer the response checks judge."""
+    r = exchange.response
+    return (
+        r is not None
+        and 200 <= r.status < 300
+        and isinstance(r.body, dict)
+        and not context.expect.negative
+        and not request(exchange).get("stream")
+    )
+
+
+def choices(exchange: Exchange) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(pointer, choice) for each choice that is an object."""
+    items = body(exchange).get("choices") if isinstance(body(exchange), dict) else None
+    if isinstance(items, list):
+        for i, choice in enumerate(items):
+            if isinstance(choice, dict):
+                yield join("/response/body/choices", i), choice
+
+
+def message(choice: dict[str, Any]) -> dict[str, Any]:
+    value = choice.get("message")
+    return value if isinstance(value, dict) else {}
+
+
+def tool_calls(choice: dict[str, Any]) -> list[Any]:
+    value = message(choice).get("tool_calls")
+    return value if isinstance(value, list) else []
+
+
+def short(value: Any, limit: int = 120) -> str:
+    """A value as a truncated repr, for messages."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=repr)
+    text = repr(text) if isinstance(value, str) else text
+    return text if len(text) <= limit else text[: limit - 3] + "..."

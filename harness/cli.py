@@ -1,0 +1,282 @@
+"""The `harness` command: run, lint, checks. The only place that turns errors into exit codes.
+
+Exit codes: 0 every case passed (warnings allowed), 1 a case failed or errored, 2 a usage, config or
+case-file error (nothing was sent), 3 an internal error (a bug: please report it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import enum
+import os
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from . import __version__
+from .cases import lint, load_cases, select
+from .checks import all_codes, registry
+from .endpoints import Endpoint, load_config, parse_header, select_endpoints
+from .errors import ConfigError, HarnessError, Problem
+from .models import Result, Verdict
+from .profiles import builtin_profiles, load_profile
+from .redact import Redactor
+from .report import RunInfo, write_reports
+from .report.console import Console
+from .runner import Options, run
+
+__all__ = ["ExitCode", "main"]
+
+DEFAULT_CASES = "cases"
+DEFAULT_CONFIG = "harness.yaml"
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    FAILED = 1
+    USAGE = 2
+    INTERNAL = 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise HarnessError(Problem(self.prog, message))
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="harness", description="Conformance tests for OpenAI-compatible Chat Completions endpoints.")
+    parser.add_argument("--version", action="version", version=f"chat-conformance {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run_p = commands.add_parser("run", help="send cases to endpoints, check the answers, write a report")
+    run_p.add_argument("paths", nargs="*", metavar="CASES", help=f"case files or folders (default: {DEFAULT_CASES}/)")
+    target = run_p.add_argument_group("endpoint")
+    target.add_argument("--base-url", help="the endpoint's base URL, e.g. http://127.0.0.1:8080/v1")
+    target.add_argument("--model", help="fills ${model} in cases (leave out for endpoints that take none)")
+    target.add_argument(
+        "--api-key-env", metavar="NAME", help="environment variable holding the API key (sent as a bearer token)"
+    )
+    target.add_argument(
+        "--header", action="append", default=[], metavar="'K: V'", help="extra request header (repeatable)"
+    )
+    target.add_argument(
+        "--var", action="append", default=[], metavar="NAME=VALUE", help="a ${NAME} placeholder value (repeatable)"
+    )
+    target.add_argument("--profile", help=f"how to weigh findings: {', '.join(builtin_profiles())}, or a profile .yaml")
+    target.add_argument("--config", help=f"endpoint config file (default: ./{DEFAULT_CONFIG} when it exists)")
+    target.add_argument(
+        "--endpoint",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="endpoint from the config (repeatable; default all)",
+    )
+    run_p.add_argument(
+        "--select",
+        action="append",
+        default=[],
+        metavar="ID|TAG",
+        help="only cases whose id or tag matches (wildcards, commas)",
+    )
+    run_p.add_argument("--concurrency", type=_positive_int, default=4, help="requests in flight at once (default 4)")
+    run_p.add_argument(
+        "--timeout", type=_positive_float, default=60.0, help="seconds to wait for a connection or data (default 60)"
+    )
+    run_p.add_argument(
+        "--deadline",
+        type=_positive_float,
+        default=180.0,
+        help="seconds one case may take, retries included (default 180)",
+    )
+    run_p.add_argument(
+        "--retries", type=int, default=2, help="retries of a 429 or 503 answer, honouring Retry-After (default 2)"
+    )
+    run_p.add_argument(
+        "--max-response-bytes",
+        type=_positive_int,
+        default=16 * 1024 * 1024,
+        help="larger answers are an error (default 16 MiB)",
+    )
+    run_p.add_argument(
+        "--redact-env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also redact the value of this variable everywhere (repeatable)",
+    )
+    run_p.add_argument("--report-dir", help="where to write the report (default: reports/<run-id>/)")
+    run_p.add_argument("-v", "--verbose", action="store_true", help="also show cases that passed with warnings")
+
+    lint_p = commands.add_parser("lint", help="check case files and print file:line:column for each problem")
+    lint_p.add_argument("paths", nargs="*", metavar="PATHS", help=f"case files or folders (default: {DEFAULT_CASES}/)")
+
+    checks_p = commands.add_parser("checks", help="list every check code and its weight under a profile")
+    checks_p.add_argument("--profile", default="generic", help="profile to show severities for (default generic)")
+    return parser
+
+
+def _endpoints(args: argparse.Namespace) -> list[Endpoint]:
+    variables = {}
+    for item in args.var:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ConfigError(Problem("--var", f"expected NAME=VALUE, got {item!r}"))
+        variables[name] = value
+    headers = dict(parse_header(h) for h in args.header)
+    if args.base_url:
+        if args.config or args.endpoint:
+            raise ConfigError(Problem("--base-url", "give either --base-url or --config/--endpoint, not both"))
+        if not args.base_url.startswith(("http://", "https://")):
+            raise ConfigError(Problem("--base-url", f"expected an http:// or https:// URL, got {args.base_url!r}"))
+        return [
+            Endpoint("cli", args.base_url, args.model, args.api_key_env, headers, variables, args.profile or "generic")
+        ]
+    config = args.config or (DEFAULT_CONFIG if Path(DEFAULT_CONFIG).is_file() else None)
+    if config is None:
+        raise ConfigError(
+            Problem(
+                "harness run",
+                "no endpoint to run against: give --base-url URL (with --model NAME), "
+                "or --config FILE with --endpoint NAME",
+            )
+        )
+    chosen = select_endpoints(load_config(config), args.endpoint, config)
+    overrides = {}
+    if args.profile:
+        overrides["profile"] = args.profile
+    if args.model:
+        overrides["model"] = args.model
+    return [
+        replace(e, headers={**e.headers, **headers}, variables={**e.variables, **variables}, **overrides)  # type: ignore[arg-type]
+        for e in chosen
+    ]
+
+
+def _run(args: argparse.Namespace) -> int:
+    endpoints = _endpoints(args)
+    paths = args.paths or [DEFAULT_CASES]
+    cases = select(load_cases(paths), args.select)
+    if not cases:
+        raise HarnessError(
+            Problem("--select", f"no case matches {', '.join(args.select)}")
+            if args.select
+            else Problem(", ".join(map(str, paths)), "no case files found (they are named *.case.yaml)")
+        )
+    profiles = {e.name: load_profile(e.profile).name for e in endpoints}
+    secrets = [os.environ[n] for n in args.redact_env if os.environ.get(n)]
+    options = Options(
+        concurrency=args.concurrency,
+        timeout=args.timeout,
+        deadline=args.deadline,
+        retries=max(0, args.retries),
+        max_response_bytes=args.max_response_bytes,
+        extra_secrets=tuple(secrets),
+    )
+    started = datetime.now(UTC)
+    run_id = started.strftime("%Y%m%d-%H%M%S")
+    console = Console(verbose=args.verbose)
+    collected: list[Result] = []
+    t0 = time.perf_counter()
+    console.start(len(cases) * len(endpoints))
+
+    def on_result(result: Result) -> None:
+        collected.append(result)
+        console.add(result)
+
+    interrupted = False
+    try:
+        results = asyncio.run(run(cases, endpoints, options, on_result=on_result))
+    except KeyboardInterrupt:
+        interrupted = True
+        order = {(c.id, e.name): i for i, (c, e) in enumerate((c, e) for e in endpoints for c in cases)}
+        results = sorted(collected, key=lambda r: order.get((r.case_id, r.endpoint), 0))
+    duration = time.perf_counter() - t0
+    redactor = Redactor(secrets)
+    shown = tuple(replace(e, base_url=redactor.url(e.base_url), headers={}) for e in endpoints)
+    info = RunInfo(
+        run_id=run_id,
+        started=started.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        finished=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        duration_s=round(duration, 3),
+        harness_version=__version__,
+        endpoints=shown,
+        case_paths=tuple(map(str, paths)),
+        selected=tuple(args.select),
+        profiles=profiles,
+    )
+    directory = Path(args.report_dir) if args.report_dir else Path("reports") / run_id
+    written = write_reports(directory, info, results)
+    console.finish(results, {e.name: e for e in shown}, duration, written)
+    if interrupted:
+        console.out.print("interrupted: the report holds the cases that finished")
+        return ExitCode.USAGE
+    return ExitCode.FAILED if any(r.verdict in (Verdict.FAIL, Verdict.ERROR) for r in results) else ExitCode.OK
+
+
+def _lint(args: argparse.Namespace) -> int:
+    cases, problems = lint(args.paths or [DEFAULT_CASES])
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problem(s) in case files", file=sys.stderr)
+        return ExitCode.USAGE
+    print(f"{len(cases)} case(s), no problems")
+    return ExitCode.OK
+
+
+def _checks(args: argparse.Namespace) -> int:
+    profile = load_profile(args.profile)
+    checks = registry()
+    print(f"check codes, weighed by profile {profile.name}:")
+    for code in all_codes():
+        rule = profile.rule(code)
+        level = rule.severity.value if rule.severity else "off"
+        description = checks[code].description if code in checks else "the exchange could not be completed"
+        print(f"  {code:<42} {level:<8} {description}")
+    return ExitCode.OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `harness` command; returns the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+        handler = {"run": _run, "lint": _lint, "checks": _checks}[args.command]
+        return int(handler(args))
+    except HarnessError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return ExitCode.USAGE
+    except SystemExit as exc:  # --help and --version
+        return int(exc.code or 0)
+    except BrokenPipeError:  # `harness checks | head`
+        sys.stderr.close()
+        return ExitCode.OK
+    except Exception:
+        print(
+            "internal error: this is a bug in chat-conformance; please report it with this traceback:", file=sys.stderr
+        )
+        traceback.print_exc()
+        return ExitCode.INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

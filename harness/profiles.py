@@ -1,0 +1,146 @@
+"""Profiles: how much each check code weighs for a kind of endpoint.
+
+A check reports what it sees; the profile decides whether that fails the case (`error`), is reported
+without failing (`warning`), or is not reported (`off`), and says why, usually by naming the provider's
+documentation. Profiles are YAML data (built-in ones in `harness/profiles/`, or a user's file) that can
+`extend` one another, so a provider difference is a line of data, never an `if provider ==` branch.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .checks import all_codes
+from .errors import ConfigError, HarnessError, Problem
+from .models import Finding, Severity
+from .pointer import join
+from .yamlfile import Source, load_yaml
+
+__all__ = ["BUILTIN_DIR", "Profile", "Rule", "builtin_profiles", "load_profile"]
+
+BUILTIN_DIR = Path(__file__).resolve().parent / "profiles"
+_LEVELS = {"error": Severity.ERROR, "warning": Severity.WARNING, "off": None}
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """The weight of one code (or wildcard pattern of codes) under a profile. `severity` None means off."""
+
+    severity: Severity | None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A named table from check code to `Rule`; codes it does not name are errors."""
+
+    name: str
+    description: str = ""
+    rules: dict[str, Rule] = field(default_factory=dict)
+    origin: str = ""
+
+    def rule(self, code: str) -> Rule:
+        if code in self.rules:
+            return self.rules[code]
+        matches = [p for p in self.rules if fnmatch.fnmatchcase(code, p)]
+        if matches:
+            return self.rules[max(matches, key=len)]  # the most specific pattern wins
+        return Rule(Severity.ERROR)
+
+    def judge(self, finding: Finding) -> Finding | None:
+        """The finding with this profile's severity and note, or None when the profile turns it off."""
+        rule = self.rule(finding.code)
+        if rule.severity is None:
+            return None
+        return replace(finding, severity=rule.severity, note=rule.note or finding.note)
+
+
+def builtin_profiles() -> list[str]:
+    return sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml"))
+
+
+def _parse_rules(source: Source, data: Any) -> tuple[dict[str, Rule], list[Problem]]:
+    rules: dict[str, Rule] = {}
+    problems: list[Problem] = []
+    if not isinstance(data, dict):
+        return rules, [source.problem("/checks", "'checks' must map check codes to error, warning or off")]
+    codes = all_codes()
+    for code, value in data.items():
+        pointer = join("/checks", code)
+        if not any(fnmatch.fnmatchcase(c, code) for c in codes):
+            close = difflib.get_close_matches(code, codes, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(source.problem(pointer, f"unknown check code {code!r}{hint}"))
+            continue
+        level, note = (value.get("severity"), value.get("note")) if isinstance(value, dict) else (value, None)
+        if level is False:  # YAML 1.1 reads a bare `off` as false
+            level = "off"
+        if level not in _LEVELS or (note is not None and not isinstance(note, str)):
+            problems.append(
+                source.problem(
+                    pointer, f"expected error, warning or off (optionally as {{severity, note}}), got {value!r}"
+                )
+            )
+            continue
+        rules[code] = Rule(_LEVELS[level], note)
+    return rules, problems
+
+
+def _load(path: Path, seen: tuple[str, ...]) -> Profile:
+    source = load_yaml(path)
+    data = source.data
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        raise ConfigError(source.problem("", "a profile is a mapping with at least 'name' and 'checks'"))
+    unknown = set(data) - {"name", "description", "extends", "checks"}
+    if unknown:
+        raise ConfigError(
+            source.problem(
+                join("", sorted(unknown)[0]),
+                f"unknown key {sorted(unknown)[0]!r} in a profile; expected name, description, extends, checks",
+            )
+        )
+    rules: dict[str, Rule] = {}
+    if data.get("extends"):
+        parent = data["extends"]
+        if parent in seen:
+            raise ConfigError(
+                source.problem("/extends", f"profiles extend each other in a loop: {' -> '.join((*seen, parent))}")
+            )
+        rules.update(load_profile(parent, seen=(*seen, data["name"]), base=path.parent).rules)
+    own, problems = _parse_rules(source, data.get("checks", {}))
+    if problems:
+        raise ConfigError(problems)
+    rules.update(own)
+    return Profile(data["name"], str(data.get("description", "")), rules, str(path))
+
+
+def load_profile(name_or_path: str, *, seen: tuple[str, ...] = (), base: Path | None = None) -> Profile:
+    """A built-in profile by name (`generic`, `openai`, `vertex`, `gemini-api`, `self-deployed`) or a YAML file."""
+    candidate = Path(name_or_path)
+    if base is not None and not candidate.is_absolute() and (base / candidate).is_file():
+        candidate = base / candidate
+    if candidate.suffix in (".yaml", ".yml") or candidate.is_file():
+        if not candidate.is_file():
+            raise ConfigError(Problem(str(candidate), "no such profile file"))
+        try:
+            return _load(candidate, seen)
+        except ConfigError:
+            raise
+        except HarnessError as exc:
+            raise ConfigError(exc.problems) from None
+    path = BUILTIN_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        names = builtin_profiles()
+        close = difflib.get_close_matches(name_or_path, names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(
+            Problem(
+                "--profile",
+                f"unknown profile {name_or_path!r}{hint}; built-in profiles: {', '.join(names)}, or a path to a profile .yaml",
+            )
+        )
+    return _load(path, seen)

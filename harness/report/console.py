@@ -1,0 +1,127 @@
+"""The console: progress while a run goes, then failures and a summary, in the shape of pytest's output.
+
+rich is used here only; with NO_COLOR set or output that is not a terminal, the text is plain.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from rich.console import Console as RichConsole
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..endpoints import Endpoint
+from ..models import Result, Verdict
+from .failure import failure_block, headline
+from .files import summarize
+
+__all__ = ["Console"]
+
+_STYLE = {Verdict.PASS: "green", Verdict.FAIL: "red", Verdict.ERROR: "magenta", Verdict.SKIP: "yellow"}
+
+
+class Console:
+    """Reports a run as it happens: `start`, `add` for each result, `finish` with the summary."""
+
+    def __init__(self, file: TextIO | None = None, *, verbose: bool = False) -> None:
+        self.out = RichConsole(
+            file=file or sys.stdout, no_color=bool(os.environ.get("NO_COLOR")) or None, highlight=False, soft_wrap=True
+        )
+        self.verbose = verbose
+        self._progress: Progress | None = None
+        self._task: int | None = None
+
+    def start(self, total: int, banner: str = "") -> None:
+        if banner:
+            self.out.print(f"[bold yellow]{escape(banner)}[/]")
+        if self.out.is_terminal:
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=self.out,
+                transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("running cases", total=total)
+
+    def add(self, result: Result) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.advance(self._task)
+            if result.verdict in (Verdict.FAIL, Verdict.ERROR):
+                self._progress.console.print(f"[{_STYLE[result.verdict]}]{escape(headline(result))}[/]")
+            return
+        style = _STYLE[result.verdict]
+        ms = (
+            f" ({result.exchange.timings.total_ms:.0f} ms)"
+            if result.exchange and result.exchange.timings.total_ms
+            else ""
+        )
+        self.out.print(f"[{style}]{result.verdict.value.upper():5}[/] {escape(result.name)}{ms}")
+
+    def finish(
+        self,
+        results: list[Result],
+        endpoints: dict[str, Endpoint],
+        duration_s: float,
+        reports: list[Path] | None = None,
+        banner: str = "",
+    ) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+        bad = [r for r in results if r.verdict in (Verdict.FAIL, Verdict.ERROR)]
+        if bad:
+            self.out.rule("FAILURES")
+            for result in bad:
+                self.out.print(escape(failure_block(result, endpoints.get(result.endpoint))))
+                self.out.print()
+        warned = [r for r in results if r.warnings and r.verdict is Verdict.PASS]
+        if warned and self.verbose:
+            self.out.rule("WARNINGS")
+            for result in warned:
+                self.out.print(escape(failure_block(result, endpoints.get(result.endpoint))))
+                self.out.print()
+        table = Table(title="Summary", show_lines=False)
+        for column in ("case", "endpoint", "verdict", "status", "ms", "findings"):
+            table.add_column(column, overflow="fold")
+        for r in results:
+            status = str(r.exchange.response.status) if r.exchange and r.exchange.response else "-"
+            ms = f"{r.exchange.timings.total_ms:.0f}" if r.exchange and r.exchange.timings.total_ms is not None else "-"
+            codes = ", ".join(sorted({f.code for f in r.findings}))
+            table.add_row(
+                escape(r.case_id),
+                escape(r.endpoint),
+                f"[{_STYLE[r.verdict]}]{r.verdict.value}[/]",
+                status,
+                ms,
+                escape(codes or (r.reason if r.verdict is Verdict.SKIP else "")),
+            )
+        self.out.print(table)
+        if bad:
+            self.out.rule("short test summary info")
+            for result in bad:
+                self.out.print(escape(headline(result)))
+        counts = summarize(results)
+        parts = [
+            f"{counts[k]} {label}"
+            for k, label in (
+                ("fail", "failed"),
+                ("pass", "passed"),
+                ("error", "errors"),
+                ("skip", "skipped"),
+                ("warnings", "warnings"),
+            )
+            if counts[k]
+        ]
+        color = "red" if counts["fail"] or counts["error"] else "green"
+        self.out.rule(f"[bold {color}]{', '.join(parts) or 'no cases ran'} in {duration_s:.1f}s[/]", style=color)
+        if banner:
+            self.out.print(f"[bold yellow]{escape(banner)}[/]")
+        for path in reports or []:
+            self.out.print(f"report: {escape(str(path))}")

@@ -1,0 +1,92 @@
+"""The one failure block that the console, JUnit and summary.md all show for a case that did not pass."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+from ..endpoints import Endpoint
+from ..models import Finding, Result, Severity, Verdict
+
+__all__ = ["failure_block", "headline", "worst"]
+
+BODY_LIMIT = 600
+
+
+def worst(result: Result) -> Finding | None:
+    order = sorted(result.findings, key=lambda f: f.severity is not Severity.ERROR)
+    return order[0] if order else None
+
+
+def headline(result: Result) -> str:
+    """One line: the verdict, the name and the worst finding, as pytest's short summary shows a failure."""
+    finding = worst(result)
+    if result.verdict is Verdict.SKIP:
+        return f"SKIP {result.name} - {result.reason}"
+    detail = f"{finding.code}: {finding.message}" if finding else "no findings"
+    return f"{result.verdict.value.upper()} {result.name} - {detail}"
+
+
+def _truncate(text: str, limit: int = BODY_LIMIT) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text) - limit} more characters)"
+
+
+def _value(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str) if not isinstance(value, str) else repr(value)
+    return _truncate(text, 200)
+
+
+def reproduce(result: Result, endpoint: Endpoint | None) -> list[str]:
+    """Commands that send the same request again: the harness for the case, curl for the raw exchange."""
+    lines = []
+    target = f"--endpoint {shlex.quote(result.endpoint)}"
+    if endpoint is not None and result.endpoint == "cli":
+        target = f"--base-url {shlex.quote(endpoint.base_url)}" + (
+            f" --model {shlex.quote(endpoint.model)}" if endpoint.model else ""
+        )
+    lines.append(f"harness run {shlex.quote(result.file)} --select {shlex.quote(result.case_id)} {target}")
+    exchange = result.exchange
+    if exchange is not None:
+        body = (
+            exchange.request.raw_body
+            if exchange.request.raw_body is not None
+            else json.dumps(exchange.request.body, ensure_ascii=False)
+        )
+        auth = ""
+        if endpoint is not None and endpoint.api_key_env:
+            auth = f' -H "Authorization: Bearer ${endpoint.api_key_env}"'
+        lines.append(
+            f"curl -sS {shlex.quote(exchange.request.url)} -H 'content-type: application/json'{auth} -d {shlex.quote(body)}"
+        )
+    return lines
+
+
+def failure_block(result: Result, endpoint: Endpoint | None = None) -> str:
+    """Everything needed to understand and reproduce one failing (or warned) case, as plain text."""
+    lines = [headline(result)]
+    lines.append(f"  {result.name}  {result.file}:{result.line}" + (f"  {result.title}" if result.title else ""))
+    counts: dict[str, int] = {}
+    for finding in result.findings:
+        counts[finding.code] = counts.get(finding.code, 0) + 1
+    for finding in sorted(result.findings, key=lambda f: f.severity is not Severity.ERROR):
+        count = f" ({counts[finding.code]})" if counts[finding.code] > 1 else ""
+        lines.append(f"  {finding.severity.value:<8}{finding.code}{count}  at {finding.pointer or '/'}")
+        lines.append(f"          {finding.message}")
+        if finding.expected is not None or finding.actual is not None:
+            lines.append(f"          expected {_value(finding.expected)}; seen {_value(finding.actual)}")
+        if finding.note:
+            lines.append(f"          note: {finding.note}")
+    exchange = result.exchange
+    if exchange is not None and exchange.response is not None:
+        response = exchange.response
+        lines.append(
+            f"  answer: {response.status} {response.headers.get('content-type', '')}, {response.size} bytes, "
+            f"{exchange.timings.total_ms} ms" + (f", {exchange.attempts} attempts" if exchange.attempts > 1 else "")
+        )
+        lines.append("    " + _truncate(response.text.replace("\n", " ")))
+    if result.variables:
+        lines.append("  placeholders: " + ", ".join(f"{k}={v}" for k, v in result.variables.items()))
+    lines.append("  reproduce with:")
+    lines += [f"    {line}" for line in reproduce(result, endpoint)]
+    return "\n".join(lines)

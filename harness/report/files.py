@@ -1,0 +1,233 @@
+"""The files a run writes into its report folder, each written atomically (a temp file, then a rename)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import xml.etree.ElementTree as ET
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..endpoints import Endpoint
+from ..models import Result, Verdict, to_json
+from .failure import failure_block, headline
+
+__all__ = ["RESULTS_FORMAT", "RunInfo", "atomic_write", "summarize", "write_reports"]
+
+RESULTS_FORMAT = "chat-conformance/results@1"
+TEXT_LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """What was run, against what, and when: the header of every report."""
+
+    run_id: str
+    started: str
+    finished: str
+    duration_s: float
+    harness_version: str
+    endpoints: tuple[Endpoint, ...]
+    case_paths: tuple[str, ...]
+    selected: tuple[str, ...] = ()
+    origin: str = "live"
+    profiles: dict[str, str] = field(default_factory=dict)
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write a file so that readers see the old content or the new, never half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def summarize(results: list[Result]) -> dict[str, int]:
+    counts = Counter(r.verdict.value for r in results)
+    return {
+        "total": len(results),
+        **{v.value: counts.get(v.value, 0) for v in Verdict},
+        "warnings": sum(len(r.warnings) for r in results),
+    }
+
+
+def _endpoint_json(endpoint: Endpoint, profile: str) -> dict[str, Any]:
+    return {"name": endpoint.name, "base_url": endpoint.base_url, "model": endpoint.model, "profile": profile}
+
+
+def _result_json(result: Result) -> dict[str, Any]:
+    exchange = result.exchange
+    out: dict[str, Any] = {
+        "id": result.case_id,
+        "name": result.name,
+        "endpoint": result.endpoint,
+        "file": result.file,
+        "line": result.line,
+        "title": result.title,
+        "tags": list(result.tags),
+        "verdict": result.verdict.value,
+        "reason": result.reason,
+        "findings": to_json(list(result.findings)),
+        "variables": result.variables,
+    }
+    if exchange is not None:
+        out["timings"] = to_json(exchange.timings)
+        out["attempts"] = exchange.attempts
+        view = exchange.view()
+        response = view.get("response")
+        if response is not None:
+            body = response["body"]
+            if isinstance(body, str) and len(body) > TEXT_LIMIT:
+                response["body"] = body[:TEXT_LIMIT]
+                response["body_truncated_from"] = len(body)
+            out["status"] = response["status"]
+            usage = body.get("usage") if isinstance(body, dict) else None
+            out["usage"] = usage if isinstance(usage, dict) else None
+        if exchange.transport_error is not None:
+            view["transport_error"] = to_json(exchange.transport_error)
+        out["exchange"] = view
+    return out
+
+
+def results_json(info: RunInfo, results: list[Result]) -> str:
+    document = {
+        "format": RESULTS_FORMAT,
+        "run": {
+            "id": info.run_id,
+            "started": info.started,
+            "finished": info.finished,
+            "duration_s": info.duration_s,
+            "harness_version": info.harness_version,
+            "origin": info.origin,
+            "case_paths": list(info.case_paths),
+            "selected": list(info.selected),
+            "endpoints": [_endpoint_json(e, info.profiles.get(e.name, e.profile)) for e in info.endpoints],
+        },
+        "summary": summarize(results),
+        "results": [_result_json(r) for r in results],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def junit_xml(info: RunInfo, results: list[Result], endpoints: dict[str, Endpoint]) -> str:
+    root = ET.Element("testsuites", name="chat-conformance")
+    for endpoint in info.endpoints:
+        mine = [r for r in results if r.endpoint == endpoint.name]
+        counts = summarize(mine)
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            name=endpoint.name,
+            tests=str(len(mine)),
+            failures=str(counts["fail"]),
+            errors=str(counts["error"]),
+            skipped=str(counts["skip"]),
+            timestamp=info.started,
+        )
+        for result in mine:
+            seconds = (result.exchange.timings.total_ms or 0) / 1000 if result.exchange else 0.0
+            classname = result.file.removesuffix(".yaml").removesuffix(".yml").replace("/", ".")
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                classname=classname,
+                name=result.name,
+                file=result.file,
+                line=str(result.line or 0),
+                time=f"{seconds:.3f}",
+            )
+            block = failure_block(result, endpoints.get(result.endpoint))
+            if result.verdict is Verdict.FAIL:
+                element = ET.SubElement(
+                    case, "failure", message=headline(result), type=result.errors[0].code if result.errors else "fail"
+                )
+                element.text = block
+            elif result.verdict is Verdict.ERROR:
+                element = ET.SubElement(
+                    case,
+                    "error",
+                    message=headline(result),
+                    type=result.findings[0].code if result.findings else "error",
+                )
+                element.text = block
+            elif result.verdict is Verdict.SKIP:
+                ET.SubElement(case, "skipped", message=result.reason)
+            elif result.warnings:
+                ET.SubElement(case, "system-out").text = block
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def summary_md(info: RunInfo, results: list[Result], endpoints: dict[str, Endpoint], banner: str = "") -> str:
+    counts = summarize(results)
+    lines = [f"# Conformance run {info.run_id}", ""]
+    if banner:
+        lines += [f"> {banner}", ""]
+    lines += [
+        f"{info.started} · {info.duration_s:.1f} s · chat-conformance {info.harness_version}",
+        "",
+        f"**{counts['pass']} passed, {counts['fail']} failed, {counts['error']} errors, {counts['skip']} skipped,"
+        f" {counts['warnings']} warnings** out of {counts['total']}.",
+        "",
+        "| endpoint | base URL | model | profile |",
+        "|---|---|---|---|",
+    ]
+    for e in info.endpoints:
+        lines.append(
+            f"| {_cell(e.name)} | {_cell(e.base_url)} | {_cell(e.model or '(none)')} | {_cell(info.profiles.get(e.name, e.profile))} |"
+        )
+    lines += [
+        "",
+        "## Results",
+        "",
+        "| case | endpoint | verdict | status | findings | time (ms) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        status = r.exchange.response.status if r.exchange and r.exchange.response else "—"
+        ms = r.exchange.timings.total_ms if r.exchange else "—"
+        codes = ", ".join(sorted({f.code for f in r.findings})) or (r.reason if r.verdict is Verdict.SKIP else "")
+        lines.append(
+            f"| {_cell(r.case_id)} | {_cell(r.endpoint)} | {r.verdict.value} | {status} | {_cell(codes)} | {ms} |"
+        )
+    bad = [r for r in results if r.verdict in (Verdict.FAIL, Verdict.ERROR)]
+    if bad:
+        lines += ["", "## Failures", ""]
+        for r in bad:
+            lines += [f"### {_cell(r.name)}", "", "```text", failure_block(r, endpoints.get(r.endpoint)), "```", ""]
+    warned = Counter(f.code for r in results for f in r.warnings)
+    if warned:
+        lines += ["", "## Warnings", "", "| check | count | why it is a warning |", "|---|---|---|"]
+        notes = {f.code: f.note or "" for r in results for f in r.warnings}
+        for code, count in sorted(warned.items()):
+            lines.append(f"| {code} | {count} | {_cell(notes[code])} |")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_reports(directory: Path, info: RunInfo, results: list[Result], banner: str = "") -> list[Path]:
+    """Write results.json, junit.xml and summary.md into `directory`; returns their paths."""
+    endpoints = {e.name: e for e in info.endpoints}
+    files = {
+        "results.json": results_json(info, results),
+        "junit.xml": junit_xml(info, results, endpoints),
+        "summary.md": summary_md(info, results, endpoints, banner),
+    }
+    paths = []
+    for name, text in files.items():
+        atomic_write(directory / name, text)
+        paths.append(directory / name)
+    return paths

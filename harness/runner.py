@@ -1,0 +1,319 @@
+"""Running cases against endpoints: build each request, send it, keep the exchange, check it, judge it.
+
+Sending is async with bounded concurrency, connect/read timeouts, a per-case deadline and bounded retries
+of 429/503 that honour Retry-After. Every httpx failure is mapped to a `transport.<kind>` finding in one
+function, so a broken endpoint yields an `error` verdict and the run goes on. Checks never see a secret:
+the exchange is redacted as it is built.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from . import __version__
+from .auth import auth_for
+from .cases import Case, fill
+from .checks import INTERNAL_CODE, CheckContext, run_checks
+from .endpoints import Endpoint
+from .errors import CaseFileError, HarnessError
+from .models import Exchange, Finding, HttpResponse, Result, SentRequest, Severity, Timings, TransportError, Verdict
+from .pointer import MISSING
+from .profiles import Profile, load_profile
+from .redact import Redactor
+
+__all__ = ["Options", "build_request", "judge", "run"]
+
+RETRY_STATUSES = (429, 503)
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """How to send: the knobs a user sets with flags."""
+
+    concurrency: int = 4
+    timeout: float = 60.0
+    deadline: float = 180.0
+    retries: int = 2
+    max_response_bytes: int = 16 * 1024 * 1024
+    extra_secrets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """A case filled in for one endpoint, ready to send."""
+
+    case: Case
+    endpoint: Endpoint
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def build_request(case: Case, endpoint: Endpoint) -> tuple[dict[str, str], bytes]:
+    """The headers and body bytes for a filled-in case (credentials are added later, by the auth flow)."""
+    headers = {
+        "content-type": "application/json",
+        "accept": "application/json",
+        "user-agent": f"chat-conformance/{__version__}",
+    }
+    headers.update({k.lower(): v for k, v in endpoint.headers.items()})
+    headers.update({k.lower(): v for k, v in case.headers.items()})
+    if case.raw_body is not None:
+        return headers, case.raw_body.encode("utf-8")
+    return headers, json.dumps(case.request, ensure_ascii=False).encode("utf-8")
+
+
+def plan(cases: Iterable[Case], endpoints: Iterable[Endpoint], environ: Mapping[str, str]) -> list[Planned]:
+    """Fill every case for every endpoint up front, so an unknown placeholder stops the run before anything is sent."""
+    planned: list[Planned] = []
+    problems = []
+    for endpoint in endpoints:
+        variables = endpoint.placeholders()
+        for case in cases:
+            try:
+                filled = fill(case, variables, environ)
+            except CaseFileError as exc:
+                problems += exc.problems
+                continue
+            used = {
+                k: v
+                for k, v in variables.items()
+                if v is not None and f"${{{k}}}" in json.dumps([case.request, case.raw_body, case.headers])
+            }
+            planned.append(Planned(filled, endpoint, used))
+    if problems:
+        unique = list(dict.fromkeys(problems))
+        raise CaseFileError(unique)
+    return planned
+
+
+def _map_transport_error(exc: BaseException, options: Options) -> TransportError:
+    """The one place an exception from sending becomes a finding kind."""
+    if isinstance(exc, _TooLarge):
+        return TransportError(
+            "too_large", f"the response is larger than --max-response-bytes ({options.max_response_bytes} bytes)"
+        )
+    if isinstance(exc, TimeoutError):
+        return TransportError("deadline", f"the case did not finish within its deadline of {options.deadline:g} s")
+    if isinstance(exc, httpx.ConnectTimeout):
+        return TransportError("connect", f"timed out connecting ({type(exc).__name__})")
+    if isinstance(exc, httpx.ConnectError):
+        return TransportError("connect", f"cannot connect: {exc or type(exc).__name__}")
+    if isinstance(exc, httpx.TimeoutException):
+        return TransportError("timeout", f"no data for {options.timeout:g} s ({type(exc).__name__})")
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        return TransportError(
+            "reset", f"the connection was closed before the answer was complete: {exc or type(exc).__name__}"
+        )
+    return TransportError("protocol", f"{type(exc).__name__}: {exc}")
+
+
+def _decode(raw: bytes, content_type: str) -> tuple[str, Any, str | None]:
+    """(text, parsed JSON or MISSING, why it is not JSON)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return raw.decode("utf-8", errors="replace"), MISSING, f"it is not valid UTF-8 (byte {exc.start})"
+    if not text.strip():
+        return text, MISSING, "it is empty"
+
+    def reject_constant(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+
+    try:
+        return text, json.loads(text, parse_constant=reject_constant), None
+    except ValueError as exc:
+        lowered = text.lstrip()[:200].lower()
+        if "html" in content_type or lowered.startswith(("<!doctype html", "<html")):
+            return text, MISSING, "it is an HTML page"
+        return text, MISSING, f"it does not parse ({exc})"
+
+
+def _retry_delay(response: httpx.Response, attempt: int) -> float:
+    value = response.headers.get("retry-after")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            parsed = email.utils.parsedate_to_datetime(value) if value else None
+            if parsed is not None:
+                return max(0.0, (parsed - datetime.now(parsed.tzinfo)).total_seconds())
+    return 0.5 * 2**attempt
+
+
+async def _exchange(client: httpx.AsyncClient, planned: Planned, options: Options, redactor: Redactor) -> Exchange:
+    headers, content = build_request(planned.case, planned.endpoint)
+    case = planned.case
+    started = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    t0 = time.perf_counter()
+    sent_headers: list[tuple[str, str]] = list(headers.items())
+    body = redactor.value(case.request) if case.raw_body is None else None
+    raw = redactor.text(case.raw_body) if case.raw_body is not None else None
+
+    def sent() -> SentRequest:
+        return SentRequest("POST", redactor.url(planned.endpoint.url), redactor.headers(sent_headers), body, raw)
+
+    attempt = 0
+    ttfb: float | None = None
+    try:
+        async with asyncio.timeout(options.deadline):
+            while True:
+                attempt += 1
+                t0 = time.perf_counter()
+                async with client.stream("POST", planned.endpoint.url, headers=headers, content=content) as response:
+                    ttfb = (time.perf_counter() - t0) * 1000
+                    sent_headers = list(response.request.headers.items())
+                    if response.status_code in RETRY_STATUSES and attempt <= options.retries:
+                        delay = _retry_delay(response, attempt)
+                        await response.aclose()
+                        await asyncio.sleep(delay)
+                        continue
+                    chunks = []
+                    size = 0
+                    async for chunk in response.aiter_bytes():
+                        size += len(chunk)
+                        if size > options.max_response_bytes:
+                            raise _TooLarge
+                        chunks.append(chunk)
+                    total = (time.perf_counter() - t0) * 1000
+                    data = b"".join(chunks)
+                    content_type = response.headers.get("content-type", "")
+                    text, parsed, error = _decode(data, content_type)
+                    http_response = HttpResponse(
+                        status=response.status_code,
+                        headers=redactor.headers(response.headers.items()),
+                        text=redactor.text(text),
+                        body=MISSING if parsed is MISSING else redactor.value(parsed),
+                        body_error=error,
+                        size=size,
+                        http_version=response.http_version,
+                    )
+                    return Exchange(
+                        sent(), http_response, Timings(started, round(ttfb, 2), round(total, 2)), attempts=attempt
+                    )
+    except (httpx.HTTPError, TimeoutError, _TooLarge) as exc:
+        total = (time.perf_counter() - t0) * 1000
+        return Exchange(
+            sent(),
+            None,
+            Timings(started, None if ttfb is None else round(ttfb, 2), round(total, 2)),
+            transport_error=_map_transport_error(exc, options),
+            attempts=attempt,
+        )
+
+
+def judge(exchange: Exchange, case: Case, profile: Profile) -> tuple[Verdict, tuple[Finding, ...]]:
+    """Run the checks and weigh the findings: transport failures and crashed checks are `error`, not `fail`."""
+    if exchange.transport_error is not None:
+        error = exchange.transport_error
+        return Verdict.ERROR, (Finding(f"transport.{error.kind}", "/response", error.message),)
+    raw = run_checks(exchange, CheckContext(case.expect))
+    findings = tuple(f for f in (profile.judge(f) for f in raw) if f is not None)
+    if any(f.code == INTERNAL_CODE for f in findings):
+        return Verdict.ERROR, findings
+    if any(f.severity is Severity.ERROR for f in findings):
+        return Verdict.FAIL, findings
+    return Verdict.PASS, findings
+
+
+def _skip(planned: Planned, reason: str) -> Result:
+    case = planned.case
+    return Result(
+        case.id,
+        planned.endpoint.name,
+        Verdict.SKIP,
+        (),
+        case.file,
+        case.line,
+        case.title,
+        case.tags,
+        None,
+        reason,
+        planned.variables,
+    )
+
+
+async def run(
+    cases: list[Case],
+    endpoints: list[Endpoint],
+    options: Options = Options(),
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    on_result: Callable[[Result], None] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> list[Result]:
+    """Every case against every endpoint; results come back in case order, and to `on_result` as they finish.
+
+    Everything that can be wrong with the input (placeholders, credentials, profiles) is found before the
+    first request, and raised as a `HarnessError`.
+    """
+    environ = os.environ if environ is None else environ
+    planned = plan(cases, endpoints, environ)
+    profiles: dict[str, Profile] = {}
+    clients: dict[str, httpx.AsyncClient] = {}
+    redactor = Redactor(options.extra_secrets)
+    problems = []
+    for endpoint in endpoints:
+        try:
+            profiles[endpoint.name] = load_profile(endpoint.profile)
+            auth, secrets = auth_for(endpoint, environ)
+        except HarnessError as exc:
+            problems += exc.problems
+            continue
+        for secret in (*secrets, *endpoint.secret_headers()):
+            redactor.add(secret)
+        timeout = httpx.Timeout(
+            endpoint.timeout or options.timeout, connect=min(10.0, endpoint.timeout or options.timeout)
+        )
+        clients[endpoint.name] = httpx.AsyncClient(
+            auth=auth, timeout=timeout, transport=transport, follow_redirects=False, trust_env=False
+        )
+    if problems:
+        for client in clients.values():
+            await client.aclose()
+        raise HarnessError(problems)
+
+    semaphore = asyncio.Semaphore(max(1, options.concurrency))
+
+    async def one(item: Planned) -> Result:
+        case = item.case
+        if case.stream:
+            result = _skip(item, "stream: true: streaming answers are not checked yet")
+        else:
+            async with semaphore:
+                exchange = await _exchange(clients[item.endpoint.name], item, options, redactor)
+            verdict, findings = judge(exchange, case, profiles[item.endpoint.name])
+            result = Result(
+                case.id,
+                item.endpoint.name,
+                verdict,
+                findings,
+                case.file,
+                case.line,
+                case.title,
+                case.tags,
+                exchange,
+                "",
+                item.variables,
+            )
+        if on_result is not None:
+            on_result(result)
+        return result
+
+    try:
+        return list(await asyncio.gather(*(one(item) for item in planned)))
+    finally:
+        for client in clients.values():
+            await client.aclose()
