@@ -22,7 +22,7 @@ from .errors import CaseFileError, HarnessError, Problem
 from .pointer import join
 from .yamlfile import Source, load_yaml
 
-__all__ = ["CASE_FILE_PATTERNS", "Case", "Expect", "fill", "find_case_files", "lint", "load_cases", "select"]
+__all__ = ["CASE_FILE_PATTERNS", "Case", "Expect", "fill", "find_case_files", "lint", "load_cases", "parse_case", "select"]
 
 CASE_FILE_PATTERNS = ("*.case.yaml", "*.case.yml")
 _PLACEHOLDER = re.compile(r"\$\$|\$\{([^}]*)\}|\$\{")
@@ -215,6 +215,19 @@ def _load_file(path: Path) -> tuple[list[Case], list[Problem]]:
         else:
             cases.append(_build(source, item, base))
     return cases, problems
+
+
+def parse_case(data: dict[str, Any], path: str = "<inline>") -> Case:
+    """A case from a dict (as a test or a fuzzer builds it), validated like a case file."""
+    source = Source(path, data, {})
+    errors = list(schemas.schema("case").iter_errors(data))
+    problems = [_schema_problem(source, e, "") for e in errors]
+    problems += _placeholder_problems(source, data.get("request"), "/request")
+    if isinstance(data.get("request"), dict):
+        problems += _embedded_schema_problems(source, data["request"], "")
+    if problems:
+        raise CaseFileError(problems)
+    return _build(source, data, "")
 
 
 def lint(paths: Iterable[str | Path]) -> tuple[list[Case], list[Problem]]:

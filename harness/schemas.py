@@ -57,6 +57,40 @@ def _describe(error: ValidationError) -> ValidationError:
     return error
 
 
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "an integer",
+               float: "a number", type(None): "null"}
+
+
+def _kind(value: Any) -> str:
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=repr)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _message(error: ValidationError) -> str:
+    """jsonschema's message, reworded as the rule and what was seen, without dumping the whole instance."""
+    keyword, expected, value = error.validator, error.validator_value, error.instance
+    if keyword == "type":
+        names = expected if isinstance(expected, list) else [expected]
+        return f"must be of type {' or '.join(map(str, names))}; got {_kind(value)} {_show(value)}"
+    if keyword == "required":
+        missing = [k for k in expected if isinstance(value, dict) and k not in value]
+        return f"missing required member {', '.join(map(repr, missing or expected))}"
+    if keyword == "const":
+        return f"must be {_show(expected)}; got {_show(value)}"
+    if keyword == "enum":
+        return f"must be one of {', '.join(map(_show, expected))}; got {_show(value)}"
+    if keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        sign = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[keyword]
+        return f"must be {sign} {expected}; got {_show(value)}"
+    if keyword == "additionalProperties" and isinstance(value, dict):
+        return error.message.replace("Additional properties are not allowed", "members not allowed by the schema")
+    return _short(error.message)
+
+
 def _short(message: str) -> str:
     return re.sub(r"\s+", " ", message if len(message) <= 300 else message[:297] + "...")
 
@@ -69,7 +103,7 @@ def validate(validator: jsonschema.Draft202012Validator, instance: Any, root: st
         out.append(
             SchemaError(
                 pointer=join(root, list(shown.absolute_path)),
-                message=_short(shown.message),
+                message=_message(shown),
                 keyword=str(shown.validator),
                 schema_path="/" + "/".join(str(p) for p in shown.absolute_schema_path),
             )

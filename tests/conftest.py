@@ -1,0 +1,58 @@
+"""Fixtures shared by the tests: the local test server and a way to run one case through the real runner."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from harness.cases import parse_case
+from harness.endpoints import Endpoint
+from harness.models import Result
+from harness.runner import Options, run
+from tests.servers import Server, serve
+
+CREDENTIAL_VARIABLES = ("OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_APPLICATION_CREDENTIALS", "HARNESS_TEST_KEY")
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may pick up a real credential from the machine it runs on."""
+    for name in CREDENTIAL_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[Server]:
+    with serve() as running:
+        yield running
+
+
+def run_case(
+    base_url: str,
+    request: dict[str, Any] | None = None,
+    *,
+    raw_body: str | None = None,
+    expect: dict[str, Any] | None = None,
+    profile: str = "generic",
+    model: str | None = "test-model",
+    options: Options | None = None,
+    api_key_env: str | None = None,
+    environ: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> Result:
+    """One case through the real runner, checks and profile, against `base_url`."""
+    data: dict[str, Any] = {"id": "under-test"}
+    if raw_body is not None:
+        data["raw_body"] = raw_body
+    else:
+        data["request"] = request
+    if expect:
+        data["expect"] = expect
+    case = parse_case(data)
+    endpoint = Endpoint("test", base_url, model=model, profile=profile, api_key_env=api_key_env)
+    results = asyncio.run(run([case], [endpoint], options or Options(timeout=10, deadline=20), environ=environ or {}, **kwargs))
+    return results[0]
