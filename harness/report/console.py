@@ -32,6 +32,8 @@ class Console:
         self.out = RichConsole(
             file=file or sys.stdout, no_color=bool(os.environ.get("NO_COLOR")) or None, highlight=False, soft_wrap=True
         )
+        if not self.out.is_terminal:
+            self.out.width = 140  # CI logs and pipes: wide enough that the summary table does not wrap
         self.verbose = verbose
         self._progress: Progress | None = None
         self._task: int | None = None

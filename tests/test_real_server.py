@@ -1,0 +1,92 @@
+"""The harness against a real llama.cpp server (started by .ci/real-server.sh; skipped when it is not running).
+
+These assert protocol behaviour and the harness's verdicts on what llama.cpp really does, never the
+model's wording. The deviations asserted here are the ones documented for this server build.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+
+from harness.cases import load_cases, select
+from harness.models import Verdict
+from tests.conftest import run_case
+
+pytestmark = pytest.mark.real_server
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def real() -> tuple[str, str]:
+    base_url = os.environ.get("HARNESS_REAL_BASE_URL")
+    if not base_url:
+        pytest.skip("no real server: start one with `bash .ci/real-server.sh start` and set HARNESS_REAL_BASE_URL")
+    try:
+        httpx.get(base_url.removesuffix("/v1") + "/health", timeout=5).raise_for_status()
+    except httpx.HTTPError as exc:
+        pytest.skip(f"the real server at {base_url} does not answer /health: {exc}")
+    return base_url, os.environ.get("HARNESS_REAL_MODEL", "smollm2-135m")
+
+
+def test_plain_text_passes_with_timings(real: tuple[str, str]) -> None:
+    base_url, model = real
+    result = run_case(base_url, {"model": "${model}", "messages": [{"role": "user", "content": "Say hello."}],
+                                 "max_tokens": 16, "temperature": 0}, model=model)
+    assert result.verdict is Verdict.PASS, result.findings
+    assert result.exchange is not None and result.exchange.response is not None
+    assert result.exchange.response.status == 200
+    assert result.exchange.timings.ttfb_ms is not None and result.exchange.timings.total_ms is not None
+    assert result.exchange.response.headers.get("server") == "llama.cpp"
+
+
+def test_missing_messages_is_refused_well(real: tuple[str, str]) -> None:
+    base_url, model = real
+    result = run_case(base_url, {"model": "${model}"}, expect={"status": "4xx"}, model=model, profile="openai")
+    assert result.verdict is Verdict.PASS, result.findings
+    assert result.exchange is not None and result.exchange.response is not None
+    assert result.exchange.response.status == 400
+
+
+def test_accepting_an_unknown_role_is_reported(real: tuple[str, str]) -> None:
+    """llama.cpp renders any role through its template and answers 200: a real deviation the harness must flag."""
+    base_url, model = real
+    result = run_case(base_url, {"model": "${model}", "messages": [{"role": "wizard", "content": "hi"}], "max_tokens": 4},
+                      expect={"status": "4xx"}, model=model)
+    assert result.verdict is Verdict.FAIL
+    assert [(f.code, f.actual) for f in result.errors] == [("http.status", 200)]
+
+
+def test_image_part_gets_a_server_error(real: tuple[str, str]) -> None:
+    """A text-only llama.cpp answers an image part with a 500, where a 400 would be right: reported as such."""
+    base_url, model = real
+    pixel = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
+    request = {"model": "${model}", "max_tokens": 8, "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "What is this?"}, {"type": "image_url", "image_url": {"url": pixel}}]}]}
+    result = run_case(base_url, request, model=model)
+    assert result.verdict is Verdict.FAIL
+    assert [f.code for f in result.errors] == ["http.status"]
+    assert result.errors[0].actual == 500 and "image" in result.errors[0].message
+
+
+def test_whole_catalogue_runs_without_transport_errors(real: tuple[str, str]) -> None:
+    """Every non-streaming case gets an answer and a verdict; failures are deviations with findings."""
+    import asyncio
+
+    from harness.endpoints import Endpoint
+    from harness.runner import Options, run
+
+    base_url, model = real
+    cases = select(load_cases([ROOT / "cases"]), ["core"])
+    results = asyncio.run(run(cases, [Endpoint("llama.cpp", base_url, model=model)], Options(concurrency=2, timeout=60),
+                              environ={}))
+    assert len(results) == len(cases)
+    for result in results:
+        assert result.verdict in (Verdict.PASS, Verdict.FAIL, Verdict.SKIP), (result.name, result.findings)
+        if result.verdict is Verdict.FAIL:
+            assert result.errors, result.name
+    passed = {r.case_id for r in results if r.verdict is Verdict.PASS}
+    assert {"text-basic", "params-max-tokens-length", "structured-json-schema-person", "negative-missing-messages"} <= passed
