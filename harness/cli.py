@@ -25,6 +25,7 @@ from .endpoints import Endpoint, load_config, parse_header, select_endpoints
 from .errors import ConfigError, HarnessError, Problem
 from .models import Result, Verdict
 from .profiles import builtin_profiles, load_profile
+from .recordings import Recording, load_recordings
 from .redact import Redactor
 from .report import RunInfo, write_reports
 from .report.console import Console
@@ -34,6 +35,7 @@ __all__ = ["ExitCode", "main"]
 
 DEFAULT_CASES = "cases"
 DEFAULT_CONFIG = "harness.yaml"
+DEFAULT_RECORDINGS = "recordings"
 
 
 class ExitCode(enum.IntEnum):
@@ -88,7 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME",
-        help="endpoint from the config (repeatable; default all)",
+        help="endpoint from the config or the recordings (repeatable; default all)",
+    )
+    target.add_argument("--name", default="cli", help="name of the --base-url endpoint in reports and recordings")
+    offline = run_p.add_argument_group("recordings")
+    offline.add_argument("--record", metavar="DIR", help="write each exchange as a recording into DIR/<endpoint>/<case>.yaml")
+    offline.add_argument(
+        "--replay",
+        metavar="DIR",
+        help=f"answer every request from the recordings in DIR, with no network (default with no endpoint: ./{DEFAULT_RECORDINGS})",
     )
     run_p.add_argument(
         "--select",
@@ -148,7 +158,7 @@ def _endpoints(args: argparse.Namespace) -> list[Endpoint]:
         if not args.base_url.startswith(("http://", "https://")):
             raise ConfigError(Problem("--base-url", f"expected an http:// or https:// URL, got {args.base_url!r}"))
         return [
-            Endpoint("cli", args.base_url, args.model, args.api_key_env, headers, variables, args.profile or "generic")
+            Endpoint(args.name, args.base_url, args.model, args.api_key_env, headers, variables, args.profile or "generic")
         ]
     config = args.config or (DEFAULT_CONFIG if Path(DEFAULT_CONFIG).is_file() else None)
     if config is None:
@@ -171,8 +181,41 @@ def _endpoints(args: argparse.Namespace) -> list[Endpoint]:
     ]
 
 
+def _replay_endpoints(recordings: dict[tuple[str, str], Recording], args: argparse.Namespace, origin: str) -> list[Endpoint]:
+    """Replay needs no config: each recording says which endpoint (URL, model, profile) it came from."""
+    if args.base_url or args.config:
+        raise ConfigError(Problem("--replay", "replay takes its endpoints from the recordings; pick them with --endpoint NAME"))
+    found: dict[str, Endpoint] = {}
+    for (name, _), recording in sorted(recordings.items()):
+        if name not in found:
+            e = recording.endpoint
+            found[name] = Endpoint(name, str(e.get("base_url") or "http://recorded.invalid/v1"), e.get("model"),
+                                   None, {}, {}, args.profile or str(e.get("profile") or "generic"))
+    if not found:
+        raise ConfigError(Problem(origin, "no recordings in this folder (make some with --record)"))
+    return select_endpoints(found, args.endpoint, origin)
+
+
+def _banner(recordings: dict[tuple[str, str], Recording], directory: str) -> str:
+    """Said on every page of a replayed run: these answers are recordings, and where they came from."""
+    sources = sorted({(r.endpoint.get("name"), r.provenance.get("server") or "unknown server", r.endpoint.get("model") or "no model",
+                       str(r.provenance.get("source", "live"))) for r in recordings.values()})
+    dates = sorted(str(r.provenance.get("recorded_at", "?"))[:10] for r in recordings.values())
+    described = "; ".join(f"{name} ({server}, model {model}, {source})" for name, server, model, source in sources)
+    span = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
+    return f"REPLAYED FROM RECORDINGS in {directory}, not a live run: {described}, recorded {span}."
+
+
 def _run(args: argparse.Namespace) -> int:
-    endpoints = _endpoints(args)
+    replay_dir = args.replay
+    if replay_dir is None and not (args.base_url or args.config or Path(DEFAULT_CONFIG).is_file()) \
+            and Path(DEFAULT_RECORDINGS).is_dir():
+        replay_dir = DEFAULT_RECORDINGS  # the default run: the bundled recordings of a real server
+    if replay_dir is not None and args.record:
+        raise ConfigError(Problem("--record", "--record and --replay cannot be used together"))
+    recordings = load_recordings(Path(replay_dir)) if replay_dir is not None else None
+    banner = _banner(recordings, replay_dir) if recordings else ""
+    endpoints = _replay_endpoints(recordings, args, replay_dir) if recordings is not None else _endpoints(args)
     paths = args.paths or [DEFAULT_CASES]
     cases = select(load_cases(paths), args.select)
     if not cases:
@@ -196,7 +239,7 @@ def _run(args: argparse.Namespace) -> int:
     console = Console(verbose=args.verbose)
     collected: list[Result] = []
     t0 = time.perf_counter()
-    console.start(len(cases) * len(endpoints))
+    console.start(len(cases) * len(endpoints), banner)
 
     def on_result(result: Result) -> None:
         collected.append(result)
@@ -204,7 +247,8 @@ def _run(args: argparse.Namespace) -> int:
 
     interrupted = False
     try:
-        results = asyncio.run(run(cases, endpoints, options, on_result=on_result))
+        results = asyncio.run(run(cases, endpoints, options, on_result=on_result,
+                                  record=Path(args.record) if args.record else None, replay=recordings))
     except KeyboardInterrupt:
         interrupted = True
         order = {(c.id, e.name): i for i, (c, e) in enumerate((c, e) for e in endpoints for c in cases)}
@@ -224,8 +268,10 @@ def _run(args: argparse.Namespace) -> int:
         profiles=profiles,
     )
     directory = Path(args.report_dir) if args.report_dir else Path("reports") / run_id
-    written = write_reports(directory, info, results)
-    console.finish(results, {e.name: e for e in shown}, duration, written)
+    written = write_reports(directory, info, results, banner)
+    console.finish(results, {e.name: e for e in shown}, duration, written, banner)
+    if args.record:
+        console.out.print(f"recordings: {args.record}/")
     if interrupted:
         console.out.print("interrupted: the report holds the cases that finished")
         return ExitCode.USAGE

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,7 +30,9 @@ from .errors import CaseFileError, HarnessError
 from .models import Exchange, Finding, HttpResponse, Result, SentRequest, Severity, Timings, TransportError, Verdict
 from .pointer import MISSING
 from .profiles import Profile, load_profile
+from .recordings import Recording
 from .redact import Redactor
+from .transport import EXTENSION, RECORDED_TIMINGS, NoRecording, RecordingTransport, ReplayTransport, StaleRecording
 
 __all__ = ["Options", "build_request", "judge", "run"]
 
@@ -172,7 +175,9 @@ async def _exchange(client: httpx.AsyncClient, planned: Planned, options: Option
             while True:
                 attempt += 1
                 t0 = time.perf_counter()
-                async with client.stream("POST", planned.endpoint.url, headers=headers, content=content) as response:
+                meta = {"case": case.id, "case_file": case.file, "endpoint": _describe(planned.endpoint)}
+                async with client.stream("POST", planned.endpoint.url, headers=headers, content=content,
+                                         extensions={EXTENSION: meta}) as response:
                     ttfb = (time.perf_counter() - t0) * 1000
                     sent_headers = list(response.request.headers.items())
                     if response.status_code in RETRY_STATUSES and attempt <= options.retries:
@@ -188,6 +193,10 @@ async def _exchange(client: httpx.AsyncClient, planned: Planned, options: Option
                             raise _TooLarge
                         chunks.append(chunk)
                     total = (time.perf_counter() - t0) * 1000
+                    recorded = response.extensions.get(RECORDED_TIMINGS)
+                    if isinstance(recorded, dict):  # replay: report what the real endpoint took
+                        ttfb = recorded.get("ttfb_ms") or 0.0
+                        total = recorded.get("total_ms") or 0.0
                     data = b"".join(chunks)
                     content_type = response.headers.get("content-type", "")
                     text, parsed, error = _decode(data, content_type)
@@ -203,6 +212,10 @@ async def _exchange(client: httpx.AsyncClient, planned: Planned, options: Option
                     return Exchange(
                         sent(), http_response, Timings(started, round(ttfb, 2), round(total, 2)), attempts=attempt
                     )
+    except StaleRecording as exc:
+        return Exchange(sent(), None, Timings(started), TransportError(
+            "stale", f"the case changed since {exc.path} was recorded: {'; '.join(exc.differences)}; "
+            "record it again with --record"), attempt)
     except (httpx.HTTPError, TimeoutError, _TooLarge) as exc:
         total = (time.perf_counter() - t0) * 1000
         return Exchange(
@@ -214,11 +227,18 @@ async def _exchange(client: httpx.AsyncClient, planned: Planned, options: Option
         )
 
 
+def _describe(endpoint: Endpoint) -> dict[str, Any]:
+    """What a recording keeps of the endpoint, so that replaying it needs no config."""
+    return {"name": endpoint.name, "base_url": endpoint.base_url, "model": endpoint.model, "profile": endpoint.profile}
+
+
 def judge(exchange: Exchange, case: Case, profile: Profile) -> tuple[Verdict, tuple[Finding, ...]]:
     """Run the checks and weigh the findings: transport failures and crashed checks are `error`, not `fail`."""
     if exchange.transport_error is not None:
         error = exchange.transport_error
-        return Verdict.ERROR, (Finding(f"transport.{error.kind}", "/response", error.message),)
+        code = "replay.stale" if error.kind == "stale" else f"transport.{error.kind}"
+        return Verdict.ERROR, (Finding(code, "/request/body", error.message) if error.kind == "stale"
+                               else Finding(code, "/response", error.message),)
     raw = run_checks(exchange, CheckContext(case.expect))
     findings = tuple(f for f in (profile.judge(f) for f in raw) if f is not None)
     if any(f.code == INTERNAL_CODE for f in findings):
@@ -253,11 +273,14 @@ async def run(
     transport: httpx.AsyncBaseTransport | None = None,
     on_result: Callable[[Result], None] | None = None,
     environ: Mapping[str, str] | None = None,
+    record: Path | None = None,
+    replay: dict[tuple[str, str], Recording] | None = None,
 ) -> list[Result]:
     """Every case against every endpoint; results come back in case order, and to `on_result` as they finish.
 
     Everything that can be wrong with the input (placeholders, credentials, profiles) is found before the
-    first request, and raised as a `HarnessError`.
+    first request, and raised as a `HarnessError`. `record` writes each exchange as a recording into that
+    folder; `replay` answers every request from recordings instead of the network (and needs no credentials).
     """
     environ = os.environ if environ is None else environ
     planned = plan(cases, endpoints, environ)
@@ -268,7 +291,7 @@ async def run(
     for endpoint in endpoints:
         try:
             profiles[endpoint.name] = load_profile(endpoint.profile)
-            auth, secrets = auth_for(endpoint, environ)
+            auth, secrets = (None, []) if replay is not None else auth_for(endpoint, environ)
         except HarnessError as exc:
             problems += exc.problems
             continue
@@ -277,8 +300,13 @@ async def run(
         timeout = httpx.Timeout(
             endpoint.timeout or options.timeout, connect=min(10.0, endpoint.timeout or options.timeout)
         )
+        sender: httpx.AsyncBaseTransport | None = transport
+        if replay is not None:
+            sender = ReplayTransport(replay, redactor)
+        elif record is not None:
+            sender = RecordingTransport(transport or httpx.AsyncHTTPTransport(trust_env=False), record, redactor)
         clients[endpoint.name] = httpx.AsyncClient(
-            auth=auth, timeout=timeout, transport=transport, follow_redirects=False, trust_env=False
+            auth=auth, timeout=timeout, transport=sender, follow_redirects=False, trust_env=False
         )
     if problems:
         for client in clients.values():
@@ -292,22 +320,15 @@ async def run(
         if case.stream:
             result = _skip(item, "stream: true: streaming answers are not checked yet")
         else:
-            async with semaphore:
-                exchange = await _exchange(clients[item.endpoint.name], item, options, redactor)
-            verdict, findings = judge(exchange, case, profiles[item.endpoint.name])
-            result = Result(
-                case.id,
-                item.endpoint.name,
-                verdict,
-                findings,
-                case.file,
-                case.line,
-                case.title,
-                case.tags,
-                exchange,
-                "",
-                item.variables,
-            )
+            try:
+                async with semaphore:
+                    exchange = await _exchange(clients[item.endpoint.name], item, options, redactor)
+            except NoRecording as exc:
+                result = _skip(item, f"{exc} (record it with --record)")
+            else:
+                verdict, findings = judge(exchange, case, profiles[item.endpoint.name])
+                result = Result(case.id, item.endpoint.name, verdict, findings, case.file, case.line, case.title,
+                                case.tags, exchange, "", item.variables)
         if on_result is not None:
             on_result(result)
         return result

@@ -275,7 +275,7 @@ def test_a_crashing_check_is_an_error_not_a_crash(server: Server, monkeypatch: p
 
 TESTED_ELSEWHERE = {
     "transport.connect", "transport.timeout", "transport.reset", "transport.protocol", "transport.too_large",
-    "transport.deadline", "harness.check_crashed", "structured.truncated",
+    "transport.deadline", "harness.check_crashed", "structured.truncated", "replay.stale",
 }
 
 

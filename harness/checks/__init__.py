@@ -42,6 +42,8 @@ TRANSPORT_CODES = (
     "transport.deadline",
 )
 INTERNAL_CODE = "harness.check_crashed"
+# Raised by the runner when replaying: the case no longer makes the request that was recorded.
+REPLAY_CODES = ("replay.stale",)
 
 Applies = Callable[[Exchange, "CheckContext"], bool]
 
@@ -105,7 +107,7 @@ def registry() -> dict[str, Check]:
 
 def all_codes() -> list[str]:
     """Every code a finding can carry."""
-    return sorted([*registry(), *TRANSPORT_CODES, INTERNAL_CODE])
+    return sorted([*registry(), *TRANSPORT_CODES, *REPLAY_CODES, INTERNAL_CODE])
 
 
 def run_checks(exchange: Exchange, context: CheckContext) -> list[Finding]:

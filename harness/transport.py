@@ -1,0 +1,178 @@
+"""httpx transports that record exchanges to recordings and replay them, so live and offline runs take one path.
+
+Both see the request as httpx sends it, with the case and endpoint it belongs to in the request's
+`chat_conformance` extension (set by the runner).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from . import __version__
+from .recordings import Chunk, Recording, diff, save
+from .redact import Redactor
+
+__all__ = ["EXTENSION", "NoRecording", "RecordingTransport", "ReplayTransport", "StaleRecording"]
+
+EXTENSION = "chat_conformance"
+RECORDED_TIMINGS = "chat_conformance_recorded_timings"
+
+
+class NoRecording(Exception):
+    """The case has no recording for this endpoint: it is skipped, not failed."""
+
+
+class StaleRecording(Exception):
+    """The request the case makes now is not the one recorded: the case changed since it was recorded."""
+
+    def __init__(self, path: str, differences: list[str]) -> None:
+        self.path = path
+        self.differences = differences
+        super().__init__(f"{path}: " + "; ".join(differences))
+
+
+def _meta(request: httpx.Request) -> dict[str, Any]:
+    meta = request.extensions.get(EXTENSION)
+    if not isinstance(meta, dict):
+        raise RuntimeError("request sent without the chat_conformance extension (not from the harness runner)")
+    return meta
+
+
+def _request_body(request: httpx.Request, redactor: Redactor) -> dict[str, Any]:
+    text = request.content.decode("utf-8", errors="replace")
+    try:
+        return {"body": redactor.value(json.loads(text))}
+    except ValueError:
+        return {"raw_body": redactor.text(text)}
+
+
+class _RecordingStream(httpx.AsyncByteStream):
+    def __init__(self, inner: httpx.AsyncByteStream, t0: float, finish: Any) -> None:
+        self._inner = inner
+        self._t0 = t0
+        self._finish = finish
+        self._chunks: list[Chunk] = []
+        self._done = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for data in self._inner:
+            self._chunks.append(Chunk((time.perf_counter() - self._t0) * 1000, data))
+            yield data
+        self._done = True
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+        if self._done:  # a stream abandoned half-way (too large, timed out) is not what the server said
+            self._finish(self._chunks, (time.perf_counter() - self._t0) * 1000)
+
+
+def _decoded(chunks: list[Chunk], headers: list[tuple[str, str]]) -> tuple[list[Chunk], list[tuple[str, str]]]:
+    """gzip/deflate bodies stored decoded, so a recording stays readable; the headers say so."""
+    encoding = next((v.strip().lower() for k, v in headers if k.lower() == "content-encoding"), "")
+    if encoding not in ("gzip", "deflate"):
+        return chunks, headers
+    decoder = zlib.decompressobj(wbits=47)  # accepts gzip and zlib framing
+    try:
+        out = [Chunk(c.at_ms, decoder.decompress(c.data)) for c in chunks]
+    except zlib.error:
+        return chunks, headers
+    kept = [(k, v) for k, v in headers if k.lower() not in ("content-encoding", "content-length")]
+    return out, [*kept, ("x-recorded-content-encoding", encoding)]
+
+
+class RecordingTransport(httpx.AsyncBaseTransport):
+    """Sends through `inner` and writes each complete exchange as a recording under `directory`."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, directory: Path, redactor: Redactor) -> None:
+        self._inner = inner
+        self._directory = directory
+        self._redactor = redactor
+        self.written: list[Path] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        meta = _meta(request)
+        redact = self._redactor
+        started = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        t0 = time.perf_counter()
+        response = await self._inner.handle_async_request(request)
+        ttfb = (time.perf_counter() - t0) * 1000
+        headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in response.headers.raw]
+        http_version = response.extensions.get("http_version", b"HTTP/1.1")
+        http_version = http_version.decode() if isinstance(http_version, bytes) else str(http_version)
+
+        def finish(chunks: list[Chunk], total: float) -> None:
+            body_chunks, kept = _decoded(chunks, headers)
+            redacted = [Chunk(c.at_ms, redact.text(c.data.decode("utf-8")).encode("utf-8"))
+                        if _is_utf8(c.data) else c for c in body_chunks]
+            server = next((v for k, v in kept if k == "server"), None)
+            recording = Recording(
+                case=str(meta["case"]),
+                endpoint={**meta["endpoint"], "base_url": redact.url(str(meta["endpoint"].get("base_url", "")))},
+                provenance={"source": "live", "recorded_at": started, "server": server,
+                            "harness_version": __version__, "case_file": meta.get("case_file")},
+                request={"method": request.method, "url": redact.url(str(request.url)),
+                         "headers": redact.headers((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw),
+                         **_request_body(request, redact)},
+                status=response.status_code,
+                headers=[(k, "[redacted]" if k in ("set-cookie",) else redact.text(v)) for k, v in kept],
+                chunks=tuple(redacted),
+                http_version=http_version,
+                timings={"ttfb_ms": round(ttfb, 2), "total_ms": round(total, 2)},
+            )
+            self.written.append(save(recording, self._directory))
+
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        return httpx.Response(response.status_code, headers=response.headers,
+                              stream=_RecordingStream(response.stream, t0, finish), extensions=response.extensions)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class _ReplayStream(httpx.AsyncByteStream):
+    def __init__(self, chunks: tuple[Chunk, ...]) -> None:
+        self._chunks = chunks
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self._chunks:
+            yield chunk.data
+
+
+class ReplayTransport(httpx.AsyncBaseTransport):
+    """Answers each request from its recording; raises `NoRecording` or `StaleRecording` instead of guessing."""
+
+    def __init__(self, recordings: dict[tuple[str, str], Recording], redactor: Redactor | None = None) -> None:
+        self._recordings = recordings
+        self._redactor = redactor or Redactor()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        meta = _meta(request)
+        endpoint = str(meta["endpoint"].get("name"))
+        recording = self._recordings.get((endpoint, str(meta["case"])))
+        if recording is None:
+            raise NoRecording(f"no recording of case {meta['case']!r} for endpoint {endpoint!r}")
+        now = {"method": request.method, **_request_body(request, self._redactor)}
+        then = {"method": recording.request.get("method"),
+                **{k: recording.request[k] for k in ("body", "raw_body") if k in recording.request}}
+        differences = diff(then, now)
+        if differences:
+            raise StaleRecording(recording.path, differences)
+        return httpx.Response(recording.status, headers=recording.headers, stream=_ReplayStream(recording.chunks),
+                              extensions={"http_version": recording.http_version.encode(),
+                                          RECORDED_TIMINGS: recording.timings})
