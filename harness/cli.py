@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import enum
 import os
+import shlex
 import sys
 import time
 import traceback
@@ -206,6 +207,25 @@ def _banner(recordings: dict[tuple[str, str], Recording], directory: str) -> str
     return f"REPLAYED FROM RECORDINGS in {directory}, not a live run: {described}, recorded {span}."
 
 
+def _targets(endpoints: tuple[Endpoint, ...], args: argparse.Namespace, replay_dir: str | None) -> dict[str, str]:
+    """For each endpoint, the flags that point `harness run` at it again (for "reproduce with")."""
+    quote = shlex.quote
+    out = {}
+    for e in endpoints:
+        if replay_dir:
+            flags = f"--replay {quote(replay_dir)} --endpoint {quote(e.name)}"
+        elif args.base_url:
+            flags = f"--base-url {quote(e.base_url)}" + (f" --model {quote(e.model)}" if e.model else "")
+            flags += f" --name {quote(e.name)}" if e.name != "cli" else ""
+            flags += f" --api-key-env {quote(e.api_key_env)}" if e.api_key_env else ""
+        else:
+            flags = f"--config {quote(args.config or DEFAULT_CONFIG)} --endpoint {quote(e.name)}"
+        if args.profile:
+            flags += f" --profile {quote(args.profile)}"
+        out[e.name] = flags
+    return out
+
+
 def _run(args: argparse.Namespace) -> int:
     replay_dir = args.replay
     if replay_dir is None and not (args.base_url or args.config or Path(DEFAULT_CONFIG).is_file()) \
@@ -266,10 +286,12 @@ def _run(args: argparse.Namespace) -> int:
         case_paths=tuple(map(str, paths)),
         selected=tuple(args.select),
         profiles=profiles,
+        origin=f"replay:{replay_dir}" if replay_dir else "live",
+        targets=_targets(shown, args, replay_dir),
     )
     directory = Path(args.report_dir) if args.report_dir else Path("reports") / run_id
     written = write_reports(directory, info, results, banner)
-    console.finish(results, {e.name: e for e in shown}, duration, written, banner)
+    console.finish(results, info, duration, written, banner)
     if args.record:
         console.out.print(f"recordings: {args.record}/")
     if interrupted:

@@ -59,7 +59,10 @@ def _walk(
         loader.flatten_mapping(node)
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            try:
+                key = loader.construct_object(key_node, deep=True)
+            except (ValueError, TypeError, AttributeError, OverflowError, yaml.constructor.ConstructorError):
+                key = None
             if not isinstance(key, str | int | float | bool) or key is None:
                 problems.append(
                     Problem(
@@ -87,7 +90,12 @@ def _walk(
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_walk(loader, item, join(pointer, i), positions, problems, path) for i, item in enumerate(node.value)]
-    value = loader.construct_object(node, deep=True)
+    try:
+        value = loader.construct_object(node, deep=True)
+    except (ValueError, TypeError, AttributeError, OverflowError) as exc:  # e.g. `!!int abc`
+        problems.append(Problem(path, f"invalid value {node.value!r} for tag {node.tag}: {exc}",
+                                node.start_mark.line + 1, node.start_mark.column + 1, pointer))
+        return None
     if hasattr(value, "isoformat"):
         # YAML turns 2024-01-01 into a date; requests are JSON, so keep what the user wrote.
         value = node.value

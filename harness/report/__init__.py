@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from ..atomic import atomic_write
 from .failure import failure_block, headline
-from .files import RunInfo, atomic_write, summarize, write_reports
+from .files import summarize, write_reports
+from .info import RunInfo
 
 __all__ = ["RunInfo", "atomic_write", "failure_block", "headline", "summarize", "write_reports"]

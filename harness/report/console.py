@@ -15,10 +15,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..endpoints import Endpoint
 from ..models import Result, Verdict
 from .failure import failure_block, headline
 from .files import summarize
+from .info import RunInfo
 
 __all__ = ["Console"]
 
@@ -70,7 +70,7 @@ class Console:
     def finish(
         self,
         results: list[Result],
-        endpoints: dict[str, Endpoint],
+        info: RunInfo,
         duration_s: float,
         reports: list[Path] | None = None,
         banner: str = "",
@@ -81,13 +81,13 @@ class Console:
         if bad:
             self.out.rule("FAILURES")
             for result in bad:
-                self.out.print(escape(failure_block(result, endpoints.get(result.endpoint))))
+                self.out.print(escape(failure_block(result, info)))
                 self.out.print()
         warned = [r for r in results if r.warnings and r.verdict is Verdict.PASS]
         if warned and self.verbose:
             self.out.rule("WARNINGS")
             for result in warned:
-                self.out.print(escape(failure_block(result, endpoints.get(result.endpoint))))
+                self.out.print(escape(failure_block(result, info)))
                 self.out.print()
         table = Table(title="Summary", show_lines=False)
         for column in ("case", "endpoint", "verdict", "status", "ms", "findings"):

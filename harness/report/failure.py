@@ -6,8 +6,8 @@ import json
 import shlex
 from typing import Any
 
-from ..endpoints import Endpoint
 from ..models import Finding, Result, Severity, Verdict
+from .info import RunInfo
 
 __all__ = ["failure_block", "headline", "worst"]
 
@@ -37,32 +37,23 @@ def _value(value: Any) -> str:
     return _truncate(text, 200)
 
 
-def reproduce(result: Result, endpoint: Endpoint | None) -> list[str]:
+def reproduce(result: Result, info: RunInfo | None) -> list[str]:
     """Commands that send the same request again: the harness for the case, curl for the raw exchange."""
-    lines = []
-    target = f"--endpoint {shlex.quote(result.endpoint)}"
-    if endpoint is not None and result.endpoint == "cli":
-        target = f"--base-url {shlex.quote(endpoint.base_url)}" + (
-            f" --model {shlex.quote(endpoint.model)}" if endpoint.model else ""
-        )
-    lines.append(f"harness run {shlex.quote(result.file)} --select {shlex.quote(result.case_id)} {target}")
+    target = info.targets.get(result.endpoint) if info else None
+    target = target or f"--endpoint {shlex.quote(result.endpoint)}"
+    lines = [f"harness run {shlex.quote(result.file)} --select {shlex.quote(result.case_id)} {target}"]
     exchange = result.exchange
+    endpoint = info.endpoint(result.endpoint) if info else None
     if exchange is not None:
-        body = (
-            exchange.request.raw_body
-            if exchange.request.raw_body is not None
-            else json.dumps(exchange.request.body, ensure_ascii=False)
-        )
-        auth = ""
-        if endpoint is not None and endpoint.api_key_env:
-            auth = f' -H "Authorization: Bearer ${endpoint.api_key_env}"'
-        lines.append(
-            f"curl -sS {shlex.quote(exchange.request.url)} -H 'content-type: application/json'{auth} -d {shlex.quote(body)}"
-        )
+        request = exchange.request
+        body = request.raw_body if request.raw_body is not None else json.dumps(request.body, ensure_ascii=False)
+        auth = f' -H "Authorization: Bearer ${endpoint.api_key_env}"' if endpoint and endpoint.api_key_env else ""
+        quoted = shlex.quote(body)
+        lines.append(f"curl -sS {shlex.quote(request.url)} -H 'content-type: application/json'{auth} -d {quoted}")
     return lines
 
 
-def failure_block(result: Result, endpoint: Endpoint | None = None) -> str:
+def failure_block(result: Result, info: RunInfo | None = None) -> str:
     """Everything needed to understand and reproduce one failing (or warned) case, as plain text."""
     lines = [headline(result)]
     lines.append(f"  {result.name}  {result.file}:{result.line}" + (f"  {result.title}" if result.title else ""))
@@ -88,5 +79,5 @@ def failure_block(result: Result, endpoint: Endpoint | None = None) -> str:
     if result.variables:
         lines.append("  placeholders: " + ", ".join(f"{k}={v}" for k, v in result.variables.items()))
     lines.append("  reproduce with:")
-    lines += [f"    {line}" for line in reproduce(result, endpoint)]
+    lines += [f"    {line}" for line in reproduce(result, info)]
     return "\n".join(lines)

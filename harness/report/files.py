@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,27 +12,12 @@ from ..atomic import atomic_write
 from ..endpoints import Endpoint
 from ..models import Result, Verdict, to_json
 from .failure import failure_block, headline
+from .info import RunInfo
 
 __all__ = ["RESULTS_FORMAT", "RunInfo", "atomic_write", "summarize", "write_reports"]
 
 RESULTS_FORMAT = "chat-conformance/results@1"
 TEXT_LIMIT = 64 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class RunInfo:
-    """What was run, against what, and when: the header of every report."""
-
-    run_id: str
-    started: str
-    finished: str
-    duration_s: float
-    harness_version: str
-    endpoints: tuple[Endpoint, ...]
-    case_paths: tuple[str, ...]
-    selected: tuple[str, ...] = ()
-    origin: str = "live"
-    profiles: dict[str, str] = field(default_factory=dict)
 
 
 def summarize(results: list[Result]) -> dict[str, int]:
@@ -103,7 +87,7 @@ def results_json(info: RunInfo, results: list[Result]) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
-def junit_xml(info: RunInfo, results: list[Result], endpoints: dict[str, Endpoint]) -> str:
+def junit_xml(info: RunInfo, results: list[Result]) -> str:
     root = ET.Element("testsuites", name="chat-conformance")
     for endpoint in info.endpoints:
         mine = [r for r in results if r.endpoint == endpoint.name]
@@ -130,7 +114,7 @@ def junit_xml(info: RunInfo, results: list[Result], endpoints: dict[str, Endpoin
                 line=str(result.line or 0),
                 time=f"{seconds:.3f}",
             )
-            block = failure_block(result, endpoints.get(result.endpoint))
+            block = failure_block(result, info)
             if result.verdict is Verdict.FAIL:
                 element = ET.SubElement(
                     case, "failure", message=headline(result), type=result.errors[0].code if result.errors else "fail"
@@ -156,7 +140,7 @@ def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def summary_md(info: RunInfo, results: list[Result], endpoints: dict[str, Endpoint], banner: str = "") -> str:
+def summary_md(info: RunInfo, results: list[Result], banner: str = "") -> str:
     counts = summarize(results)
     lines = [f"# Conformance run {info.run_id}", ""]
     if banner:
@@ -192,7 +176,7 @@ def summary_md(info: RunInfo, results: list[Result], endpoints: dict[str, Endpoi
     if bad:
         lines += ["", "## Failures", ""]
         for r in bad:
-            lines += [f"### {_cell(r.name)}", "", "```text", failure_block(r, endpoints.get(r.endpoint)), "```", ""]
+            lines += [f"### {_cell(r.name)}", "", "```text", failure_block(r, info), "```", ""]
     warned = Counter(f.code for r in results for f in r.warnings)
     if warned:
         lines += ["", "## Warnings", "", "| check | count | why it is a warning |", "|---|---|---|"]
@@ -204,11 +188,10 @@ def summary_md(info: RunInfo, results: list[Result], endpoints: dict[str, Endpoi
 
 def write_reports(directory: Path, info: RunInfo, results: list[Result], banner: str = "") -> list[Path]:
     """Write results.json, junit.xml and summary.md into `directory`; returns their paths."""
-    endpoints = {e.name: e for e in info.endpoints}
     files = {
         "results.json": results_json(info, results),
-        "junit.xml": junit_xml(info, results, endpoints),
-        "summary.md": summary_md(info, results, endpoints, banner),
+        "junit.xml": junit_xml(info, results),
+        "summary.md": summary_md(info, results, banner),
     }
     paths = []
     for name, text in files.items():
