@@ -110,7 +110,7 @@ def _schema_problem(source: Source, error: jsonschema.ValidationError, base: str
             close = difflib.get_close_matches(key, allowed, n=1)
             hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         message = f"unknown key {', '.join(hints)}; expected one of {', '.join(allowed)}"
-        return source.problem(join(pointer, extra[0]) if extra else pointer, message)
+        return source.problem(join(pointer, extra[0]) if extra else pointer, message, at_key=True)
     if error.validator == "required":
         message = f"missing required key: {message.split(' is a required')[0]}"
     elif error.validator == "oneOf" and list(error.schema_path)[:1] == ["oneOf"]:

@@ -32,7 +32,9 @@ class Endpoint:
 
     @property
     def url(self) -> str:
-        return self.base_url.rstrip("/") + "/chat/completions"
+        """The chat completions URL; a query on the base URL (Vertex's `?key=`) stays at the end."""
+        base, sep, query = self.base_url.partition("?")
+        return base.rstrip("/") + "/chat/completions" + sep + query
 
     def placeholders(self) -> dict[str, str | None]:
         """Values for `${name}` in cases; `model` is None (and drops the member) when the endpoint takes none."""
@@ -72,7 +74,7 @@ def load_config(path: str | Path) -> dict[str, Endpoint]:
                 + f"; expected one of {', '.join(allowed)}"
             )
             pointer = join(pointer, extra[0]) if extra else pointer
-        problems.append(source.problem(pointer, message))
+        problems.append(source.problem(pointer, message, at_key=error.validator == "additionalProperties"))
     if problems:
         raise ConfigError(problems)
     base = Path(path).parent

@@ -26,6 +26,7 @@ class Source:
     path: str
     data: Any
     positions: dict[str, tuple[int, int]] = field(default_factory=dict)
+    key_positions: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def locate(self, pointer: str) -> tuple[int, int] | None:
         """Position of the value at `pointer`, or of its nearest parent that has one."""
@@ -36,8 +37,10 @@ class Source:
                 return None
             pointer = pointer.rsplit("/", 1)[0]
 
-    def problem(self, pointer: str, message: str) -> Problem:
-        line_col = self.locate(pointer)
+    def problem(self, pointer: str, message: str, *, at_key: bool = False) -> Problem:
+        """A problem located at the value at `pointer` (or at its key, for problems with the key itself)."""
+        line_col = self.key_positions.get(pointer) if at_key else None
+        line_col = line_col or self.locate(pointer)
         line, col = line_col if line_col else (None, None)
         return Problem(self.path, message, line, col, pointer)
 
@@ -53,6 +56,7 @@ def _walk(
     positions: dict[str, tuple[int, int]],
     problems: list[Problem],
     path: str,
+    keys: dict[str, tuple[int, int]],
 ) -> Any:
     positions[pointer] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
@@ -76,6 +80,7 @@ def _walk(
                 continue
             key = str(key) if not isinstance(key, str) else key
             child = join(pointer, key)
+            keys[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             if key in result:
                 problems.append(
                     Problem(
@@ -86,10 +91,10 @@ def _walk(
                         child,
                     )
                 )
-            result[key] = _walk(loader, value_node, child, positions, problems, path)
+            result[key] = _walk(loader, value_node, child, positions, problems, path, keys)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_walk(loader, item, join(pointer, i), positions, problems, path) for i, item in enumerate(node.value)]
+        return [_walk(loader, item, join(pointer, i), positions, problems, path, keys) for i, item in enumerate(node.value)]
     try:
         value = loader.construct_object(node, deep=True)
     except (ValueError, TypeError, AttributeError, OverflowError) as exc:  # e.g. `!!int abc`
@@ -123,7 +128,8 @@ def load_yaml(path: str | Path, text: str | None = None) -> Source:
         if node is None:
             return Source(path_str, None, {})
         positions: dict[str, tuple[int, int]] = {}
-        data = _walk(loader, node, "", positions, problems, path_str)
+        keys: dict[str, tuple[int, int]] = {}
+        data = _walk(loader, node, "", positions, problems, path_str, keys)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = " ".join(str(m) for m in (exc.context, exc.problem) if m) or "invalid YAML"
@@ -140,4 +146,4 @@ def load_yaml(path: str | Path, text: str | None = None) -> Source:
         loader.dispose()
     if problems:
         raise HarnessError(problems)
-    return Source(path_str, data, positions)
+    return Source(path_str, data, positions, keys)

@@ -102,6 +102,9 @@ def junit_xml(info: RunInfo, results: list[Result]) -> str:
             skipped=str(counts["skip"]),
             timestamp=info.started,
         )
+        if info.origin != "live":
+            properties = ET.SubElement(suite, "properties")
+            ET.SubElement(properties, "property", name="origin", value=info.origin)
         for result in mine:
             seconds = (result.exchange.timings.total_ms or 0) / 1000 if result.exchange else 0.0
             classname = result.file.removesuffix(".yaml").removesuffix(".yml").replace("/", ".")

@@ -1,0 +1,174 @@
+"""Recording and replaying: the same verdicts either way, stale and missing recordings, no secret on disk."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from harness.cases import load_cases, parse_case
+from harness.cli import main
+from harness.endpoints import Endpoint
+from harness.errors import HarnessError
+from harness.models import Result, Verdict
+from harness.recordings import Chunk, Recording, load_recordings, save
+from harness.redact import Redactor
+from harness.runner import Options, run
+from harness.transport import EXTENSION, RecordingTransport
+from tests.servers import Server, serve
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = ROOT / "cases"
+SENTINEL = "sk-sentinel-7f3a9c0d1e2b4a6f"
+
+
+def _run(cases: list[Any], endpoints: list[Endpoint], **kwargs: Any) -> list[Result]:
+    return asyncio.run(run(cases, endpoints, Options(timeout=10, deadline=20), environ=kwargs.pop("environ", {}), **kwargs))
+
+
+def _outcome(results: list[Result]) -> dict[tuple[str, str], tuple[str, list[tuple[str, str, str, str]]]]:
+    return {(r.case_id, r.endpoint): (r.verdict.value, [(f.code, f.severity.value, f.pointer, f.message) for f in r.findings])
+            for r in results}
+
+
+def test_replay_gives_the_same_verdicts_and_findings_as_the_recorded_run(server: Server, tmp_path: Path) -> None:
+    cases = load_cases([CASES])
+    endpoints = [
+        Endpoint("good", server.url("ok"), model="m"),
+        Endpoint("broken", server.url("usage-total-wrong+tool-args-schema+json-fenced+error-google"), model="m"),
+    ]
+    recorded = _run(cases, endpoints, record=tmp_path)
+    assert {r.verdict for r in recorded if r.endpoint == "broken"} >= {Verdict.FAIL}
+    replayed = _run(cases, endpoints, replay=load_recordings(tmp_path))
+    assert _outcome(replayed) == _outcome(recorded)
+    assert len(list(tmp_path.rglob("*.yaml"))) == len(cases) * 2
+
+
+def test_a_recording_is_readable_and_says_where_it_came_from(server: Server, tmp_path: Path) -> None:
+    case = parse_case({"id": "hello", "request": {"model": "${model}", "messages": [{"role": "user", "content": "Hi"}]}})
+    _run([case], [Endpoint("local", server.url("ok"), model="m")], record=tmp_path)
+    document = yaml.safe_load((tmp_path / "local" / "hello.yaml").read_text())
+    assert document["format"] == "chat-conformance/recording@1"
+    assert document["endpoint"] == {"name": "local", "base_url": server.url("ok"), "model": "m", "profile": "generic"}
+    provenance = document["provenance"]
+    assert provenance["source"] == "live" and provenance["harness_version"] and provenance["recorded_at"].endswith("Z")
+    assert document["request"]["body"] == {"model": "m", "messages": [{"role": "user", "content": "Hi"}]}
+    body = json.loads(document["response"]["body"]["text"])
+    assert body["object"] == "chat.completion" and document["response"]["status"] == 200
+    assert document["timings"]["total_ms"] >= document["timings"]["ttfb_ms"] >= 0
+
+
+def test_no_secret_reaches_a_recording(tmp_path: Path) -> None:
+    case = parse_case({"id": "hello", "request": {"model": "${model}", "messages": [{"role": "user", "content": "Hi"}]}})
+    with serve(api_key=SENTINEL) as keyed:
+        endpoint = Endpoint("keyed", keyed.url("ok") + "?key=" + SENTINEL, model="m", api_key_env="KEY")
+        results = _run([case], [endpoint], record=tmp_path, environ={"KEY": SENTINEL})
+        assert keyed.requests[-1].headers["authorization"] == f"Bearer {SENTINEL}"
+    assert results[0].verdict is Verdict.PASS
+    text = "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file())
+    assert text and SENTINEL not in text
+    document = yaml.safe_load(next(tmp_path.rglob("*.yaml")).read_text())
+    assert document["request"]["headers"]["authorization"] == "[redacted]"
+    assert "key=[redacted]" in document["request"]["url"]
+
+
+def test_an_edited_case_is_reported_stale(server: Server, tmp_path: Path) -> None:
+    endpoint = Endpoint("local", server.url("ok"), model="m")
+    before = parse_case({"id": "story", "request": {"model": "${model}", "messages": [{"role": "user", "content": "A story."}]}})
+    _run([before], [endpoint], record=tmp_path)
+    after = parse_case({"id": "story", "request": {"model": "${model}", "messages": [{"role": "user", "content": "A poem."}]}})
+    result = _run([after], [endpoint], replay=load_recordings(tmp_path))[0]
+    assert result.verdict is Verdict.ERROR
+    assert [f.code for f in result.findings] == ["replay.stale"]
+    assert '/body/messages/0/content: recorded "A story.", now "A poem."' in result.findings[0].message
+
+
+def test_a_case_without_recording_is_skipped_with_the_reason(server: Server, tmp_path: Path) -> None:
+    endpoint = Endpoint("local", server.url("ok"), model="m")
+    known = parse_case({"id": "known", "request": {"messages": [{"role": "user", "content": "x"}]}})
+    _run([known], [endpoint], record=tmp_path)
+    new = parse_case({"id": "new", "request": {"messages": [{"role": "user", "content": "x"}]}})
+    results = _run([known, new], [endpoint], replay=load_recordings(tmp_path))
+    assert [r.verdict for r in results] == [Verdict.PASS, Verdict.SKIP]
+    assert "no recording" in results[1].reason and "--record" in results[1].reason
+
+
+def test_an_exchange_that_did_not_complete_is_not_recorded(server: Server, tmp_path: Path) -> None:
+    case = parse_case({"id": "reset", "request": {"messages": [{"role": "user", "content": "x"}]}})
+    result = _run([case], [Endpoint("local", server.url("reset"))], record=tmp_path)[0]
+    assert result.verdict is Verdict.ERROR
+    assert not list(tmp_path.rglob("*.yaml"))
+
+
+def test_gzip_bodies_are_recorded_decoded_and_replay_the_same(tmp_path: Path) -> None:
+    answer = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
+              "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Hi."}}]}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "application/json", "content-encoding": "gzip"},
+                              content=gzip.compress(json.dumps(answer).encode()))
+
+    transport = RecordingTransport(httpx.MockTransport(handler), tmp_path, Redactor())
+
+    async def send() -> bytes:
+        async with httpx.AsyncClient(transport=transport) as client:
+            meta = {"case": "gz", "endpoint": {"name": "mock", "base_url": "http://mock/v1"}}
+            response = await client.post("http://mock/v1/chat/completions", json={"messages": []}, extensions={EXTENSION: meta})
+            return response.content
+
+    assert json.loads(asyncio.run(send())) == answer
+    recording = load_recordings(tmp_path)[("mock", "gz")]
+    assert json.loads(recording.body) == answer
+    assert ("x-recorded-content-encoding", "gzip") in recording.headers
+    assert not any(k == "content-encoding" for k, _ in recording.headers)
+
+
+def test_streamed_chunks_keep_their_framing_and_times(tmp_path: Path) -> None:
+    chunks = (Chunk(12.5, b'data: {"a": 1}\r\n\r\n'), Chunk(40.0, b"data: [DONE]\n\n"), Chunk(41.0, b"\xff\xfe"))
+    recording = Recording(case="s", endpoint={"name": "e"}, provenance={}, request={"method": "POST", "body": {}},
+                          status=200, headers=[("content-type", "text/event-stream")], chunks=chunks)
+    path = save(recording, tmp_path)
+    loaded = load_recordings(tmp_path)[("e", "s")]
+    assert loaded.chunks == chunks
+    assert "base64" in path.read_text()  # bytes that are not UTF-8 survive, as base64
+
+
+def test_a_malformed_recording_is_an_input_error_naming_the_file(tmp_path: Path) -> None:
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / "x.yaml").write_text("format: chat-conformance/recording@1\ncase: x\n")
+    with pytest.raises(HarnessError, match=r"x\.yaml.*malformed recording"):
+        load_recordings(tmp_path)
+
+
+def test_the_default_run_replays_the_bundled_recordings_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copytree(CASES, tmp_path / "cases")
+    shutil.copytree(ROOT / "recordings", tmp_path / "recordings")
+    monkeypatch.chdir(tmp_path)
+    code = main(["run", "--report-dir", "out"])
+    out = capsys.readouterr().out
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert code == (1 if results["summary"]["fail"] or results["summary"]["error"] else 0)
+    assert results["run"]["origin"] == "replay:recordings"
+    assert out.startswith("REPLAYED FROM RECORDINGS") and "not a live run" in out.splitlines()[-4]
+    assert (tmp_path / "out" / "summary.md").read_text().splitlines()[2].startswith("> REPLAYED FROM RECORDINGS")
+    assert 'name="origin" value="replay:recordings"' in (tmp_path / "out" / "junit.xml").read_text()
+
+
+def test_the_bundled_recordings_cover_the_catalogue_and_are_not_stale() -> None:
+    """When a case changes, refresh the recordings (bash .ci/refresh-recordings.sh): this test says which."""
+    recordings = load_recordings(ROOT / "recordings")
+    endpoints = sorted({name for name, _ in recordings})
+    results = _run(load_cases([CASES]), [Endpoint(n, "http://recorded.invalid/v1", model=recordings[next(
+        k for k in recordings if k[0] == n)].endpoint.get("model")) for n in endpoints], replay=recordings)
+    problems = [f"{r.name}: {r.reason or r.findings[0].message}" for r in results
+                if r.verdict is Verdict.SKIP or any(f.code == "replay.stale" for f in r.findings)]
+    assert not problems, "\n".join(problems)
+    assert all(r.provenance.get("source") == "live" and r.provenance.get("server") == "llama.cpp" for r in recordings.values())
