@@ -22,7 +22,17 @@ from .errors import CaseFileError, HarnessError, Problem
 from .pointer import join
 from .yamlfile import Source, load_yaml
 
-__all__ = ["CASE_FILE_PATTERNS", "Case", "Expect", "fill", "find_case_files", "lint", "load_cases", "parse_case", "select"]
+__all__ = [
+    "CASE_FILE_PATTERNS",
+    "Case",
+    "Expect",
+    "fill",
+    "find_case_files",
+    "lint",
+    "load_cases",
+    "parse_case",
+    "select",
+]
 
 CASE_FILE_PATTERNS = ("*.case.yaml", "*.case.yml")
 _PLACEHOLDER = re.compile(r"\$\$|\$\{([^}]*)\}|\$\{")
@@ -312,7 +322,8 @@ def _fill_string(
             problems.append(
                 case.source.problem(
                     pointer,
-                    f"unknown placeholder {match.group(0)}{hint}; this endpoint defines: {', '.join(known) or 'nothing'}",
+                    f"unknown placeholder {match.group(0)}{hint}; "
+                    f"this endpoint defines: {', '.join(known) or 'nothing'}",
                 )
             )
             return ""

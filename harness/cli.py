@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import __version__
 from .cases import lint, load_cases, select
-from .checks import all_codes, registry
+from .checks import RUNNER_CODES, all_codes, registry
 from .endpoints import Endpoint, load_config, parse_header, select_endpoints
 from .errors import ConfigError, HarnessError, Problem
 from .models import Result, Verdict
@@ -95,11 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     target.add_argument("--name", default="cli", help="name of the --base-url endpoint in reports and recordings")
     offline = run_p.add_argument_group("recordings")
-    offline.add_argument("--record", metavar="DIR", help="write each exchange as a recording into DIR/<endpoint>/<case>.yaml")
+    offline.add_argument(
+        "--record", metavar="DIR", help="write each exchange as a recording into DIR/<endpoint>/<case>.yaml"
+    )
     offline.add_argument(
         "--replay",
         metavar="DIR",
-        help=f"answer every request from the recordings in DIR, with no network (default with no endpoint: ./{DEFAULT_RECORDINGS})",
+        help="answer every request from the recordings in DIR, with no network "
+        f"(default with no endpoint: ./{DEFAULT_RECORDINGS})",
     )
     run_p.add_argument(
         "--select",
@@ -159,7 +162,9 @@ def _endpoints(args: argparse.Namespace) -> list[Endpoint]:
         if not args.base_url.startswith(("http://", "https://")):
             raise ConfigError(Problem("--base-url", f"expected an http:// or https:// URL, got {args.base_url!r}"))
         return [
-            Endpoint(args.name, args.base_url, args.model, args.api_key_env, headers, variables, args.profile or "generic")
+            Endpoint(
+                args.name, args.base_url, args.model, args.api_key_env, headers, variables, args.profile or "generic"
+            )
         ]
     config = args.config or (DEFAULT_CONFIG if Path(DEFAULT_CONFIG).is_file() else None)
     if config is None:
@@ -182,16 +187,27 @@ def _endpoints(args: argparse.Namespace) -> list[Endpoint]:
     ]
 
 
-def _replay_endpoints(recordings: dict[tuple[str, str], Recording], args: argparse.Namespace, origin: str) -> list[Endpoint]:
+def _replay_endpoints(
+    recordings: dict[tuple[str, str], Recording], args: argparse.Namespace, origin: str
+) -> list[Endpoint]:
     """Replay needs no config: each recording says which endpoint (URL, model, profile) it came from."""
     if args.base_url or args.config:
-        raise ConfigError(Problem("--replay", "replay takes its endpoints from the recordings; pick them with --endpoint NAME"))
+        raise ConfigError(
+            Problem("--replay", "replay takes its endpoints from the recordings; pick them with --endpoint NAME")
+        )
     found: dict[str, Endpoint] = {}
     for (name, _), recording in sorted(recordings.items()):
         if name not in found:
             e = recording.endpoint
-            found[name] = Endpoint(name, str(e.get("base_url") or "http://recorded.invalid/v1"), e.get("model"),
-                                   None, {}, {}, args.profile or str(e.get("profile") or "generic"))
+            found[name] = Endpoint(
+                name,
+                str(e.get("base_url") or "http://recorded.invalid/v1"),
+                e.get("model"),
+                None,
+                {},
+                {},
+                args.profile or str(e.get("profile") or "generic"),
+            )
     if not found:
         raise ConfigError(Problem(origin, "no recordings in this folder (make some with --record)"))
     return select_endpoints(found, args.endpoint, origin)
@@ -199,8 +215,17 @@ def _replay_endpoints(recordings: dict[tuple[str, str], Recording], args: argpar
 
 def _banner(recordings: dict[tuple[str, str], Recording], directory: str) -> str:
     """Said on every page of a replayed run: these answers are recordings, and where they came from."""
-    sources = sorted({(r.endpoint.get("name"), r.provenance.get("server") or "unknown server", r.endpoint.get("model") or "no model",
-                       str(r.provenance.get("source", "live"))) for r in recordings.values()})
+    sources = sorted(
+        {
+            (
+                r.endpoint.get("name"),
+                r.provenance.get("server") or "unknown server",
+                r.endpoint.get("model") or "no model",
+                str(r.provenance.get("source", "live")),
+            )
+            for r in recordings.values()
+        }
+    )
     dates = sorted(str(r.provenance.get("recorded_at", "?"))[:10] for r in recordings.values())
     described = "; ".join(f"{name} ({server}, model {model}, {source})" for name, server, model, source in sources)
     span = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
@@ -226,10 +251,21 @@ def _targets(endpoints: tuple[Endpoint, ...], args: argparse.Namespace, replay_d
     return out
 
 
+def _check_writable(directory: Path, flag: str) -> None:
+    """Find out before anything is sent that results can be written, so a run's answers are never lost."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(Problem(flag, f"cannot write into {directory}: {exc.strerror or exc}")) from None
+
+
 def _run(args: argparse.Namespace) -> int:
     replay_dir = args.replay
-    if replay_dir is None and not (args.base_url or args.config or Path(DEFAULT_CONFIG).is_file()) \
-            and Path(DEFAULT_RECORDINGS).is_dir():
+    if (
+        replay_dir is None
+        and not (args.base_url or args.config or Path(DEFAULT_CONFIG).is_file())
+        and Path(DEFAULT_RECORDINGS).is_dir()
+    ):
         replay_dir = DEFAULT_RECORDINGS  # the default run: the bundled recordings of a real server
     if replay_dir is not None and args.record:
         raise ConfigError(Problem("--record", "--record and --replay cannot be used together"))
@@ -256,6 +292,10 @@ def _run(args: argparse.Namespace) -> int:
     )
     started = datetime.now(UTC)
     run_id = started.strftime("%Y%m%d-%H%M%S")
+    directory = Path(args.report_dir) if args.report_dir else Path("reports") / run_id
+    _check_writable(directory, "--report-dir")
+    if args.record:
+        _check_writable(Path(args.record), "--record")
     console = Console(verbose=args.verbose)
     collected: list[Result] = []
     t0 = time.perf_counter()
@@ -267,8 +307,16 @@ def _run(args: argparse.Namespace) -> int:
 
     interrupted = False
     try:
-        results = asyncio.run(run(cases, endpoints, options, on_result=on_result,
-                                  record=Path(args.record) if args.record else None, replay=recordings))
+        results = asyncio.run(
+            run(
+                cases,
+                endpoints,
+                options,
+                on_result=on_result,
+                record=Path(args.record) if args.record else None,
+                replay=recordings,
+            )
+        )
     except KeyboardInterrupt:
         interrupted = True
         order = {(c.id, e.name): i for i, (c, e) in enumerate((c, e) for e in endpoints for c in cases)}
@@ -289,7 +337,6 @@ def _run(args: argparse.Namespace) -> int:
         origin=f"replay:{replay_dir}" if replay_dir else "live",
         targets=_targets(shown, args, replay_dir),
     )
-    directory = Path(args.report_dir) if args.report_dir else Path("reports") / run_id
     written = write_reports(directory, info, results, banner)
     console.finish(results, info, duration, written, banner)
     if args.record:
@@ -318,7 +365,7 @@ def _checks(args: argparse.Namespace) -> int:
     for code in all_codes():
         rule = profile.rule(code)
         level = rule.severity.value if rule.severity else "off"
-        description = checks[code].description if code in checks else "the exchange could not be completed"
+        description = checks[code].description if code in checks else RUNNER_CODES.get(code, "")
         print(f"  {code:<42} {level:<8} {description}")
     return ExitCode.OK
 

@@ -90,48 +90,48 @@ def _parse_rules(source: Source, data: Any) -> tuple[dict[str, Rule], list[Probl
     return rules, problems
 
 
-def _load(path: Path, seen: tuple[str, ...]) -> Profile:
-    source = load_yaml(path)
+def _load(path: Path, seen: tuple[Path, ...]) -> Profile:
+    if path.resolve() in seen:
+        chain = " -> ".join(p.name for p in (*seen, path.resolve()))
+        raise ConfigError(Problem(str(path), f"profiles extend each other in a loop: {chain}"))
+    seen = (*seen, path.resolve())
+    try:
+        source = load_yaml(path)
+    except HarnessError as exc:
+        raise ConfigError(exc.problems) from None
     data = source.data
     if not isinstance(data, dict) or not isinstance(data.get("name"), str):
         raise ConfigError(source.problem("", "a profile is a mapping with at least 'name' and 'checks'"))
-    unknown = set(data) - {"name", "description", "extends", "checks"}
+    unknown = sorted(set(data) - {"name", "description", "extends", "checks"})
     if unknown:
         raise ConfigError(
             source.problem(
-                join("", sorted(unknown)[0]),
-                f"unknown key {sorted(unknown)[0]!r} in a profile; expected name, description, extends, checks",
+                join("", unknown[0]),
+                f"unknown key {unknown[0]!r} in a profile; expected name, description, extends, checks",
+                at_key=True,
             )
         )
     rules: dict[str, Rule] = {}
     if data.get("extends"):
-        parent = data["extends"]
-        if parent in seen:
-            raise ConfigError(
-                source.problem("/extends", f"profiles extend each other in a loop: {' -> '.join((*seen, parent))}")
-            )
-        rules.update(load_profile(parent, seen=(*seen, data["name"]), base=path.parent).rules)
-    own, problems = _parse_rules(source, data.get("checks", {}))
+        rules.update(_load(_locate(str(data["extends"]), path.parent), seen).rules)
+    own, problems = _parse_rules(source, data.get("checks") or {})
     if problems:
         raise ConfigError(problems)
+    for pattern in own:  # a child's `tools.*` overrides what its parent said of each tools code
+        rules = {code: rule for code, rule in rules.items() if not fnmatch.fnmatchcase(code, pattern)}
     rules.update(own)
     return Profile(data["name"], str(data.get("description", "")), rules, str(path))
 
 
-def load_profile(name_or_path: str, *, seen: tuple[str, ...] = (), base: Path | None = None) -> Profile:
-    """A built-in profile by name (`generic`, `openai`, `vertex`, `gemini-api`, `self-deployed`) or a YAML file."""
+def _locate(name_or_path: str, base: Path | None) -> Path:
+    """A profile file: a path (relative to the profile that extends it), or a built-in profile's name."""
     candidate = Path(name_or_path)
     if base is not None and not candidate.is_absolute() and (base / candidate).is_file():
         candidate = base / candidate
     if candidate.suffix in (".yaml", ".yml") or candidate.is_file():
         if not candidate.is_file():
             raise ConfigError(Problem(str(candidate), "no such profile file"))
-        try:
-            return _load(candidate, seen)
-        except ConfigError:
-            raise
-        except HarnessError as exc:
-            raise ConfigError(exc.problems) from None
+        return candidate
     path = BUILTIN_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
         names = builtin_profiles()
@@ -140,7 +140,13 @@ def load_profile(name_or_path: str, *, seen: tuple[str, ...] = (), base: Path | 
         raise ConfigError(
             Problem(
                 "--profile",
-                f"unknown profile {name_or_path!r}{hint}; built-in profiles: {', '.join(names)}, or a path to a profile .yaml",
+                f"unknown profile {name_or_path!r}{hint}; built-in profiles: "
+                f"{', '.join(names)}, or a path to a profile .yaml",
             )
         )
-    return _load(path, seen)
+    return path
+
+
+def load_profile(name_or_path: str) -> Profile:
+    """A built-in profile by name (`generic`, `openai`, `vertex`, `gemini-api`, `self-deployed`) or a YAML file."""
+    return _load(_locate(name_or_path, None), ())

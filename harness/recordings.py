@@ -85,9 +85,13 @@ def _text_or_base64(data: bytes) -> dict[str, str]:
 def save(recording: Recording, directory: Path) -> Path:
     """Write a recording atomically under `directory/<endpoint>/<case>.yaml`; returns its path."""
     streamed = len(recording.chunks) > 1 or any(
-        k.lower() == "content-type" and "event-stream" in v for k, v in recording.headers)
-    response: dict[str, Any] = {"status": recording.status, "http_version": recording.http_version,
-                                "headers": [[k, v] for k, v in recording.headers]}
+        k.lower() == "content-type" and "event-stream" in v for k, v in recording.headers
+    )
+    response: dict[str, Any] = {
+        "status": recording.status,
+        "http_version": recording.http_version,
+        "headers": [[k, v] for k, v in recording.headers],
+    }
     if streamed:
         response["chunks"] = [{"at_ms": round(c.at_ms, 2), **_text_or_base64(c.data)} for c in recording.chunks]
     else:
@@ -124,11 +128,17 @@ def _parse(path: Path) -> Recording:
         else:
             chunks = (Chunk(float((data.get("timings") or {}).get("ttfb_ms") or 0), _chunk(response["body"])),)
         return Recording(
-            case=str(data["case"]), endpoint=dict(data["endpoint"]), provenance=dict(data.get("provenance") or {}),
-            request=dict(data["request"]), status=int(response["status"]),
-            headers=[(str(k), str(v)) for k, v in response.get("headers", [])], chunks=chunks,
-            http_version=str(response.get("http_version", "HTTP/1.1")), timings=dict(data.get("timings") or {}),
-            path=str(path))
+            case=str(data["case"]),
+            endpoint=dict(data["endpoint"]),
+            provenance=dict(data.get("provenance") or {}),
+            request=dict(data["request"]),
+            status=int(response["status"]),
+            headers=[(str(k), str(v)) for k, v in response.get("headers", [])],
+            chunks=chunks,
+            http_version=str(response.get("http_version", "HTTP/1.1")),
+            timings=dict(data.get("timings") or {}),
+            path=str(path),
+        )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise HarnessError(source.problem("", f"malformed recording: {type(exc).__name__}: {exc}")) from None
 

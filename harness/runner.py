@@ -176,8 +176,9 @@ async def _exchange(client: httpx.AsyncClient, planned: Planned, options: Option
                 attempt += 1
                 t0 = time.perf_counter()
                 meta = {"case": case.id, "case_file": case.file, "endpoint": _describe(planned.endpoint)}
-                async with client.stream("POST", planned.endpoint.url, headers=headers, content=content,
-                                         extensions={EXTENSION: meta}) as response:
+                async with client.stream(
+                    "POST", planned.endpoint.url, headers=headers, content=content, extensions={EXTENSION: meta}
+                ) as response:
                     ttfb = (time.perf_counter() - t0) * 1000
                     sent_headers = list(response.request.headers.items())
                     if response.status_code in RETRY_STATUSES and attempt <= options.retries:
@@ -213,9 +214,17 @@ async def _exchange(client: httpx.AsyncClient, planned: Planned, options: Option
                         sent(), http_response, Timings(started, round(ttfb, 2), round(total, 2)), attempts=attempt
                     )
     except StaleRecording as exc:
-        return Exchange(sent(), None, Timings(started), TransportError(
-            "stale", f"the case changed since {exc.path} was recorded: {'; '.join(exc.differences)}; "
-            "record it again with --record"), attempt)
+        return Exchange(
+            sent(),
+            None,
+            Timings(started),
+            TransportError(
+                "stale",
+                f"the case changed since {exc.path} was recorded: {'; '.join(exc.differences)}; "
+                "record it again with --record",
+            ),
+            attempt,
+        )
     except (httpx.HTTPError, TimeoutError, _TooLarge) as exc:
         total = (time.perf_counter() - t0) * 1000
         return Exchange(
@@ -237,8 +246,11 @@ def judge(exchange: Exchange, case: Case, profile: Profile) -> tuple[Verdict, tu
     if exchange.transport_error is not None:
         error = exchange.transport_error
         code = "replay.stale" if error.kind == "stale" else f"transport.{error.kind}"
-        return Verdict.ERROR, (Finding(code, "/request/body", error.message) if error.kind == "stale"
-                               else Finding(code, "/response", error.message),)
+        return Verdict.ERROR, (
+            Finding(code, "/request/body", error.message)
+            if error.kind == "stale"
+            else Finding(code, "/response", error.message),
+        )
     raw = run_checks(exchange, CheckContext(case.expect))
     findings = tuple(f for f in (profile.judge(f) for f in raw) if f is not None)
     if any(f.code == INTERNAL_CODE for f in findings):
@@ -327,8 +339,19 @@ async def run(
                 result = _skip(item, f"{exc} (record it with --record)")
             else:
                 verdict, findings = judge(exchange, case, profiles[item.endpoint.name])
-                result = Result(case.id, item.endpoint.name, verdict, findings, case.file, case.line, case.title,
-                                case.tags, exchange, "", item.variables)
+                result = Result(
+                    case.id,
+                    item.endpoint.name,
+                    verdict,
+                    findings,
+                    case.file,
+                    case.line,
+                    case.title,
+                    case.tags,
+                    exchange,
+                    "",
+                    item.variables,
+                )
         if on_result is not None:
             on_result(result)
         return result

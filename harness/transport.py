@@ -110,17 +110,29 @@ class RecordingTransport(httpx.AsyncBaseTransport):
 
         def finish(chunks: list[Chunk], total: float) -> None:
             body_chunks, kept = _decoded(chunks, headers)
-            redacted = [Chunk(c.at_ms, redact.text(c.data.decode("utf-8")).encode("utf-8"))
-                        if _is_utf8(c.data) else c for c in body_chunks]
+            redacted = [
+                Chunk(c.at_ms, redact.text(c.data.decode("utf-8")).encode("utf-8")) if _is_utf8(c.data) else c
+                for c in body_chunks
+            ]
             server = next((v for k, v in kept if k == "server"), None)
             recording = Recording(
                 case=str(meta["case"]),
                 endpoint={**meta["endpoint"], "base_url": redact.url(str(meta["endpoint"].get("base_url", "")))},
-                provenance={"source": "live", "recorded_at": started, "server": server,
-                            "harness_version": __version__, "case_file": meta.get("case_file")},
-                request={"method": request.method, "url": redact.url(str(request.url)),
-                         "headers": redact.headers((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw),
-                         **_request_body(request, redact)},
+                provenance={
+                    "source": "live",
+                    "recorded_at": started,
+                    "server": server,
+                    "harness_version": __version__,
+                    "case_file": meta.get("case_file"),
+                },
+                request={
+                    "method": request.method,
+                    "url": redact.url(str(request.url)),
+                    "headers": redact.headers(
+                        (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw
+                    ),
+                    **_request_body(request, redact),
+                },
                 status=response.status_code,
                 headers=[(k, "[redacted]" if k in ("set-cookie",) else redact.text(v)) for k, v in kept],
                 chunks=tuple(redacted),
@@ -130,8 +142,12 @@ class RecordingTransport(httpx.AsyncBaseTransport):
             self.written.append(save(recording, self._directory))
 
         assert isinstance(response.stream, httpx.AsyncByteStream)
-        return httpx.Response(response.status_code, headers=response.headers,
-                              stream=_RecordingStream(response.stream, t0, finish), extensions=response.extensions)
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=_RecordingStream(response.stream, t0, finish),
+            extensions=response.extensions,
+        )
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -168,11 +184,16 @@ class ReplayTransport(httpx.AsyncBaseTransport):
         if recording is None:
             raise NoRecording(f"no recording of case {meta['case']!r} for endpoint {endpoint!r}")
         now = {"method": request.method, **_request_body(request, self._redactor)}
-        then = {"method": recording.request.get("method"),
-                **{k: recording.request[k] for k in ("body", "raw_body") if k in recording.request}}
+        then = {
+            "method": recording.request.get("method"),
+            **{k: recording.request[k] for k in ("body", "raw_body") if k in recording.request},
+        }
         differences = diff(then, now)
         if differences:
             raise StaleRecording(recording.path, differences)
-        return httpx.Response(recording.status, headers=recording.headers, stream=_ReplayStream(recording.chunks),
-                              extensions={"http_version": recording.http_version.encode(),
-                                          RECORDED_TIMINGS: recording.timings})
+        return httpx.Response(
+            recording.status,
+            headers=recording.headers,
+            stream=_ReplayStream(recording.chunks),
+            extensions={"http_version": recording.http_version.encode(), RECORDED_TIMINGS: recording.timings},
+        )

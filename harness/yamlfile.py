@@ -7,6 +7,8 @@ are reported: in a case file they are always a mistake.
 
 from __future__ import annotations
 
+import datetime
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,66 +47,67 @@ class Source:
         return Problem(self.path, message, line, col, pointer)
 
 
+_JSON_SCALARS = (str, int, float, bool, type(None), datetime.date)
+
+
 class _Loader(yaml.SafeLoader):
     pass
 
 
-def _walk(
-    loader: _Loader,
-    node: yaml.Node,
-    pointer: str,
-    positions: dict[str, tuple[int, int]],
-    problems: list[Problem],
-    path: str,
-    keys: dict[str, tuple[int, int]],
-) -> Any:
-    positions[pointer] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)
-        result: dict[Any, Any] = {}
+class _Walker:
+    """Builds plain data from PyYAML's node tree, noting where each value and key stands."""
+
+    def __init__(self, loader: _Loader, path: str) -> None:
+        self.loader = loader
+        self.path = path
+        self.positions: dict[str, tuple[int, int]] = {}
+        self.keys: dict[str, tuple[int, int]] = {}
+        self.problems: list[Problem] = []
+
+    def problem(self, node: yaml.Node, pointer: str, message: str) -> None:
+        mark = node.start_mark
+        self.problems.append(Problem(self.path, message, mark.line + 1, mark.column + 1, pointer))
+
+    def construct(self, node: yaml.Node) -> Any:
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+            return exc  # e.g. `!!int abc`
+
+    def walk(self, node: yaml.Node, pointer: str) -> Any:
+        self.positions[pointer] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.MappingNode):
+            return self.mapping(node, pointer)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.walk(item, join(pointer, i)) for i, item in enumerate(node.value)]
+        value = self.construct(node)
+        if isinstance(value, Exception):
+            self.problem(node, pointer, f"invalid value {node.value!r} for tag {node.tag}: {value}")
+            return None
+        if (isinstance(value, float) and not math.isfinite(value)) or not isinstance(value, _JSON_SCALARS):
+            kind = node.tag.rsplit(":", 1)[-1]
+            self.problem(node, pointer, f"{node.value!r} ({kind}) is not a JSON value; quote it to send it as a string")
+            return None
+        if isinstance(value, datetime.date):
+            # YAML turns 2024-01-01 into a date; requests are JSON, so keep what the user wrote.
+            return node.value
+        return value
+
+    def mapping(self, node: yaml.MappingNode, pointer: str) -> dict[str, Any]:
+        self.loader.flatten_mapping(node)
+        result: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            try:
-                key = loader.construct_object(key_node, deep=True)
-            except (ValueError, TypeError, AttributeError, OverflowError, yaml.constructor.ConstructorError):
-                key = None
+            key = self.construct(key_node)
             if not isinstance(key, str | int | float | bool) or key is None:
-                problems.append(
-                    Problem(
-                        path,
-                        f"mapping keys must be strings, got {key!r}",
-                        key_node.start_mark.line + 1,
-                        key_node.start_mark.column + 1,
-                        pointer,
-                    )
-                )
+                self.problem(key_node, pointer, f"mapping keys must be strings, got {key_node.value!r}")
                 continue
-            key = str(key) if not isinstance(key, str) else key
+            key = key if isinstance(key, str) else str(key)
             child = join(pointer, key)
-            keys[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            self.keys[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             if key in result:
-                problems.append(
-                    Problem(
-                        path,
-                        f"duplicate key {key!r} (the earlier value would be lost)",
-                        key_node.start_mark.line + 1,
-                        key_node.start_mark.column + 1,
-                        child,
-                    )
-                )
-            result[key] = _walk(loader, value_node, child, positions, problems, path, keys)
+                self.problem(key_node, child, f"duplicate key {key!r} (the earlier value would be lost)")
+            result[key] = self.walk(value_node, child)
         return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_walk(loader, item, join(pointer, i), positions, problems, path, keys) for i, item in enumerate(node.value)]
-    try:
-        value = loader.construct_object(node, deep=True)
-    except (ValueError, TypeError, AttributeError, OverflowError) as exc:  # e.g. `!!int abc`
-        problems.append(Problem(path, f"invalid value {node.value!r} for tag {node.tag}: {exc}",
-                                node.start_mark.line + 1, node.start_mark.column + 1, pointer))
-        return None
-    if hasattr(value, "isoformat"):
-        # YAML turns 2024-01-01 into a date; requests are JSON, so keep what the user wrote.
-        value = node.value
-    return value
 
 
 def load_yaml(path: str | Path, text: str | None = None) -> Source:
@@ -121,15 +124,20 @@ def load_yaml(path: str | Path, text: str | None = None) -> Source:
             raise HarnessError(
                 Problem(path_str, f"not UTF-8 text (byte {exc.start}: {raw[exc.start : exc.start + 1]!r})")
             ) from None
-    loader = _Loader(text)
-    problems: list[Problem] = []
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:  # the reader rejects control characters up front
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - text.rfind("\n", 0, exc.position)
+        raise HarnessError(
+            Problem(path_str, f"invalid YAML: character {exc.character!r} is not allowed", line, column)
+        ) from None
     try:
         node = loader.get_single_node()
         if node is None:
             return Source(path_str, None, {})
-        positions: dict[str, tuple[int, int]] = {}
-        keys: dict[str, tuple[int, int]] = {}
-        data = _walk(loader, node, "", positions, problems, path_str, keys)
+        walker = _Walker(loader, path_str)
+        data = walker.walk(node, "")
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = " ".join(str(m) for m in (exc.context, exc.problem) if m) or "invalid YAML"
@@ -144,6 +152,6 @@ def load_yaml(path: str | Path, text: str | None = None) -> Source:
         raise HarnessError(Problem(path_str, "invalid YAML: nested too deeply")) from None
     finally:
         loader.dispose()
-    if problems:
-        raise HarnessError(problems)
-    return Source(path_str, data, positions, keys)
+    if walker.problems:
+        raise HarnessError(walker.problems)
+    return Source(path_str, data, walker.positions, walker.keys)

@@ -54,5 +54,7 @@ def run_case(
         data["expect"] = expect
     case = parse_case(data)
     endpoint = Endpoint("test", base_url, model=model, profile=profile, api_key_env=api_key_env)
-    results = asyncio.run(run([case], [endpoint], options or Options(timeout=10, deadline=20), environ=environ or {}, **kwargs))
+    results = asyncio.run(
+        run([case], [endpoint], options or Options(timeout=10, deadline=20), environ=environ or {}, **kwargs)
+    )
     return results[0]

@@ -176,14 +176,12 @@ def _ranged(kind: str, low: float | None, high: float | None) -> Callable[[str, 
             raise _wrong_type(param, "an integer" if kind == "integer" else "a number", value)
         if low is not None and value < low:
             raise InvalidRequest(
-                f"Invalid '{param}': {noun} below minimum value. Expected a value >= {low}, "
-                f"but got {value} instead.",
+                f"Invalid '{param}': {noun} below minimum value. Expected a value >= {low}, but got {value} instead.",
                 param,
             )
         if high is not None and value > high:
             raise InvalidRequest(
-                f"Invalid '{param}': {noun} above maximum value. Expected a value <= {high}, "
-                f"but got {value} instead.",
+                f"Invalid '{param}': {noun} above maximum value. Expected a value <= {high}, but got {value} instead.",
                 param,
             )
 
@@ -235,8 +233,7 @@ def _tools(param: str, value: Any) -> None:
         raise _wrong_type(param, "an array", value)
     if not value:
         raise InvalidRequest(
-            f"Invalid '{param}': empty array. Expected an array with minimum length 1, "
-            "but got an empty array instead.",
+            f"Invalid '{param}': empty array. Expected an array with minimum length 1, but got an empty array instead.",
             param,
         )
     for i, tool in enumerate(value):
@@ -346,8 +343,7 @@ def _messages(value: Any) -> None:
         raise _wrong_type("messages", "an array", value)
     if not value:
         raise InvalidRequest(
-            "Invalid 'messages': empty array. Expected an array with minimum length 1, "
-            "but got an empty array instead.",
+            "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
             "messages",
         )
     for i, message in enumerate(value):
@@ -390,8 +386,7 @@ def _tool_choice(data: dict[str, Any]) -> None:
     _name("tool_choice.function.name", function.get("name"))
     if function["name"] not in declared:
         raise InvalidRequest(
-            f"Invalid value for 'tool_choice': function '{function['name']}' is not among the declared "
-            "'tools'.",
+            f"Invalid value for 'tool_choice': function '{function['name']}' is not among the declared 'tools'.",
             "tool_choice.function.name",
         )
 
@@ -415,9 +410,7 @@ def parse_body(body: bytes) -> Json:
 def validate(data: Json) -> None:
     """Raise InvalidRequest for the first rule the decoded body breaks, naming the field in ``param``."""
     if not isinstance(data, dict):
-        raise InvalidRequest(
-            f"Invalid type for request body: expected an object, but got {_json_type(data)} instead."
-        )
+        raise InvalidRequest(f"Invalid type for request body: expected an object, but got {_json_type(data)} instead.")
     _messages(data.get("messages", _MISSING))
     if "model" in data and not isinstance(data["model"], str):
         raise _wrong_type("model", "a string", data["model"])
@@ -540,9 +533,7 @@ def _string_instance(schema: dict[str, Any], root: Json, depth: int) -> str:
     pattern = schema.get("pattern")
     if isinstance(pattern, str):
         with contextlib.suppress(re.error):
-            fits = [
-                c for c in _PATTERN_CANDIDATES if re.search(pattern, c) and (high is None or len(c) <= high)
-            ]
+            fits = [c for c in _PATTERN_CANDIDATES if re.search(pattern, c) and (high is None or len(c) <= high)]
             value = next((c for c in fits if len(c) >= low), value)
     return value
 
@@ -593,9 +584,7 @@ def _array_instance(schema: dict[str, Any], root: Json, depth: int) -> list[Any]
     items = schema.get("items", {})
     if isinstance(items, list):  # draft 4 tuple form
         prefix, items = items, schema.get("additionalItems", {})
-    values = [
-        minimal_instance(prefix[i] if i < len(prefix) else items, root, depth + 1) for i in range(count)
-    ]
+    values = [minimal_instance(prefix[i] if i < len(prefix) else items, root, depth + 1) for i in range(count)]
     if schema.get("uniqueItems") is True and count > 1:
         item = _flatten(items, root, depth)
         enum = item.get("enum")
@@ -776,9 +765,7 @@ def read_ask(data: Json) -> Ask:
     functions = tuple(
         t["function"]
         for t in tools
-        if isinstance(t, dict)
-        and isinstance(t.get("function"), dict)
-        and isinstance(t["function"].get("name"), str)
+        if isinstance(t, dict) and isinstance(t.get("function"), dict) and isinstance(t["function"].get("name"), str)
     )
     response_format = data.get("response_format") if isinstance(data.get("response_format"), dict) else {}
     mode = response_format.get("type") if response_format.get("type") in JSON_MODES else "text"
@@ -968,9 +955,7 @@ def _tool_choice_ignored(completion: Completion, ask: Ask) -> None:
 
 def _tool_undeclared(completion: Completion, ask: Ask) -> None:
     declared = {f["name"] for f in ask.functions}
-    name = next(
-        n for n in (f"undeclared_function{i or ''}" for i in range(len(declared) + 1)) if n not in declared
-    )
+    name = next(n for n in (f"undeclared_function{i or ''}" for i in range(len(declared) + 1)) if n not in declared)
     for call in _calls(completion):
         call["function"]["name"] = name
 
@@ -1114,9 +1099,7 @@ ANSWER_DEFECTS: dict[str, Callable[[Completion, Ask], None]] = {
     "content-array": _content_array,
     "content-missing": _content_missing,
     "role-wrong": _each_choice(lambda i, choice: choice["message"].update(role="model")),
-    "finish-invalid": _each_choice(
-        lambda i, choice: choice.update(finish_reason=choice["finish_reason"].upper())
-    ),
+    "finish-invalid": _each_choice(lambda i, choice: choice.update(finish_reason=choice["finish_reason"].upper())),
     "finish-stop-with-tools": _each_choice(_finish_stop_with_tools),
     "index-wrong": _each_choice(lambda i, choice: choice.update(index=i + 1)),
     "no-nullable": _each_choice(_no_nullable),
@@ -1211,9 +1194,7 @@ Write = Callable[[ApiError], Reply]
 
 def _server_error(server: Server, received: Received, write: Write) -> Reply | None:
     return write(
-        ApiError(
-            500, "The server had an error while processing your request. Sorry about that!", "server_error"
-        )
+        ApiError(500, "The server had an error while processing your request. Sorry about that!", "server_error")
     )
 
 
@@ -1267,9 +1248,7 @@ def parse_scenario(scenario: str) -> tuple[list[str], str | None]:
     unknown = [n for n in names if n not in DEFECTS]
     if unknown:
         hints = [
-            f"'{n}' (did you mean '{close[0]}'?)"
-            if (close := difflib.get_close_matches(n, DEFECTS, 1))
-            else f"'{n}'"
+            f"'{n}' (did you mean '{close[0]}'?)" if (close := difflib.get_close_matches(n, DEFECTS, 1)) else f"'{n}'"
             for n in unknown
         ]
         return (
@@ -1398,9 +1377,7 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
         super().__init__(address, _Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(
-            sys.exc_info()[1], OSError
-        ):  # a vanished client is expected; anything else is a bug
+        if not isinstance(sys.exc_info()[1], OSError):  # a vanished client is expected; anything else is a bug
             super().handle_error(request, client_address)
 
 
@@ -1473,8 +1450,7 @@ def main(argv: list[str] | None = None) -> int:
     with serve(args.api_key, args.port) as server:
         sys.stdout.write(f"{server.url('ok')}\n")
         sys.stdout.write(
-            f"other scenarios: {server.base}/<defect>[+<defect>...]/v1; defects: "
-            f"{', '.join(sorted(DEFECTS))}\n"
+            f"other scenarios: {server.base}/<defect>[+<defect>...]/v1; defects: {', '.join(sorted(DEFECTS))}\n"
         )
         sys.stdout.flush()
         with contextlib.suppress(KeyboardInterrupt):

@@ -34,8 +34,16 @@ def real() -> tuple[str, str]:
 
 def test_plain_text_passes_with_timings(real: tuple[str, str]) -> None:
     base_url, model = real
-    result = run_case(base_url, {"model": "${model}", "messages": [{"role": "user", "content": "Say hello."}],
-                                 "max_tokens": 16, "temperature": 0}, model=model)
+    result = run_case(
+        base_url,
+        {
+            "model": "${model}",
+            "messages": [{"role": "user", "content": "Say hello."}],
+            "max_tokens": 16,
+            "temperature": 0,
+        },
+        model=model,
+    )
     assert result.verdict is Verdict.PASS, result.findings
     assert result.exchange is not None and result.exchange.response is not None
     assert result.exchange.response.status == 200
@@ -54,8 +62,12 @@ def test_missing_messages_is_refused_well(real: tuple[str, str]) -> None:
 def test_accepting_an_unknown_role_is_reported(real: tuple[str, str]) -> None:
     """llama.cpp renders any role through its template and answers 200: a real deviation the harness must flag."""
     base_url, model = real
-    result = run_case(base_url, {"model": "${model}", "messages": [{"role": "wizard", "content": "hi"}], "max_tokens": 4},
-                      expect={"status": "4xx"}, model=model)
+    result = run_case(
+        base_url,
+        {"model": "${model}", "messages": [{"role": "wizard", "content": "hi"}], "max_tokens": 4},
+        expect={"status": "4xx"},
+        model=model,
+    )
     assert result.verdict is Verdict.FAIL
     assert [(f.code, f.actual) for f in result.errors] == [("http.status", 200)]
 
@@ -63,9 +75,23 @@ def test_accepting_an_unknown_role_is_reported(real: tuple[str, str]) -> None:
 def test_image_part_gets_a_server_error(real: tuple[str, str]) -> None:
     """A text-only llama.cpp answers an image part with a 500, where a 400 would be right: reported as such."""
     base_url, model = real
-    pixel = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
-    request = {"model": "${model}", "max_tokens": 8, "messages": [{"role": "user", "content": [
-        {"type": "text", "text": "What is this?"}, {"type": "image_url", "image_url": {"url": pixel}}]}]}
+    pixel = (
+        "data:image/png;base64,"
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+    )
+    request = {
+        "model": "${model}",
+        "max_tokens": 8,
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is this?"},
+                    {"type": "image_url", "image_url": {"url": pixel}},
+                ],
+            }
+        ],
+    }
     result = run_case(base_url, request, model=model)
     assert result.verdict is Verdict.FAIL
     assert [f.code for f in result.errors] == ["http.status"]
@@ -81,12 +107,18 @@ def test_whole_catalogue_runs_without_transport_errors(real: tuple[str, str]) ->
 
     base_url, model = real
     cases = select(load_cases([ROOT / "cases"]), ["core"])
-    results = asyncio.run(run(cases, [Endpoint("llama.cpp", base_url, model=model)], Options(concurrency=2, timeout=60),
-                              environ={}))
+    results = asyncio.run(
+        run(cases, [Endpoint("llama.cpp", base_url, model=model)], Options(concurrency=2, timeout=60), environ={})
+    )
     assert len(results) == len(cases)
     for result in results:
         assert result.verdict in (Verdict.PASS, Verdict.FAIL, Verdict.SKIP), (result.name, result.findings)
         if result.verdict is Verdict.FAIL:
             assert result.errors, result.name
     passed = {r.case_id for r in results if r.verdict is Verdict.PASS}
-    assert {"text-basic", "params-max-tokens-length", "structured-json-schema-person", "negative-missing-messages"} <= passed
+    assert {
+        "text-basic",
+        "params-max-tokens-length",
+        "structured-json-schema-person",
+        "negative-missing-messages",
+    } <= passed

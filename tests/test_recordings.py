@@ -30,12 +30,19 @@ SENTINEL = "sk-sentinel-7f3a9c0d1e2b4a6f"
 
 
 def _run(cases: list[Any], endpoints: list[Endpoint], **kwargs: Any) -> list[Result]:
-    return asyncio.run(run(cases, endpoints, Options(timeout=10, deadline=20), environ=kwargs.pop("environ", {}), **kwargs))
+    return asyncio.run(
+        run(cases, endpoints, Options(timeout=10, deadline=20), environ=kwargs.pop("environ", {}), **kwargs)
+    )
 
 
 def _outcome(results: list[Result]) -> dict[tuple[str, str], tuple[str, list[tuple[str, str, str, str]]]]:
-    return {(r.case_id, r.endpoint): (r.verdict.value, [(f.code, f.severity.value, f.pointer, f.message) for f in r.findings])
-            for r in results}
+    return {
+        (r.case_id, r.endpoint): (
+            r.verdict.value,
+            [(f.code, f.severity.value, f.pointer, f.message) for f in r.findings],
+        )
+        for r in results
+    }
 
 
 def test_replay_gives_the_same_verdicts_and_findings_as_the_recorded_run(server: Server, tmp_path: Path) -> None:
@@ -52,7 +59,9 @@ def test_replay_gives_the_same_verdicts_and_findings_as_the_recorded_run(server:
 
 
 def test_a_recording_is_readable_and_says_where_it_came_from(server: Server, tmp_path: Path) -> None:
-    case = parse_case({"id": "hello", "request": {"model": "${model}", "messages": [{"role": "user", "content": "Hi"}]}})
+    case = parse_case(
+        {"id": "hello", "request": {"model": "${model}", "messages": [{"role": "user", "content": "Hi"}]}}
+    )
     _run([case], [Endpoint("local", server.url("ok"), model="m")], record=tmp_path)
     document = yaml.safe_load((tmp_path / "local" / "hello.yaml").read_text())
     assert document["format"] == "chat-conformance/recording@1"
@@ -66,7 +75,9 @@ def test_a_recording_is_readable_and_says_where_it_came_from(server: Server, tmp
 
 
 def test_no_secret_reaches_a_recording(tmp_path: Path) -> None:
-    case = parse_case({"id": "hello", "request": {"model": "${model}", "messages": [{"role": "user", "content": "Hi"}]}})
+    case = parse_case(
+        {"id": "hello", "request": {"model": "${model}", "messages": [{"role": "user", "content": "Hi"}]}}
+    )
     with serve(api_key=SENTINEL) as keyed:
         endpoint = Endpoint("keyed", keyed.url("ok") + "?key=" + SENTINEL, model="m", api_key_env="KEY")
         results = _run([case], [endpoint], record=tmp_path, environ={"KEY": SENTINEL})
@@ -81,9 +92,13 @@ def test_no_secret_reaches_a_recording(tmp_path: Path) -> None:
 
 def test_an_edited_case_is_reported_stale(server: Server, tmp_path: Path) -> None:
     endpoint = Endpoint("local", server.url("ok"), model="m")
-    before = parse_case({"id": "story", "request": {"model": "${model}", "messages": [{"role": "user", "content": "A story."}]}})
+    before = parse_case(
+        {"id": "story", "request": {"model": "${model}", "messages": [{"role": "user", "content": "A story."}]}}
+    )
     _run([before], [endpoint], record=tmp_path)
-    after = parse_case({"id": "story", "request": {"model": "${model}", "messages": [{"role": "user", "content": "A poem."}]}})
+    after = parse_case(
+        {"id": "story", "request": {"model": "${model}", "messages": [{"role": "user", "content": "A poem."}]}}
+    )
     result = _run([after], [endpoint], replay=load_recordings(tmp_path))[0]
     assert result.verdict is Verdict.ERROR
     assert [f.code for f in result.findings] == ["replay.stale"]
@@ -108,19 +123,29 @@ def test_an_exchange_that_did_not_complete_is_not_recorded(server: Server, tmp_p
 
 
 def test_gzip_bodies_are_recorded_decoded_and_replay_the_same(tmp_path: Path) -> None:
-    answer = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
-              "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Hi."}}]}
+    answer = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "m",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Hi."}}],
+    }
 
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, headers={"content-type": "application/json", "content-encoding": "gzip"},
-                              content=gzip.compress(json.dumps(answer).encode()))
+        return httpx.Response(
+            200,
+            headers={"content-type": "application/json", "content-encoding": "gzip"},
+            content=gzip.compress(json.dumps(answer).encode()),
+        )
 
     transport = RecordingTransport(httpx.MockTransport(handler), tmp_path, Redactor())
 
     async def send() -> bytes:
         async with httpx.AsyncClient(transport=transport) as client:
             meta = {"case": "gz", "endpoint": {"name": "mock", "base_url": "http://mock/v1"}}
-            response = await client.post("http://mock/v1/chat/completions", json={"messages": []}, extensions={EXTENSION: meta})
+            response = await client.post(
+                "http://mock/v1/chat/completions", json={"messages": []}, extensions={EXTENSION: meta}
+            )
             return response.content
 
     assert json.loads(asyncio.run(send())) == answer
@@ -132,8 +157,15 @@ def test_gzip_bodies_are_recorded_decoded_and_replay_the_same(tmp_path: Path) ->
 
 def test_streamed_chunks_keep_their_framing_and_times(tmp_path: Path) -> None:
     chunks = (Chunk(12.5, b'data: {"a": 1}\r\n\r\n'), Chunk(40.0, b"data: [DONE]\n\n"), Chunk(41.0, b"\xff\xfe"))
-    recording = Recording(case="s", endpoint={"name": "e"}, provenance={}, request={"method": "POST", "body": {}},
-                          status=200, headers=[("content-type", "text/event-stream")], chunks=chunks)
+    recording = Recording(
+        case="s",
+        endpoint={"name": "e"},
+        provenance={},
+        request={"method": "POST", "body": {}},
+        status=200,
+        headers=[("content-type", "text/event-stream")],
+        chunks=chunks,
+    )
     path = save(recording, tmp_path)
     loaded = load_recordings(tmp_path)[("e", "s")]
     assert loaded.chunks == chunks
@@ -147,8 +179,9 @@ def test_a_malformed_recording_is_an_input_error_naming_the_file(tmp_path: Path)
         load_recordings(tmp_path)
 
 
-def test_the_default_run_replays_the_bundled_recordings_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_default_run_replays_the_bundled_recordings_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     shutil.copytree(CASES, tmp_path / "cases")
     shutil.copytree(ROOT / "recordings", tmp_path / "recordings")
     monkeypatch.chdir(tmp_path)
@@ -166,9 +199,24 @@ def test_the_bundled_recordings_cover_the_catalogue_and_are_not_stale() -> None:
     """When a case changes, refresh the recordings (bash .ci/refresh-recordings.sh): this test says which."""
     recordings = load_recordings(ROOT / "recordings")
     endpoints = sorted({name for name, _ in recordings})
-    results = _run(load_cases([CASES]), [Endpoint(n, "http://recorded.invalid/v1", model=recordings[next(
-        k for k in recordings if k[0] == n)].endpoint.get("model")) for n in endpoints], replay=recordings)
-    problems = [f"{r.name}: {r.reason or r.findings[0].message}" for r in results
-                if r.verdict is Verdict.SKIP or any(f.code == "replay.stale" for f in r.findings)]
+    results = _run(
+        load_cases([CASES]),
+        [
+            Endpoint(
+                n,
+                "http://recorded.invalid/v1",
+                model=recordings[next(k for k in recordings if k[0] == n)].endpoint.get("model"),
+            )
+            for n in endpoints
+        ],
+        replay=recordings,
+    )
+    problems = [
+        f"{r.name}: {r.reason or r.findings[0].message}"
+        for r in results
+        if r.verdict is Verdict.SKIP or any(f.code == "replay.stale" for f in r.findings)
+    ]
     assert not problems, "\n".join(problems)
-    assert all(r.provenance.get("source") == "live" and r.provenance.get("server") == "llama.cpp" for r in recordings.values())
+    assert all(
+        r.provenance.get("source") == "live" and r.provenance.get("server") == "llama.cpp" for r in recordings.values()
+    )

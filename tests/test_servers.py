@@ -174,9 +174,7 @@ def test_a_limit_above_the_answer_changes_nothing(post: Callable[..., httpx.Resp
         (["server", "is"], "Th"),
     ],
 )
-def test_stop_cuts_before_the_first_stop_string(
-    post: Callable[..., httpx.Response], stop: Any, content: str
-) -> None:
+def test_stop_cuts_before_the_first_stop_string(post: Callable[..., httpx.Response], stop: Any, content: str) -> None:
     [choice] = post({**PLAIN, "stop": stop}).json()["choices"]
     assert (choice["message"]["content"], choice["finish_reason"]) == (content, "stop")
 
@@ -528,9 +526,7 @@ DEFECT_CASES: list[tuple[str, Any, Callable[[httpx.Response], bool]]] = [
     (
         "usage-total-wrong",
         PLAIN,
-        lambda r: (
-            _usage(r)["total_tokens"] == _usage(r)["prompt_tokens"] + _usage(r)["completion_tokens"] + 7
-        ),
+        lambda r: _usage(r)["total_tokens"] == _usage(r)["prompt_tokens"] + _usage(r)["completion_tokens"] + 7,
     ),
     (
         "usage-google-total",
@@ -584,11 +580,7 @@ DEFECT_CASES: list[tuple[str, Any, Callable[[httpx.Response], bool]]] = [
     (
         "error-vllm",
         INVALID_BODY,
-        lambda r: (
-            r.json()["object"] == "error"
-            and r.json()["code"] == 400
-            and r.json()["type"] == "BadRequestError"
-        ),
+        lambda r: r.json()["object"] == "error" and r.json()["code"] == 400 and r.json()["type"] == "BadRequestError",
     ),
     (
         "error-llamacpp",
@@ -598,9 +590,7 @@ DEFECT_CASES: list[tuple[str, Any, Callable[[httpx.Response], bool]]] = [
     (
         "error-text",
         INVALID_BODY,
-        lambda r: (
-            r.status_code == 400 and r.headers["content-type"] == "text/plain" and r.text == "Bad Request"
-        ),
+        lambda r: r.status_code == 400 and r.headers["content-type"] == "text/plain" and r.text == "Bad Request",
     ),
     ("error-html", INVALID_BODY, lambda r: r.status_code == 400 and r.text.startswith("<html>")),
     ("error-empty", INVALID_BODY, lambda r: r.status_code == 400 and r.content == b""),
@@ -647,9 +637,7 @@ def test_accept_all_answers_odd_bodies(post: Callable[..., httpx.Response]) -> N
 
 
 @pytest.mark.parametrize(("scenario", "status"), [("retry-429", 429), ("retry-503", 503)])
-def test_retry_defects_fail_once_per_body(
-    post: Callable[..., httpx.Response], scenario: str, status: int
-) -> None:
+def test_retry_defects_fail_once_per_body(post: Callable[..., httpx.Response], scenario: str, status: int) -> None:
     body = {"messages": [{"role": "user", "content": uuid.uuid4().hex}]}
     first = post(body, scenario)
     assert_openai_error(first, status)

@@ -23,7 +23,7 @@ from ..pointer import MISSING, join
 from ..schemas import compile_schema
 
 __all__ = [
-    "TRANSPORT_CODES",
+    "RUNNER_CODES",
     "Check",
     "CheckContext",
     "all_codes",
@@ -32,18 +32,18 @@ __all__ = [
     "run_checks",
 ]
 
-# Raised by the runner, not by a check: the exchange could not be completed.
-TRANSPORT_CODES = (
-    "transport.connect",
-    "transport.timeout",
-    "transport.reset",
-    "transport.protocol",
-    "transport.too_large",
-    "transport.deadline",
-)
+# Raised by the runner, not by a check: the exchange could not be completed or judged.
+RUNNER_CODES = {
+    "harness.check_crashed": "A check raised an exception: a bug in the harness, reported, not hiding other findings.",
+    "replay.stale": "The case no longer makes the request that was recorded: record it again.",
+    "transport.connect": "The connection could not be made (refused, unreachable, timed out connecting).",
+    "transport.timeout": "No data arrived within --timeout.",
+    "transport.reset": "The connection closed before the answer was complete.",
+    "transport.protocol": "The answer broke HTTP (bad framing or encoding).",
+    "transport.too_large": "The answer was larger than --max-response-bytes.",
+    "transport.deadline": "The case did not finish within --deadline, retries included.",
+}
 INTERNAL_CODE = "harness.check_crashed"
-# Raised by the runner when replaying: the case no longer makes the request that was recorded.
-REPLAY_CODES = ("replay.stale",)
 
 Applies = Callable[[Exchange, "CheckContext"], bool]
 
@@ -107,7 +107,7 @@ def registry() -> dict[str, Check]:
 
 def all_codes() -> list[str]:
     """Every code a finding can carry."""
-    return sorted([*registry(), *TRANSPORT_CODES, *REPLAY_CODES, INTERNAL_CODE])
+    return sorted([*registry(), *RUNNER_CODES])
 
 
 def run_checks(exchange: Exchange, context: CheckContext) -> list[Finding]:

@@ -57,7 +57,8 @@ def tool_names(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
         yield Finding(
             "expect.tool_names",
             "/response/body/choices",
-            f"the case expects a call to {', '.join(missing)}; the answer called {', '.join(sorted(map(str, called))) or 'nothing'}",
+            f"the case expects a call to {', '.join(missing)}; "
+            f"the answer called {', '.join(sorted(map(str, called))) or 'nothing'}",
             list(context.expect.tool_names),
             sorted(map(str, called)),
         )

@@ -36,14 +36,19 @@ def status(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
     wanted = [int(s) if s.isdigit() else s for s in context.expect.status]
     reason = _error_message(response.body)
     if context.expect.negative and 200 <= response.status < 300:
-        message = f"the request is invalid and must be refused with {expected}; the endpoint accepted it with {response.status}"
+        message = (
+            f"the request is invalid and must be refused with {expected}; "
+            f"the endpoint accepted it with {response.status}"
+        )
     elif context.expect.negative:
         message = f"an invalid request must be refused with {expected}, not {response.status}"
     else:
         message = f"expected status {expected}, got {response.status}"
     if reason:
         message += f": {short(reason, 200)}"
-    yield Finding("http.status", "/response/status", message, wanted[0] if len(wanted) == 1 else wanted, response.status)
+    yield Finding(
+        "http.status", "/response/status", message, wanted[0] if len(wanted) == 1 else wanted, response.status
+    )
 
 
 def _has_body(exchange: Exchange, context: CheckContext) -> bool:

@@ -137,7 +137,8 @@ def call_ids(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
                 yield Finding(
                     "tools.call_ids",
                     at,
-                    f"tool call id {call_id!r} repeats that of tool_calls[{seen[call_id]}]: results could not be told apart",
+                    f"tool call id {call_id!r} repeats that of tool_calls[{seen[call_id]}]: "
+                    "results could not be told apart",
                     "unique ids",
                     call_id,
                 )

@@ -159,7 +159,8 @@ def summary_md(info: RunInfo, results: list[Result], banner: str = "") -> str:
     ]
     for e in info.endpoints:
         lines.append(
-            f"| {_cell(e.name)} | {_cell(e.base_url)} | {_cell(e.model or '(none)')} | {_cell(info.profiles.get(e.name, e.profile))} |"
+            f"| {_cell(e.name)} | {_cell(e.base_url)} | {_cell(e.model or '(none)')} | "
+            f"{_cell(info.profiles.get(e.name, e.profile))} |"
         )
     lines += [
         "",

@@ -1,0 +1,114 @@
+"""The public surface users' scripts depend on: the names `harness` exports and the check codes findings carry."""
+
+from __future__ import annotations
+
+import importlib
+import re
+
+import pytest
+
+import harness
+from harness.checks import all_codes, registry
+
+PUBLIC_NAMES = [
+    "Case",
+    "CaseFileError",
+    "CheckContext",
+    "ConfigError",
+    "Endpoint",
+    "Exchange",
+    "Expect",
+    "Finding",
+    "HarnessError",
+    "Options",
+    "Profile",
+    "Result",
+    "Severity",
+    "Verdict",
+    "__version__",
+    "check",
+    "load_cases",
+    "load_profile",
+    "run",
+]
+
+CHECK_CODES = [
+    "errors.body_schema",
+    "errors.openai_shape",
+    "expect.content_matches",
+    "expect.finish_reason",
+    "expect.pointer",
+    "expect.tool_names",
+    "harness.check_crashed",
+    "http.body_json",
+    "http.content_type",
+    "http.status",
+    "replay.stale",
+    "response.choice_count",
+    "response.choices_indexed",
+    "response.choices_present",
+    "response.content_present",
+    "response.finish_reason_consistent",
+    "response.finish_reason_valid",
+    "response.id_prefix",
+    "response.nullable_members",
+    "response.role_assistant",
+    "response.schema",
+    "response.usage_present",
+    "response.usage_total",
+    "response.usage_total_includes_reasoning",
+    "structured.content_json",
+    "structured.schema_valid",
+    "structured.truncated",
+    "tools.arguments_json",
+    "tools.arguments_valid",
+    "tools.call_ids",
+    "tools.choice_honoured",
+    "tools.name_declared",
+    "transport.connect",
+    "transport.deadline",
+    "transport.protocol",
+    "transport.reset",
+    "transport.timeout",
+    "transport.too_large",
+]
+
+
+def test_public_names_are_pinned() -> None:
+    """`from harness import *` gives exactly these names; adding one is a decision, removing one a breaking change."""
+    assert harness.__all__ == PUBLIC_NAMES
+    assert sorted(harness.__all__) == harness.__all__
+
+
+@pytest.mark.parametrize("name", PUBLIC_NAMES)
+def test_public_name_is_importable(name: str) -> None:
+    module = importlib.import_module("harness")
+    assert getattr(module, name) is not None
+    namespace: dict[str, object] = {}
+    exec(f"from harness import {name}", namespace)
+    assert namespace[name] is getattr(module, name)
+
+
+def test_version_is_a_version() -> None:
+    assert re.fullmatch(r"\d+\.\d+\.\d+", harness.__version__)
+
+
+def test_check_codes_are_pinned() -> None:
+    """Every code a finding can carry, pinned.
+
+    Codes are public API: reports, JUnit failure types, profiles (`tools.call_ids: warning`) and users' scripts
+    refer to them. Renaming or removing a code is a breaking change and needs a deprecation, not a quiet edit of
+    this list; adding one is a decision to make on purpose (and a line here).
+    """
+    assert all_codes() == CHECK_CODES
+
+
+def test_check_codes_are_family_dot_name() -> None:
+    for code in all_codes():
+        assert re.fullmatch(r"[a-z]+\.[a-z_]+", code), code
+    assert set(registry()) <= set(all_codes())
+
+
+def test_every_registered_check_has_a_description() -> None:
+    for code, item in registry().items():
+        assert item.code == code and item.description, code

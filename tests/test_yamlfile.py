@@ -1,0 +1,253 @@
+"""YAML loading: plain data, positions by JSON pointer, and every way a file can be broken named precisely."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from harness.errors import HarnessError
+from harness.yamlfile import Source, load_yaml
+
+DOCUMENT = """\
+id: text-basic
+request:
+  model: ${model}
+  messages:
+    - role: user
+      content: "Say hello."
+    - {role: assistant, content: hi}
+tags: [text, core]
+"""
+
+
+def write(tmp_path: Path, text: str | bytes, name: str = "doc.yaml") -> Path:
+    path = tmp_path / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def only_problem(exc: pytest.ExceptionInfo[HarnessError]) -> str:
+    assert len(exc.value.problems) == 1, exc.value.problems
+    return str(exc.value.problems[0])
+
+
+@pytest.mark.parametrize(
+    ("pointer", "position"),
+    [
+        ("", (1, 1)),
+        ("/id", (1, 5)),
+        ("/request", (3, 3)),
+        ("/request/model", (3, 10)),
+        ("/request/messages/0", (5, 7)),
+        ("/request/messages/0/content", (6, 16)),
+        ("/request/messages/1/role", (7, 14)),
+        ("/tags/1", (8, 14)),
+    ],
+)
+def test_positions_of_values_by_pointer(tmp_path: Path, pointer: str, position: tuple[int, int]) -> None:
+    source = load_yaml(write(tmp_path, DOCUMENT))
+    assert source.locate(pointer) == position
+
+
+def test_locate_falls_back_to_the_nearest_parent(tmp_path: Path) -> None:
+    source = load_yaml(write(tmp_path, DOCUMENT))
+    assert source.locate("/request/messages/0/name") == (5, 7)
+    assert source.locate("/nowhere/at/all") == (1, 1)
+
+
+def test_data_is_plain_json(tmp_path: Path) -> None:
+    source = load_yaml(write(tmp_path, DOCUMENT))
+    assert type(source.data) is dict and type(source.data["request"]["messages"]) is list
+    assert source.data["request"]["messages"][1] == {"role": "assistant", "content": "hi"}
+
+
+def test_problem_carries_file_line_column_and_pointer(tmp_path: Path) -> None:
+    path = write(tmp_path, DOCUMENT)
+    problem = load_yaml(path).problem("/request/model", "bad model")
+    assert str(problem) == f"{path}:3:10: /request/model: bad model"
+
+
+def test_duplicate_key_is_reported_at_the_second_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "id: a\nrequest:\n  model: m\n  temperature: 0\n  model: n\n")
+    with pytest.raises(HarnessError) as exc:
+        load_yaml(path)
+    problem = exc.value.problems[0]
+    assert (problem.path, problem.line, problem.column, problem.pointer) == (str(path), 5, 3, "/request/model")
+    assert "duplicate key 'model'" in problem.message
+
+
+def test_every_duplicate_key_is_reported(tmp_path: Path) -> None:
+    path = write(tmp_path, "a: 1\na: 2\nb:\n  c: 1\n  c: 2\n")
+    with pytest.raises(HarnessError) as exc:
+        load_yaml(path)
+    assert [(p.line, p.column) for p in exc.value.problems] == [(2, 1), (5, 3)]
+
+
+def test_duplicate_key_through_a_merge_is_reported(tmp_path: Path) -> None:
+    path = write(tmp_path, "base: &b {x: 1}\nother:\n  <<: *b\n  x: 2\n")
+    with pytest.raises(HarnessError) as exc:
+        load_yaml(path)
+    assert only_problem(exc).startswith(f"{path}:4:3: /other/x: duplicate key 'x'")
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column"),
+    [
+        ("a: [1, 2\n", 2, 1),
+        ("a: b\n  c: d\n", 2, 4),
+        ("a: 'unterminated\n", 2, 1),
+        ("a:\n\tb: 1\n", 2, 1),
+        ("--- a\n--- b\n", 2, 1),
+    ],
+)
+def test_syntax_error_gives_file_line_column(tmp_path: Path, text: str, line: int, column: int) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(HarnessError) as exc:
+        load_yaml(path)
+    message = only_problem(exc)
+    assert message.startswith(f"{path}:{line}:{column}: invalid YAML: "), message
+    assert "Traceback" not in message and "<unicode string>" not in message
+
+
+def test_non_utf8_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "id: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(HarnessError) as exc:
+        load_yaml(path)
+    assert only_problem(exc) == f"{path}: not UTF-8 text (byte 7: b'\\xe9')"
+
+
+def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
+    assert load_yaml(write(tmp_path, "\ufeffid: a\n")).data == {"id": "a"}
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(HarnessError) as exc:
+        load_yaml(tmp_path / "absent.yaml")
+    assert only_problem(exc).startswith(f"{tmp_path / 'absent.yaml'}: cannot read file")
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n", "---\n"])
+def test_empty_file_is_none(tmp_path: Path, text: str) -> None:
+    assert load_yaml(write(tmp_path, text)).data is None
+
+
+def test_dates_stay_strings(tmp_path: Path) -> None:
+    text = "day: 2024-01-01\nwhen: 2024-01-01T10:00:00Z\nlist: [2001-12-14]\nquoted: '2024-01-01'\n"
+    assert load_yaml(write(tmp_path, text)).data == {
+        "day": "2024-01-01",
+        "when": "2024-01-01T10:00:00Z",
+        "list": ["2001-12-14"],
+        "quoted": "2024-01-01",
+    }
+
+
+def test_keys_that_are_not_strings(tmp_path: Path) -> None:
+    assert load_yaml(write(tmp_path, "1: one\n")).data == {"1": "one"}
+    path = write(tmp_path, "? [a]\n: b\n")
+    with pytest.raises(HarnessError) as exc:
+        load_yaml(path)
+    assert "mapping keys must be strings" in only_problem(exc)
+
+
+def test_self_referencing_alias_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(HarnessError):
+        load_yaml(write(tmp_path, "a: &x [*x]\n"))
+
+
+def test_unknown_tag_is_an_error_not_code(tmp_path: Path) -> None:
+    path = write(tmp_path, "a: !!python/name:os.system x\n")
+    with pytest.raises(HarnessError) as exc:
+        load_yaml(path)
+    assert only_problem(exc).startswith(f"{path}:1:4: invalid YAML")
+
+
+@pytest.mark.parametrize(("value", "kind"), [("!!binary aGVsbG8=", "binary"), (".nan", "float"), ("-.inf", "float")])
+def test_values_that_are_not_json_are_errors(tmp_path: Path, value: str, kind: str) -> None:
+    """Requests are sent as JSON, so a YAML-only value (bytes, NaN, infinity) is a case-file problem, not a crash."""
+    path = write(tmp_path, f"a: {value}\n")
+    with pytest.raises(HarnessError) as exc:
+        load_yaml(path)
+    message = only_problem(exc)
+    assert message.startswith(f"{path}:1:4: /a: "), message
+    assert f"({kind}) is not a JSON value" in message
+
+
+def test_a_set_loads_as_json(tmp_path: Path) -> None:
+    data = load_yaml(write(tmp_path, "a: !!set {x, y}\nb: !!omap [k: 1]\n")).data
+    assert json.loads(json.dumps(data)) == {"a": {"x": None, "y": None}, "b": [{"k": 1}]}
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column"),
+    [("id: a\x1f\n", 1, 6), ('id: a\nrequest: {model: "a\x1fb"}\n', 2, 20), ("\x00", 1, 1)],
+)
+def test_control_character_gives_file_line_column(tmp_path: Path, text: str, line: int, column: int) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(HarnessError) as exc:
+        load_yaml(path)
+    assert only_problem(exc).startswith(f"{path}:{line}:{column}: invalid YAML: "), only_problem(exc)
+
+
+@pytest.mark.parametrize("value", ["!!int abc", "!!float abc", "!!timestamp 2024-13-45", "!!timestamp x"])
+def test_bad_explicit_tag_is_a_harness_error(tmp_path: Path, value: str) -> None:
+    path = write(tmp_path, f"a: {value}\n")
+    with pytest.raises(HarnessError) as exc:
+        load_yaml(path)
+    message = only_problem(exc)
+    assert message.startswith(f"{path}:1:4: /a: invalid value"), message
+
+
+# --- the loader never fails with anything but a HarnessError -------------------------------------------------
+
+_SETTINGS = settings(
+    max_examples=200,
+    deadline=None,
+    database=None,  # nothing written into the checkout
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],  # one file, overwritten
+)
+
+
+def _load_never_crashes(path: Path) -> None:
+    try:
+        result = load_yaml(path)
+    except HarnessError as exc:
+        assert exc.problems and all(p.path == str(path) for p in exc.problems)
+    else:
+        assert isinstance(result, Source)
+        json.dumps(result.data, allow_nan=False)  # what a case holds can be sent
+
+
+@_SETTINGS
+@given(text=st.text())
+@example(text="id: a\x1f\n")
+@example(text="a: !!binary aGVsbG8=\n")
+def test_random_text_gives_a_source_or_a_harness_error(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "random.yaml"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    _load_never_crashes(path)
+
+
+@_SETTINGS
+@given(data=st.binary())
+@example(data=b"\x00")
+@example(data=b"\xef\xbb\xbf\x1f")
+def test_random_bytes_give_a_source_or_a_harness_error(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "random.yaml"
+    path.write_bytes(data)
+    _load_never_crashes(path)
+
+
+@_SETTINGS
+@given(text=st.text(alphabet=st.sampled_from(list("ab1:-[]{}&*!?|>'\"#%@`,.\n \t~<=\\/")), max_size=40))
+def test_random_yaml_punctuation_gives_a_source_or_a_harness_error(tmp_path: Path, text: str) -> None:
+    """Text made of YAML's own punctuation reaches far more of the parser than arbitrary characters do."""
+    path = tmp_path / "random.yaml"
+    path.write_text(text, encoding="utf-8")
+    _load_never_crashes(path)
