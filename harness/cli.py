@@ -125,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--retries", type=int, default=2, help="retries of a 429 or 503 answer, honouring Retry-After (default 2)"
     )
     run_p.add_argument(
+        "--stream-idle-timeout",
+        type=_positive_float,
+        default=30.0,
+        help="seconds a stream may go without an event before the case ends as an error (default 30)",
+    )
+    run_p.add_argument(
         "--max-response-bytes",
         type=_positive_int,
         default=16 * 1024 * 1024,
@@ -288,6 +294,7 @@ def _run(args: argparse.Namespace) -> int:
         deadline=args.deadline,
         retries=max(0, args.retries),
         max_response_bytes=args.max_response_bytes,
+        stream_idle_timeout=args.stream_idle_timeout,
         extra_secrets=tuple(secrets),
     )
     started = datetime.now(UTC)

@@ -20,6 +20,8 @@ __all__ = [
     "Result",
     "SentRequest",
     "Severity",
+    "Stream",
+    "StreamEvent",
     "Timings",
     "TransportError",
     "Verdict",
@@ -97,11 +99,44 @@ class TransportError:
 
 @dataclass(frozen=True, slots=True)
 class Timings:
-    """Milliseconds from sending the request; `started` is an ISO 8601 UTC time."""
+    """Milliseconds from sending the request; `started` is an ISO 8601 UTC time.
+
+    For a stream: `ttft_ms` is the time to the first content (or tool-call) token, `max_gap_ms` the longest
+    wait between two events, and `events` how many there were.
+    """
 
     started: str
     ttfb_ms: float | None = None
     total_ms: float | None = None
+    ttft_ms: float | None = None
+    max_gap_ms: float | None = None
+    events: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    """One server-sent event: its raw data, the JSON it holds (MISSING if none), and when it arrived."""
+
+    data: str
+    json: Any = MISSING
+    at_ms: float = 0.0
+    line: int = 0
+    event: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """A streamed answer as read: events, framing issues, whether `[DONE]` came, and the message rebuilt from it.
+
+    `assembled` is a `chat.completion`-shaped object rebuilt from the chunks' deltas, so the same message checks
+    run on a stream as on a plain answer. `issues` are (kind, line, message) from the SSE reader.
+    """
+
+    events: tuple[StreamEvent, ...]
+    issues: tuple[tuple[str, int, str], ...] = ()
+    done_index: int | None = None
+    assembled: Any = MISSING
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +148,13 @@ class Exchange:
     timings: Timings
     transport_error: TransportError | None = None
     attempts: int = 1
+    stream: Stream | None = None
+
+    def answer(self) -> Any:
+        """The answer's body: the JSON document, or for a stream the message rebuilt from its chunks."""
+        if self.stream is not None:
+            return self.stream.assembled
+        return self.response.body if self.response is not None else MISSING
 
     def view(self) -> dict[str, Any]:
         """The JSON document that finding pointers are rooted at."""
@@ -129,6 +171,14 @@ class Exchange:
                 "status": r.status,
                 "headers": r.headers,
                 "body": r.text if r.body is MISSING else r.body,
+            }
+        if self.stream is not None:
+            view["stream"] = {
+                "events": [
+                    {"data": e.data if e.json is MISSING else e.json, "at_ms": e.at_ms, "line": e.line}
+                    for e in self.stream.events
+                ],
+                "assembled": None if self.stream.assembled is MISSING else self.stream.assembled,
             }
         return view
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import itertools
 import json
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,11 +28,23 @@ from .cases import Case, fill
 from .checks import INTERNAL_CODE, CheckContext, run_checks
 from .endpoints import Endpoint
 from .errors import CaseFileError, HarnessError
-from .models import Exchange, Finding, HttpResponse, Result, SentRequest, Severity, Timings, TransportError, Verdict
+from .models import (
+    Exchange,
+    Finding,
+    HttpResponse,
+    Result,
+    SentRequest,
+    Severity,
+    Stream,
+    Timings,
+    TransportError,
+    Verdict,
+)
 from .pointer import MISSING
 from .profiles import Profile, load_profile
 from .recordings import Recording
 from .redact import Redactor
+from .streams import read_stream
 from .transport import EXTENSION, RECORDED_TIMINGS, NoRecording, RecordingTransport, ReplayTransport, StaleRecording
 
 __all__ = ["Options", "build_request", "judge", "run"]
@@ -48,6 +61,7 @@ class Options:
     deadline: float = 180.0
     retries: int = 2
     max_response_bytes: int = 16 * 1024 * 1024
+    stream_idle_timeout: float = 30.0
     extra_secrets: tuple[str, ...] = ()
 
 
@@ -102,7 +116,7 @@ def plan(cases: Iterable[Case], endpoints: Iterable[Endpoint], environ: Mapping[
     return planned
 
 
-def _map_transport_error(exc: BaseException, options: Options) -> TransportError:
+def _map_transport_error(exc: BaseException, options: Options, streaming: bool = False) -> TransportError:
     """The one place an exception from sending becomes a finding kind."""
     if isinstance(exc, _TooLarge):
         return TransportError(
@@ -114,6 +128,10 @@ def _map_transport_error(exc: BaseException, options: Options) -> TransportError
         return TransportError("connect", f"timed out connecting ({type(exc).__name__})")
     if isinstance(exc, httpx.ConnectError):
         return TransportError("connect", f"cannot connect: {exc or type(exc).__name__}")
+    if isinstance(exc, httpx.ReadTimeout) and streaming:
+        return TransportError(
+            "timeout", f"the stream stalled: no data for {options.stream_idle_timeout:g} s (--stream-idle-timeout)"
+        )
     if isinstance(exc, httpx.TimeoutException):
         return TransportError("timeout", f"no data for {options.timeout:g} s ({type(exc).__name__})")
     if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
@@ -156,84 +174,156 @@ def _retry_delay(response: httpx.Response, attempt: int) -> float:
     return 0.5 * 2**attempt
 
 
+class _Reading:
+    """What has arrived so far: kept even when the connection fails half-way, so a truncated answer is shown."""
+
+    def __init__(self) -> None:
+        self.status: int | None = None
+        self.headers: list[tuple[str, str]] = []
+        self.http_version = "HTTP/1.1"
+        self.chunks: list[tuple[float, bytes]] = []
+        self.size = 0
+        self.ttfb: float | None = None
+        self.total: float | None = None
+        self.recorded: dict[str, Any] | None = None
+
+    def reset(self) -> None:
+        self.__init__()  # type: ignore[misc]
+
+
+def _is_stream(planned: Planned) -> bool:
+    return bool(isinstance(planned.case.request, dict) and planned.case.request.get("stream") is True)
+
+
 async def _exchange(client: httpx.AsyncClient, planned: Planned, options: Options, redactor: Redactor) -> Exchange:
     headers, content = build_request(planned.case, planned.endpoint)
     case = planned.case
+    streaming = _is_stream(planned)
+    if streaming:
+        headers["accept"] = "text/event-stream"
     started = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    t0 = time.perf_counter()
     sent_headers: list[tuple[str, str]] = list(headers.items())
     body = redactor.value(case.request) if case.raw_body is None else None
     raw = redactor.text(case.raw_body) if case.raw_body is not None else None
-
-    def sent() -> SentRequest:
-        return SentRequest("POST", redactor.url(planned.endpoint.url), redactor.headers(sent_headers), body, raw)
-
+    meta = {"case": case.id, "case_file": case.file, "endpoint": _describe(planned.endpoint)}
+    timeout = None
+    if streaming:  # between events, the idle timeout is what bounds a stalled stream
+        read = options.stream_idle_timeout
+        timeout = httpx.Timeout(max(read, options.timeout), read=read, connect=min(10.0, options.timeout))
+    reading = _Reading()
+    error: TransportError | None = None
     attempt = 0
-    ttfb: float | None = None
+    t0 = time.perf_counter()
     try:
         async with asyncio.timeout(options.deadline):
             while True:
                 attempt += 1
+                reading.reset()
                 t0 = time.perf_counter()
-                meta = {"case": case.id, "case_file": case.file, "endpoint": _describe(planned.endpoint)}
-                async with client.stream(
-                    "POST", planned.endpoint.url, headers=headers, content=content, extensions={EXTENSION: meta}
-                ) as response:
-                    ttfb = (time.perf_counter() - t0) * 1000
+                request = client.build_request(
+                    "POST",
+                    planned.endpoint.url,
+                    headers=headers,
+                    content=content,
+                    extensions={EXTENSION: meta},
+                    timeout=timeout or httpx.USE_CLIENT_DEFAULT,
+                )
+                response = await client.send(request, stream=True)
+                try:
+                    reading.ttfb = (time.perf_counter() - t0) * 1000
+                    reading.status = response.status_code
+                    reading.headers = list(response.headers.items())
+                    reading.http_version = response.http_version
                     sent_headers = list(response.request.headers.items())
                     if response.status_code in RETRY_STATUSES and attempt <= options.retries:
                         delay = _retry_delay(response, attempt)
                         await response.aclose()
                         await asyncio.sleep(delay)
                         continue
-                    chunks = []
-                    size = 0
-                    async for chunk in response.aiter_bytes():
-                        size += len(chunk)
-                        if size > options.max_response_bytes:
-                            raise _TooLarge
-                        chunks.append(chunk)
-                    total = (time.perf_counter() - t0) * 1000
                     recorded = response.extensions.get(RECORDED_TIMINGS)
-                    if isinstance(recorded, dict):  # replay: report what the real endpoint took
-                        ttfb = recorded.get("ttfb_ms") or 0.0
-                        total = recorded.get("total_ms") or 0.0
-                    data = b"".join(chunks)
-                    content_type = response.headers.get("content-type", "")
-                    text, parsed, error = _decode(data, content_type)
-                    http_response = HttpResponse(
-                        status=response.status_code,
-                        headers=redactor.headers(response.headers.items()),
-                        text=redactor.text(text),
-                        body=MISSING if parsed is MISSING else redactor.value(parsed),
-                        body_error=error,
-                        size=size,
-                        http_version=response.http_version,
-                    )
-                    return Exchange(
-                        sent(), http_response, Timings(started, round(ttfb, 2), round(total, 2)), attempts=attempt
-                    )
+                    reading.recorded = recorded if isinstance(recorded, dict) else None
+                    async for chunk in response.aiter_bytes():
+                        reading.size += len(chunk)
+                        if reading.size > options.max_response_bytes:
+                            raise _TooLarge
+                        reading.chunks.append(((time.perf_counter() - t0) * 1000, chunk))
+                    reading.total = (time.perf_counter() - t0) * 1000
+                finally:
+                    await response.aclose()
+                break
     except StaleRecording as exc:
-        return Exchange(
-            sent(),
-            None,
-            Timings(started),
-            TransportError(
-                "stale",
-                f"the case changed since {exc.path} was recorded: {'; '.join(exc.differences)}; "
-                "record it again with --record",
-            ),
-            attempt,
+        error = TransportError(
+            "stale",
+            f"the case changed since {exc.path} was recorded: "
+            f"{'; '.join(exc.differences)}; record it again with --record",
         )
     except (httpx.HTTPError, TimeoutError, _TooLarge) as exc:
-        total = (time.perf_counter() - t0) * 1000
-        return Exchange(
-            sent(),
-            None,
-            Timings(started, None if ttfb is None else round(ttfb, 2), round(total, 2)),
-            transport_error=_map_transport_error(exc, options),
-            attempts=attempt,
-        )
+        error = _map_transport_error(exc, options, streaming)
+        reading.total = (time.perf_counter() - t0) * 1000
+    sent = SentRequest("POST", redactor.url(planned.endpoint.url), redactor.headers(sent_headers), body, raw)
+    return _build_exchange(sent, reading, started, attempt, error, streaming, redactor)
+
+
+def _build_exchange(
+    sent: SentRequest,
+    reading: _Reading,
+    started: str,
+    attempts: int,
+    error: TransportError | None,
+    streaming: bool,
+    redactor: Redactor,
+) -> Exchange:
+    """The exchange from what arrived; a stream is parsed as events, anything else as one JSON document."""
+    if reading.recorded is not None:  # replay: report what the real endpoint took, chunk by chunk
+        times = reading.recorded.get("chunk_ms") or []
+        reading.chunks = [(times[i] if i < len(times) else at, data) for i, (at, data) in enumerate(reading.chunks)]
+        reading.ttfb = reading.recorded.get("ttfb_ms", reading.ttfb)
+        reading.total = reading.recorded.get("total_ms", reading.total)
+    if reading.status is None:
+        return Exchange(sent, None, Timings(started, _ms(reading.ttfb), _ms(reading.total)), error, attempts)
+    data = b"".join(chunk for _, chunk in reading.chunks)
+    headers = redactor.headers(reading.headers)
+    stream = None
+    if streaming and 200 <= reading.status < 300:
+        stream = read_stream(reading.chunks, redactor)
+        text, parsed, body_error = data.decode("utf-8", errors="replace"), MISSING, None
+    else:
+        text, parsed, body_error = _decode(data, headers.get("content-type", ""))
+    response = HttpResponse(
+        status=reading.status,
+        headers=headers,
+        text=redactor.text(text),
+        body=MISSING if parsed is MISSING else redactor.value(parsed),
+        body_error=body_error,
+        size=reading.size,
+        http_version=reading.http_version,
+    )
+    timings = Timings(started, _ms(reading.ttfb), _ms(reading.total))
+    if stream is not None:
+        timings = _stream_timings(timings, stream)
+    return Exchange(sent, response, timings, error, attempts, stream)
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def _stream_timings(timings: Timings, stream: Stream) -> Timings:
+    arrivals = [e.at_ms for e in stream.events]
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    first = next((e.at_ms for e in stream.events if _carries_token(e.json)), None)
+    return replace(timings, ttft_ms=_ms(first), max_gap_ms=_ms(max(gaps)) if gaps else None, events=len(arrivals))
+
+
+def _carries_token(chunk: Any) -> bool:
+    """A chunk with the first piece of the answer: content text or a tool call."""
+    if not isinstance(chunk, dict):
+        return False
+    for choice in chunk.get("choices") or []:
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if isinstance(delta, dict) and (delta.get("content") or delta.get("tool_calls") or delta.get("refusal")):
+            return True
+    return False
 
 
 def _describe(endpoint: Endpoint) -> dict[str, Any]:
@@ -329,29 +419,26 @@ async def run(
 
     async def one(item: Planned) -> Result:
         case = item.case
-        if case.stream:
-            result = _skip(item, "stream: true: streaming answers are not checked yet")
+        try:
+            async with semaphore:
+                exchange = await _exchange(clients[item.endpoint.name], item, options, redactor)
+        except NoRecording as exc:
+            result = _skip(item, f"{exc} (record it with --record)")
         else:
-            try:
-                async with semaphore:
-                    exchange = await _exchange(clients[item.endpoint.name], item, options, redactor)
-            except NoRecording as exc:
-                result = _skip(item, f"{exc} (record it with --record)")
-            else:
-                verdict, findings = judge(exchange, case, profiles[item.endpoint.name])
-                result = Result(
-                    case.id,
-                    item.endpoint.name,
-                    verdict,
-                    findings,
-                    case.file,
-                    case.line,
-                    case.title,
-                    case.tags,
-                    exchange,
-                    "",
-                    item.variables,
-                )
+            verdict, findings = judge(exchange, case, profiles[item.endpoint.name])
+            result = Result(
+                case.id,
+                item.endpoint.name,
+                verdict,
+                findings,
+                case.file,
+                case.line,
+                case.title,
+                case.tags,
+                exchange,
+                "",
+                item.variables,
+            )
         if on_result is not None:
             on_result(result)
         return result

@@ -195,5 +195,8 @@ class ReplayTransport(httpx.AsyncBaseTransport):
             recording.status,
             headers=recording.headers,
             stream=_ReplayStream(recording.chunks),
-            extensions={"http_version": recording.http_version.encode(), RECORDED_TIMINGS: recording.timings},
+            extensions={
+                "http_version": recording.http_version.encode(),
+                RECORDED_TIMINGS: {**recording.timings, "chunk_ms": [c.at_ms for c in recording.chunks]},
+            },
         )

@@ -17,8 +17,32 @@ Example::
         httpx.post(server.url("usage-negative") + "/chat/completions", json={"messages": [...]})
         server.requests[-1].body
 
-``stream: true`` gets a conformant SSE stream built from the conformant answer; the answer defects do not
-reach streams, the HTTP-level, error and behaviour defects do.
+``stream: true`` gets OpenAI's stream of the same answer: ``text/event-stream``, chunked transfer, one
+``data: <json>\n\n`` event per ``chat.completion.chunk`` (each flushed on its own, ~1 ms apart), then
+``data: [DONE]\n\n``. Each choice starts with ``{"role": "assistant", "content": ""}`` (``content: null`` and the
+first tool call's id, type and name for a tool answer), then a word per content delta or 3+ argument fragments,
+then ``delta: {}`` with the finish_reason; ``n`` choices interleave. With ``stream_options.include_usage`` every
+chunk has ``"usage": null`` and a last ``"choices": []`` chunk carries the usage; without it there is no usage.
+
+A scenario may also name stream-only parts, which do nothing to non-streaming answers:
+
+- ``FRAMINGS`` (``sse-*``): legal ways to write the same events (CRLF or CR line ends, comments, multi-line
+  data, a BOM, event/id/retry fields, no space after the colon, byte-by-byte or UTF-8-splitting writes, no
+  blank line after the final ``[DONE]``). ``sse-split-utf8`` also makes the answer text non-ASCII
+  (``UTF8_ANSWER``, same word count), in streamed and non-streamed answers alike; ``sse-cr`` wins over
+  ``sse-crlf``.
+- ``stream-*`` defects: framing, chunk and Google-shaped deviations, each changing one thing in the
+  conformant stream (see ``CHUNK_DEFECTS``, ``EVENT_DEFECTS`` and ``STREAM_WRITES``). The Google shapes that
+  move or drop the usage (``stream-usage-on-final``, ``-every``, ``-missing``) do nothing without
+  ``include_usage``. ``stream-stall`` and ``stream-endless`` stop as soon as the client hangs up.
+
+The answer defects in ``STREAMED_ANSWER_DEFECTS`` reach streams too: the stream is built from the defective
+answer (``usage-*`` on the usage chunk, so only with ``include_usage``). The others cannot be said in a
+``chat.completion.chunk`` stream, or have a ``stream-*`` counterpart, and are ignored when streaming:
+``content-array``, ``choices-empty``, ``choices-missing``, ``created-string``, ``object-wrong``,
+``no-nullable``, ``role-wrong``, ``index-wrong``, ``usage-missing``, ``tool-args-object`` and ``huge``.
+The wire defects apply to streams as well (``truncated`` ends the chunked body cleanly half-way, and does not
+combine with ``stream-endless``); the error and behaviour defects act before any answer.
 
 Run ``python -m tests.servers --port 8123`` to try it by hand.
 
@@ -33,28 +57,40 @@ import copy
 import difflib
 import hashlib
 import http.server
+import itertools
 import json
 import math
 import re
 import secrets
+import select
 import socket
 import string
 import struct
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["DEFECTS", "Received", "Server", "minimal_instance", "serve", "violating_instance"]
+__all__ = [
+    "DEFECTS",
+    "FRAMINGS",
+    "UTF8_ANSWER",
+    "Received",
+    "Server",
+    "minimal_instance",
+    "serve",
+    "violating_instance",
+]
 
 Json = Any
 Completion = dict[str, Any]
 
 ANSWER = "This is a conformant answer from the test server."
+UTF8_ANSWER = "héllo wörld 日本 🎒 is a conformant ünicode answer."  # as many words as ANSWER
 DEFAULT_MODEL = "test-model"
 FINGERPRINT = "fp_test"
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
@@ -71,6 +107,8 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 ROUTE = re.compile(r"/(?P<scenario>[^/]+)/v1/chat/completions")
 SLOW_SECONDS = 3.0
 HUGE_BYTES = 8 * 1024 * 1024
+STREAM_PAUSE = 0.001  # between two events, so they arrive at different times
+STALL_SECONDS = 5.0
 _ALNUM = string.ascii_letters + string.digits
 _MISSING = object()
 
@@ -93,13 +131,20 @@ class Received:
 
 @dataclass(slots=True)
 class Reply:
-    """What the handler writes back. ``reset`` closes the socket without writing anything."""
+    """What the handler writes back. ``reset`` closes the socket without writing anything.
+
+    With ``stream``, the body is sent chunked instead: each ``bytes`` item is one HTTP chunk, flushed at once,
+    and each ``float`` a pause in seconds (cut short when the client hangs up). ``terminated=False`` closes the
+    connection at the end without the chunked-encoding terminator.
+    """
 
     status: int
     body: bytes = b""
     content_type: str | None = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
     reset: bool = False
+    stream: Iterable[bytes | float] | None = None
+    terminated: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -724,6 +769,7 @@ class Ask:
     include_usage: bool = False
     logprobs: bool = False
     top_logprobs: int = 0
+    answer: str = ANSWER
 
 
 def _message_text(message: Any) -> str:
@@ -792,10 +838,10 @@ def read_ask(data: Json) -> Ask:
 
 def _full_text(ask: Ask) -> str:
     if ask.response_format == "json_object":
-        return json.dumps({"answer": ANSWER})
+        return json.dumps({"answer": ask.answer}, ensure_ascii=False)
     if ask.response_format == "json_schema":
         return json.dumps(minimal_instance(ask.schema))
-    return ANSWER
+    return ask.answer
 
 
 def generate_text(ask: Ask) -> tuple[str, str]:
@@ -882,41 +928,62 @@ def build_completion(ask: Ask) -> Completion:
     }
 
 
-def stream_reply(completion: Completion, ask: Ask) -> Reply:
-    """The answer as a conformant SSE stream: role, content or tool-call deltas, finish, usage, [DONE]."""
-    head = {k: completion[k] for k in ("id", "created", "model", "system_fingerprint")}
-    chunks: list[dict[str, Any]] = []
+def _fragments(arguments: Any) -> list[str]:
+    """The arguments string in 3 or 4 pieces (one per character when shorter than 3)."""
+    if not isinstance(arguments, str):
+        arguments = json.dumps(arguments)
+    size = max(1, math.ceil(len(arguments) / 4))
+    return [arguments[i : i + size] for i in range(0, len(arguments), size)]
 
-    def emit(choices: list[dict[str, Any]], usage: Any = None) -> None:
-        chunk = {**head, "object": "chat.completion.chunk", "choices": choices}
-        if ask.include_usage:
-            chunk["usage"] = usage
-        chunks.append(chunk)
 
-    def delta(index: int, body: dict[str, Any], finish: str | None = None, logprobs: Any = None) -> None:
-        emit([{"index": index, "delta": body, "logprobs": logprobs, "finish_reason": finish}])
+def _deltas(choice: dict[str, Any], ask: Ask) -> list[dict[str, Any]]:
+    """One choice's stream entries ({index, delta, logprobs, finish_reason}), in OpenAI's order."""
+    index, message = choice.get("index"), choice.get("message") or {}
+    content = message.get("content")
+    calls = message.get("tool_calls") or []
+    text = content if isinstance(content, str) else ""
+    entries: list[dict[str, Any]] = []
 
-    for choice in completion["choices"]:
-        index, message = choice["index"], choice["message"]
-        delta(index, {"role": "assistant", "content": "", "refusal": None})
-        for k, call in enumerate(message.get("tool_calls", [])):
-            function = {"name": call["function"]["name"], "arguments": ""}
-            delta(
-                index,
-                {"tool_calls": [{"index": k, "id": call["id"], "type": "function", "function": function}]},
-            )
-            delta(
-                index,
-                {"tool_calls": [{"index": k, "function": {"arguments": call["function"]["arguments"]}}]},
-            )
-        for token in _tokens(message["content"] or ""):
-            logprobs = _logprobs(token, ask.top_logprobs) if ask.logprobs else None
-            delta(index, {"content": token}, logprobs=logprobs)
-        delta(index, {}, finish=choice["finish_reason"])
+    def add(delta: dict[str, Any], logprobs: Any = None, finish: Any = None) -> None:
+        entries.append({"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish})
+
+    add({"role": message.get("role", "assistant"), "content": "" if isinstance(content, str) else None})
+    for token in _tokens(text):
+        add({"content": token}, _logprobs(token, ask.top_logprobs) if ask.logprobs else None)
+    for k, call in enumerate(calls):
+        function = call.get("function") or {}
+        head = {"index": k, "id": call.get("id"), "type": "function"}
+        head["function"] = {"name": function.get("name"), "arguments": ""}
+        if k == 0 and not text:
+            entries[0]["delta"]["tool_calls"] = [head]
+        else:
+            add({"tool_calls": [head]})
+        for piece in _fragments(function.get("arguments", "")):
+            add({"tool_calls": [{"index": k, "function": {"arguments": piece}}]})
+    add({}, finish=choice.get("finish_reason"))
+    return entries
+
+
+def stream_chunks(completion: Completion, ask: Ask) -> list[dict[str, Any]]:
+    """The answer as OpenAI's ``chat.completion.chunk`` list: choices interleaved, then the usage chunk."""
+    head = {
+        "id": completion.get("id"),
+        "object": "chat.completion.chunk",
+        "created": completion.get("created"),
+        "model": completion.get("model"),
+        "system_fingerprint": completion.get("system_fingerprint"),
+    }
+    per_choice = [_deltas(choice, ask) for choice in _choices(completion)]
+    chunks = []
+    for step in itertools.zip_longest(*per_choice):
+        for entry in step:
+            if entry is not None:
+                chunks.append({**head, "choices": [entry]})
     if ask.include_usage:
-        emit([], completion["usage"])
-    events = "".join(f"data: {json.dumps(chunk)}\n\n" for chunk in chunks) + "data: [DONE]\n\n"
-    return Reply(200, events.encode(), "text/event-stream", {"Cache-Control": "no-cache"})
+        for chunk in chunks:
+            chunk["usage"] = None
+        chunks.append({**head, "choices": [], "usage": completion.get("usage")})
+    return chunks
 
 
 # ------------------------------------------------------------------------------------ defects
@@ -1120,16 +1187,361 @@ ANSWER_DEFECTS: dict[str, Callable[[Completion, Ask], None]] = {
 }
 
 
+STREAMED_ANSWER_DEFECTS = frozenset(
+    {
+        "finish-stop-with-tools",
+        "finish-invalid",
+        "tool-undeclared",
+        "tool-args-invalid-json",
+        "tool-args-schema",
+        "tool-args-array",
+        "tool-id-empty",
+        "tool-ids-duplicate",
+        "tool-choice-ignored",
+        "json-fenced",
+        "json-prose",
+        "json-schema-invalid",
+        "json-not-object",
+        "content-missing",
+        "n-ignored",
+        "id-null",
+        "id-no-prefix",
+        "usage-negative",
+        "usage-total-wrong",
+        "usage-google-total",
+    }
+)
+"""The answer defects a stream is built with; the module docstring says why the others are left out."""
+
+
+# ------------------------------------------------------------------------------------ streams
+# A stream is made in four steps, each with its own defects: the chunk list (CHUNK_DEFECTS), the events as
+# ("data", payload) or ("raw", line) blocks (EVENT_DEFECTS), their rendering (FRAMINGS) and the writes
+# (STREAM_WRITES, read by _writes).
+
+Chunks = list[dict[str, Any]]
+Block = tuple[str, str]
+
+
+def _entries(chunks: Chunks) -> Iterator[dict[str, Any]]:
+    for chunk in chunks:
+        yield from chunk["choices"]
+
+
+def _tool_entries(chunks: Chunks) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """(choice entry, tool-call delta) pairs, in stream order."""
+    for entry in _entries(chunks):
+        for call in entry["delta"].get("tool_calls") or []:
+            yield entry, call
+
+
+def _middle(items: list[Any]) -> int:
+    return max(1, len(items) // 2)
+
+
+def _chunk_schema(chunks: Chunks, ask: Ask) -> None:
+    chunk = chunks[_middle(chunks) - 1]
+    chunk["created"] = str(chunk["created"])
+
+
+def _id_changes(chunks: Chunks, ask: Ask) -> None:
+    other = f"chatcmpl-{_alnum(24)}"
+    for chunk in chunks[_middle(chunks) :]:
+        chunk["id"] = other
+
+
+def _index_wrong(chunks: Chunks, ask: Ask) -> None:
+    for entry in _entries(chunks):
+        entry["index"] += 1
+
+
+def _no_finish(chunks: Chunks, ask: Ask) -> None:
+    for entry in _entries(chunks):
+        entry["finish_reason"] = None
+
+
+def _role_wrong(chunks: Chunks, ask: Ask) -> None:
+    for entry in _entries(chunks):
+        if "role" in entry["delta"]:
+            entry["delta"]["role"] = "model"
+
+
+def _finish_key_absent(chunks: Chunks, ask: Ask) -> None:
+    for entry in _entries(chunks):
+        if entry["finish_reason"] is None:
+            del entry["finish_reason"]
+
+
+def _role_every(chunks: Chunks, ask: Ask) -> None:
+    for entry in _entries(chunks):
+        entry["delta"] = {"role": "assistant", **entry["delta"]}
+
+
+def _tool_no_index(chunks: Chunks, ask: Ask) -> None:
+    for _, call in _tool_entries(chunks):
+        call.pop("index", None)
+
+
+def _tool_index_changes(chunks: Chunks, ask: Ask) -> None:
+    """Vertex's documented shape: every fragment repeats id, type and name, and the index moves on."""
+    heads: dict[tuple[Any, Any], dict[str, Any]] = {}
+    counts: dict[tuple[Any, Any], int] = {}
+    for entry, call in _tool_entries(chunks):
+        key = (entry["index"], call.get("index"))
+        if "id" in call:
+            heads[key] = {"id": call["id"], "type": call.get("type"), "name": call["function"].get("name")}
+        head = heads.get(key, {})
+        arguments = call["function"].get("arguments", "")
+        position = counts[key] = counts.get(key, -1) + 1
+        call.clear()
+        call.update(index=position, id=head.get("id"), type=head.get("type"))
+        call["function"] = {"name": head.get("name"), "arguments": arguments}
+
+
+def _take_usage(chunks: Chunks) -> Any:
+    """Remove OpenAI's usage chunk and the null placeholders; the usage, or _MISSING when there was none."""
+    if not chunks or chunks[-1]["choices"] or "usage" not in chunks[-1]:
+        return _MISSING
+    usage = chunks.pop()["usage"]
+    for chunk in chunks:
+        chunk.pop("usage", None)
+    return usage
+
+
+def _usage_on_final(chunks: Chunks, ask: Ask) -> None:
+    usage = _take_usage(chunks)
+    if usage is not _MISSING:
+        last = next((c for c in reversed(chunks) if any(e.get("finish_reason") for e in c["choices"])), chunks[-1])
+        last["usage"] = usage
+
+
+def _usage_every(chunks: Chunks, ask: Ask) -> None:
+    usage = _take_usage(chunks)
+    if usage is not _MISSING:
+        for chunk in chunks:
+            chunk["usage"] = copy.deepcopy(usage)
+
+
+def _usage_missing(chunks: Chunks, ask: Ask) -> None:
+    _take_usage(chunks)
+
+
+# Chunk defects change the chunk list, in table order.
+CHUNK_DEFECTS: dict[str, Callable[[Chunks, Ask], None]] = {
+    "stream-chunk-schema": _chunk_schema,
+    "stream-id-changes": _id_changes,
+    "stream-index-wrong": _index_wrong,
+    "stream-no-finish": _no_finish,
+    "stream-role-wrong": _role_wrong,
+    # Google's documented or observed shapes
+    "stream-finish-key-absent": _finish_key_absent,
+    "stream-role-every": _role_every,
+    "stream-tool-index-changes": _tool_index_changes,
+    "stream-tool-no-index": _tool_no_index,
+    "stream-usage-on-final": _usage_on_final,
+    "stream-usage-every": _usage_every,
+    "stream-usage-missing": _usage_missing,
+}
+
+RAW_ERROR = '{"error": {"message": "upstream cancelled", "code": 499}}'
+ERROR_EVENT = '{"error": {"message": "quota exceeded", "type": "server_error"}}'
+BAD_LINE = "oops this is not a field"
+
+
+def _insert(block: Block) -> Callable[[list[Block]], list[Block]]:
+    def change(blocks: list[Block]) -> list[Block]:
+        at = _middle(blocks)
+        return [*blocks[:at], block, *blocks[at:]]
+
+    return change
+
+
+def _after_done(blocks: list[Block]) -> list[Block]:
+    last = next((b for b in reversed(blocks) if b[0] == "data" and b[1] != "[DONE]"), ("data", "{}"))
+    return [*blocks, last]
+
+
+# Event defects change the list of events, [DONE] included, in table order.
+EVENT_DEFECTS: dict[str, Callable[[list[Block]], list[Block]]] = {
+    "stream-not-json": _insert(("data", "{not json")),
+    "stream-error-event": _insert(("data", ERROR_EVENT)),
+    "stream-bad-line": _insert(("raw", BAD_LINE)),
+    "stream-no-done": lambda blocks: [b for b in blocks if b != ("data", "[DONE]")],
+    # after the answer's events, in place of [DONE]: so the finish_reason and usage still arrive
+    "stream-raw-error": lambda blocks: [*(b for b in blocks if b != ("data", "[DONE]")), ("raw", RAW_ERROR)],
+    "stream-after-done": _after_done,
+}
+
+FRAMINGS: frozenset[str] = frozenset(
+    {
+        "sse-crlf",
+        "sse-cr",
+        "sse-comments",
+        "sse-multiline-data",
+        "sse-bom",
+        "sse-fields",
+        "sse-no-space",
+        "sse-bytewise",
+        "sse-split-utf8",
+        "sse-final-unterminated",
+    }
+)
+"""Legal ways to frame the conformant stream; a scenario may combine them with each other and with defects."""
+
+# Defects in how the stream is written; _writes and stream_reply read these names.
+STREAM_WRITES = {
+    "stream-content-type": "content-type text/plain",
+    "stream-drop": "the connection closes in the middle of an event, without the chunked terminator",
+    "stream-stall": f"the first two events, then {STALL_SECONDS:g} s of silence before the rest",
+    "stream-endless": "content deltas without end, until the client hangs up",
+}
+
+
+def _data_lines(payload: str, multiline: bool) -> list[str]:
+    if multiline:
+        with contextlib.suppress(ValueError):
+            return json.dumps(json.loads(payload), indent=2, ensure_ascii=False).split("\n")
+    return [payload]
+
+
+def _with_last(items: Iterable[Any]) -> Iterator[tuple[Any, bool]]:
+    """Each item, and whether it is the last one (an endless iterable never has a last one)."""
+    iterator = iter(items)
+    current = next(iterator, _MISSING)
+    while current is not _MISSING:
+        following = next(iterator, _MISSING)
+        yield current, following is _MISSING
+        current = following
+
+
+def _render(blocks: Iterable[Block], names: set[str]) -> Iterator[bytes]:
+    """Each block as the bytes of one event, framed as the ``sse-*`` names in ``names`` say."""
+    eol = "\r" if "sse-cr" in names else "\r\n" if "sse-crlf" in names else "\n"
+    colon = "data:" if "sse-no-space" in names else "data: "
+    fields, comments = "sse-fields" in names, "sse-comments" in names
+    for number, ((kind, text), last) in enumerate(_with_last(blocks)):
+        lines = [":"] if number == 0 and comments else []
+        if kind == "raw":
+            lines.append(text)
+        else:
+            if comments:
+                lines.append(": keep-alive")
+            if fields:
+                lines += ["event: message", f"id: {number}"] + (["retry: 1000"] if number == 0 else [])
+            lines += [colon + line for line in _data_lines(text, "sse-multiline-data" in names)]
+        blank = "" if last and "sse-final-unterminated" in names else eol
+        bom = "\ufeff" if number == 0 and "sse-bom" in names else ""
+        yield (bom + "".join(line + eol for line in lines) + blank).encode()
+
+
+def _split_utf8(event: bytes) -> Iterator[bytes]:
+    """The event in pieces, each cut just after the first byte of a multi-byte character."""
+    start = 0
+    for at in range(1, len(event)):
+        if event[at - 1] >= 0xC0 and 0x80 <= event[at] < 0xC0:
+            yield event[start:at]
+            start = at
+    yield event[start:]
+
+
+def _writes(events: Iterable[bytes], names: set[str]) -> Iterator[bytes | float]:
+    for number, event in enumerate(events):
+        if number and "stream-endless" not in names:
+            yield STREAM_PAUSE
+        if number == 2 and "stream-stall" in names:
+            yield STALL_SECONDS
+        if "sse-bytewise" in names:
+            yield from (event[i : i + 1] for i in range(len(event)))
+        elif "sse-split-utf8" in names:
+            yield from _split_utf8(event)
+        else:
+            yield event
+
+
+def _endless(chunk: dict[str, Any], ask: Ask) -> Iterator[Block]:
+    for token in itertools.cycle(_tokens(ask.answer) or ["more "]):
+        entry = {"index": 0, "delta": {"content": token}, "logprobs": None, "finish_reason": None}
+        yield "data", json.dumps({**chunk, "choices": [entry]}, ensure_ascii=False)
+
+
+def stream_reply(completion: Completion, ask: Ask, names: set[str]) -> Reply:
+    """The (possibly defective) answer as an SSE stream, with the stream parts of the scenario applied."""
+    chunks = stream_chunks(completion, ask)
+    for name, change in CHUNK_DEFECTS.items():
+        if name in names:
+            change(chunks, ask)
+    blocks: list[Block] = [("data", json.dumps(c, ensure_ascii=False)) for c in chunks] + [("data", "[DONE]")]
+    for name, rewrite in EVENT_DEFECTS.items():
+        if name in names:
+            blocks = rewrite(blocks)
+    source: Iterable[Block] = blocks
+    if "stream-endless" in names and chunks:
+        source = itertools.chain(blocks[:1], _endless({k: v for k, v in chunks[0].items() if k != "choices"}, ask))
+    events: Iterable[bytes] = _render(source, names)
+    if "stream-drop" in names:
+        written = list(events)
+        cut = written[_middle(written)]
+        events = [*written[: _middle(written)], cut[: len(cut) // 2]]
+    return Reply(
+        200,
+        content_type="text/plain" if "stream-content-type" in names else "text/event-stream",
+        headers={"Cache-Control": "no-cache"},
+        stream=_writes(events, names),
+        terminated="stream-drop" not in names,
+    )
+
+
+def _bytes_of(items: Iterable[bytes | float]) -> Iterator[bytes]:
+    return (item for item in items if isinstance(item, bytes))
+
+
+def _invalid_utf8_stream(items: Iterable[bytes | float]) -> Iterator[bytes | float]:
+    """The writes, with b"\xff\xfe" written right after the first '": "', however the bytes were split."""
+    tail, done = b"", False
+    for item in items:
+        if done or not isinstance(item, bytes):
+            yield item
+            continue
+        seen = tail + item
+        at = seen.find(b'": "')
+        if at < 0:
+            tail = seen[-3:]
+            yield item
+            continue
+        cut = at + 4 - len(tail)
+        yield from (item[:cut], b"\xff\xfe", item[cut:])
+        done = True
+
+
 def _invalid_utf8(reply: Reply) -> Reply:
+    if reply.stream is not None:
+        return replace(reply, stream=_invalid_utf8_stream(reply.stream))
     start = reply.body.find(b'": "')
     at = start + 4 if start >= 0 else 0
     return replace(reply, body=reply.body[:at] + b"\xff\xfe" + reply.body[at:])
 
 
+def _truncated_stream(items: Iterable[bytes | float]) -> Iterator[bytes | float]:
+    written = list(items)
+    left = sum(len(b) for b in _bytes_of(written)) // 2
+    for item in written:
+        if isinstance(item, bytes):
+            if left <= 0:
+                return
+            item, left = item[:left], left - len(item)
+        yield item
+
+
+def _truncated(reply: Reply) -> Reply:
+    if reply.stream is not None:
+        return replace(reply, stream=_truncated_stream(reply.stream))
+    return replace(reply, body=reply.body[: len(reply.body) // 2])
+
+
 # HTTP-level defects rewrite the successful reply (JSON or SSE), after the answer defects.
 WIRE_DEFECTS: dict[str, Callable[[Reply], Reply]] = {
     "invalid-utf8": _invalid_utf8,
-    "truncated": lambda reply: replace(reply, body=reply.body[: len(reply.body) // 2]),
+    "truncated": _truncated,
     "content-type-text": lambda reply: replace(reply, content_type="text/plain"),
     "html": lambda reply: Reply(200, b"<html><body>Bad gateway</body></html>", "text/html"),
 }
@@ -1238,24 +1650,29 @@ FLAGS = {
     "reject-valid": "valid requests get 400 with a well-formed OpenAI error body",
 }
 
-DEFECTS: frozenset[str] = frozenset([*ANSWER_DEFECTS, *WIRE_DEFECTS, *ERROR_STYLES, *BEHAVIOURS, *FLAGS])
-"""Every defect name a scenario may combine with ``+``."""
+DEFECTS: frozenset[str] = frozenset(
+    [*ANSWER_DEFECTS, *WIRE_DEFECTS, *ERROR_STYLES, *BEHAVIOURS, *FLAGS, *CHUNK_DEFECTS, *EVENT_DEFECTS, *STREAM_WRITES]
+)
+"""Every defect name a scenario may combine with ``+`` (and with the ``FRAMINGS``, which are not defects)."""
 
 
 def parse_scenario(scenario: str) -> tuple[list[str], str | None]:
     """(defect names, None), or ([], the 404 message) when the scenario names something unknown."""
     names = [n for n in scenario.split("+") if n != "ok"]
-    unknown = [n for n in names if n not in DEFECTS]
+    known = DEFECTS | FRAMINGS
+    unknown = [n for n in names if n not in known]
     if unknown:
         hints = [
-            f"'{n}' (did you mean '{close[0]}'?)" if (close := difflib.get_close_matches(n, DEFECTS, 1)) else f"'{n}'"
+            f"'{n}' (did you mean '{close[0]}'?)" if (close := difflib.get_close_matches(n, known, 1)) else f"'{n}'"
             for n in unknown
         ]
         return (
             [],
             f"Unknown test-server defect {', '.join(hints)} in scenario '{scenario}'; known: "
-            + ", ".join(["ok", *sorted(DEFECTS)]),
+            + ", ".join(["ok", *sorted(known)]),
         )
+    if {"truncated", "stream-endless"} <= set(names):
+        return [], f"Scenario '{scenario}': 'truncated' cannot cut an endless stream in half."
     styles = [n for n in names if n in ERROR_STYLES]
     if len(styles) > 1:
         return (
@@ -1299,14 +1716,13 @@ def respond(server: Server, method: str, received: Received) -> Reply:
     if "reject-valid" in defects:
         return write(ApiError(400, "This request was rejected by the test server's reject-valid defect."))
     ask = read_ask(data)
+    if "sse-split-utf8" in defects:
+        ask = replace(ask, answer=UTF8_ANSWER)
     completion = build_completion(ask)
-    if ask.stream:
-        reply = stream_reply(completion, ask)
-    else:
-        for name, change in ANSWER_DEFECTS.items():
-            if name in defects:
-                change(completion, ask)
-        reply = _json_reply(200, completion)
+    for name, change in ANSWER_DEFECTS.items():
+        if name in defects and (not ask.stream or name in STREAMED_ANSWER_DEFECTS):
+            change(completion, ask)
+    reply = stream_reply(completion, ask, set(defects)) if ask.stream else _json_reply(200, completion)
     for name, rewrite in WIRE_DEFECTS.items():
         if name in defects:
             reply = rewrite(reply)
@@ -1348,7 +1764,61 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         owner.record(received)
         self._send(respond(owner, self.command, received))
 
+    def _pause(self, seconds: float) -> bool:
+        """Wait ``seconds``; False as soon as the client hangs up or the server closes."""
+        owner = self.server.owner
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if owner.closing.is_set():
+                return False
+            readable, _, _ = select.select([self.connection], [], [], min(left, 0.05))
+            if readable:
+                try:
+                    hung_up = not self.connection.recv(1, socket.MSG_PEEK)
+                except OSError:
+                    return False
+                # Anything else readable is a pipelined request: it waits for its turn.
+                return not hung_up and not owner.closing.wait(max(0.0, deadline - time.monotonic()))
+        return not owner.closing.is_set()
+
+    def _send_stream(self, reply: Reply) -> None:
+        assert reply.stream is not None
+        owner = self.server.owner
+        owner.stream_opened()
+        finished = False
+        try:
+            with contextlib.suppress(OSError):  # small events go out at once, not after the client's ACK
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.send_response(reply.status)
+            if reply.content_type is not None:
+                self.send_header("Content-Type", reply.content_type)
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for item in reply.stream:
+                if isinstance(item, bytes):
+                    if item:  # an empty chunk would end the body
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(item), item))
+                    if owner.closing.is_set():
+                        break
+                elif not self._pause(item):
+                    break
+            else:
+                if reply.terminated:
+                    self.wfile.write(b"0\r\n\r\n")
+                    finished = True
+        except OSError:  # the client hung up: stop writing
+            pass
+        finally:
+            if not finished:
+                self.close_connection = True
+            owner.stream_closed()
+
     def _send(self, reply: Reply) -> None:
+        if reply.stream is not None:
+            self._send_stream(reply)
+            return
         if reply.reset:
             self.close_connection = True
             # SO_LINGER 0: closing sends RST instead of FIN, so the client sees a reset connection.
@@ -1390,6 +1860,7 @@ class Server:
         self.closing = threading.Event()
         self._lock = threading.Lock()
         self._seen: set[str] = set()
+        self._streams = 0
         self._httpd = _HTTPServer(("127.0.0.1", port), self)
         self.port: int = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="test-server", daemon=True)
@@ -1408,6 +1879,20 @@ class Server:
     def record(self, received: Received) -> None:
         with self._lock:
             self.requests.append(received)
+
+    @property
+    def streams_open(self) -> int:
+        """How many streamed answers are being written right now (a stalled or endless one included)."""
+        with self._lock:
+            return self._streams
+
+    def stream_opened(self) -> None:
+        with self._lock:
+            self._streams += 1
+
+    def stream_closed(self) -> None:
+        with self._lock:
+            self._streams -= 1
 
     def first_time(self, key: bytes) -> bool:
         """True the first time ``key`` is seen by this server (for the retry defects)."""
@@ -1450,7 +1935,8 @@ def main(argv: list[str] | None = None) -> int:
     with serve(args.api_key, args.port) as server:
         sys.stdout.write(f"{server.url('ok')}\n")
         sys.stdout.write(
-            f"other scenarios: {server.base}/<defect>[+<defect>...]/v1; defects: {', '.join(sorted(DEFECTS))}\n"
+            f"other scenarios: {server.base}/<defect>[+<defect>...]/v1; defects: {', '.join(sorted(DEFECTS))}; "
+            f"stream framings: {', '.join(sorted(FRAMINGS))}\n"
         )
         sys.stdout.flush()
         with contextlib.suppress(KeyboardInterrupt):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import itertools
 import json
 import re
 import subprocess
@@ -9,6 +12,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +20,17 @@ import httpx
 import jsonschema
 import pytest
 
-from tests.servers import ANSWER, DEFECTS, minimal_instance, serve, violating_instance
+from tests.servers import (
+    ANSWER,
+    ANSWER_DEFECTS,
+    DEFECTS,
+    FRAMINGS,
+    STREAMED_ANSWER_DEFECTS,
+    UTF8_ANSWER,
+    minimal_instance,
+    serve,
+    violating_instance,
+)
 
 USER = [{"role": "user", "content": "What is the weather in Paris today?"}]
 WEATHER = {
@@ -288,21 +302,6 @@ def test_minimal_instance_validates_and_violating_instance_does_not(schema: dict
     validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
     validator.validate(minimal_instance(schema))
     assert not validator.is_valid(violating_instance(schema))
-
-
-def test_stream_is_a_conformant_sse_stream_of_the_same_answer(post: Callable[..., httpx.Response]) -> None:
-    response = post({**PLAIN, "stream": True, "stream_options": {"include_usage": True}})
-    assert response.headers["content-type"] == "text/event-stream"
-    events = [block.removeprefix("data: ") for block in response.text.split("\n\n") if block]
-    assert events[-1] == "[DONE]"
-    chunks = [json.loads(e) for e in events[:-1]]
-    assert {c["object"] for c in chunks} == {"chat.completion.chunk"}
-    assert len({c["id"] for c in chunks}) == 1
-    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
-    assert text == ANSWER
-    assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
-    assert chunks[-1]["choices"] == []
-    assert chunks[-1]["usage"]["completion_tokens"] == len(ANSWER.split())
 
 
 def test_requests_are_recorded_in_order(server: Any, post: Callable[..., httpx.Response]) -> None:
@@ -611,7 +610,8 @@ def test_defect_produces_what_it_says(
 
 
 def test_every_defect_is_tested() -> None:
-    assert {c[0] for c in DEFECT_CASES} | SPECIAL == DEFECTS
+    stream_only = {n for n in DEFECTS if n.startswith("stream-")}
+    assert {c[0] for c in DEFECT_CASES} | SPECIAL | stream_only == DEFECTS
 
 
 @pytest.mark.parametrize("scenario", ["error-google", "error-text", "error-empty"])
@@ -667,3 +667,575 @@ def test_the_module_runs_in_the_foreground() -> None:
             assert httpx.post(base + "/chat/completions", json=PLAIN).status_code == 200
         finally:
             process.terminate()
+
+
+# ------------------------------------------------------------------------------------------ streams
+
+EOL = re.compile(r"\r\n|\r|\n")
+USAGE_ON: dict[str, Any] = {"stream": True, "stream_options": {"include_usage": True}}
+TEXT_STREAM: dict[str, Any] = {**PLAIN, **USAGE_ON}
+TOOL_STREAM: dict[str, Any] = {**TOOL_CALL, **USAGE_ON}
+JSON_OBJECT_STREAM: dict[str, Any] = {**JSON_OBJECT, **USAGE_ON}
+JSON_SCHEMA_STREAM: dict[str, Any] = {**JSON_SCHEMA, **USAGE_ON}
+CHUNK_KEYS = {"id", "object", "created", "model", "system_fingerprint", "choices"}
+ONE_MB = 1 << 20
+
+
+def parse_sse(raw: bytes, *, dispatch_at_eof: bool = False) -> list[str]:
+    """The data of each event, by the WHATWG rules: a reference written here, independent of harness/sse.py.
+
+    Lines end with CRLF, LF or CR; comments are skipped; data lines join with a newline, after one leading space
+    is stripped; a leading BOM goes. An event with no blank line after it is dropped at the end, as the standard
+    says, unless ``dispatch_at_eof``.
+    """
+    lines = EOL.split(raw.decode("utf-8").removeprefix("\ufeff"))
+    unfinished = lines.pop()
+    if dispatch_at_eof:
+        lines += [unfinished, ""] if unfinished else [""]
+    events: list[str] = []
+    data: list[str] = []
+    for line in lines:
+        if not line:
+            if data:
+                events.append("\n".join(data))
+            data = []
+        elif not line.startswith(":"):
+            name, _, value = line.partition(":")
+            if name == "data":
+                data.append(value.removeprefix(" "))
+    return events
+
+
+@dataclass
+class Streamed:
+    """One streamed answer as the client saw it: each raw piece (HTTP chunk data) and when it arrived."""
+
+    response: httpx.Response
+    pieces: list[bytes] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+
+    @property
+    def raw(self) -> bytes:
+        return b"".join(self.pieces)
+
+    @property
+    def events(self) -> list[str]:
+        return parse_sse(self.raw)
+
+    @property
+    def chunks(self) -> list[dict[str, Any]]:
+        return [json.loads(e) for e in self.events if e != "[DONE]"]
+
+    @property
+    def entries(self) -> list[dict[str, Any]]:
+        return [entry for chunk in self.chunks for entry in chunk["choices"]]
+
+    @property
+    def calls(self) -> list[dict[str, Any]]:
+        return [call for entry in self.entries for call in entry["delta"].get("tool_calls") or []]
+
+
+@pytest.fixture
+def fetch(server: Any, client: httpx.Client) -> Callable[..., Streamed]:
+    def stream(body: dict[str, Any], scenario: str = "ok", **kwargs: Any) -> Streamed:
+        with client.stream("POST", server.url(scenario) + "/chat/completions", json=body, **kwargs) as response:
+            streamed = Streamed(response)
+            for piece in response.iter_raw():
+                streamed.pieces.append(piece)
+                streamed.times.append(time.perf_counter())
+        return streamed
+
+    return stream
+
+
+def normalized(chunks: list[dict[str, Any]], *, content: bool = True) -> list[dict[str, Any]]:
+    """The chunks with what differs between two requests (ids, created) blanked; ``content=False``: texts too."""
+    chunks = copy.deepcopy(chunks)
+    for chunk in chunks:
+        chunk["id"], chunk["created"] = "ID", 0
+        for entry in chunk["choices"]:
+            for call in entry["delta"].get("tool_calls") or []:
+                if "id" in call:
+                    call["id"] = "CALL"
+            if not content and entry["delta"].get("content"):
+                entry["delta"]["content"] = "TEXT"
+    return chunks
+
+
+def reassemble(chunks: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """Choice index -> {message, finish_reason}, tool calls accumulated by index as OpenAI's clients do."""
+    choices: dict[int, dict[str, Any]] = {}
+    for chunk in chunks:
+        for entry in chunk["choices"]:
+            choice = choices.setdefault(entry["index"], {"message": {}, "finish_reason": None})
+            message, delta = choice["message"], entry["delta"]
+            if "role" in delta:
+                message["role"] = delta["role"]
+            if "content" in delta:
+                if delta["content"] is None:
+                    message.setdefault("content", None)
+                else:
+                    message["content"] = (message.get("content") or "") + delta["content"]
+            for call in delta.get("tool_calls") or []:
+                calls = message.setdefault("tool_calls", [])
+                while len(calls) <= call["index"]:
+                    calls.append({"id": None, "type": None, "function": {"name": None, "arguments": ""}})
+                target = calls[call["index"]]
+                target.update({k: call[k] for k in ("id", "type") if k in call})
+                if "name" in call.get("function", {}):
+                    target["function"]["name"] = call["function"]["name"]
+                target["function"]["arguments"] += call.get("function", {}).get("arguments", "")
+            if entry.get("finish_reason") is not None:
+                choice["finish_reason"] = entry["finish_reason"]
+    return choices
+
+
+def _without_call_ids(message: dict[str, Any]) -> dict[str, Any]:
+    message = copy.deepcopy(message)
+    message.pop("refusal", None)
+    for call in message.get("tool_calls") or []:
+        call["id"] = "CALL"
+    return message
+
+
+def _wait_until_no_stream_is_open(server: Any, post: Callable[..., httpx.Response]) -> None:
+    deadline = time.monotonic() + 2
+    while server.streams_open and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.streams_open == 0
+    assert post(PLAIN).status_code == 200  # and the server still answers
+
+
+def test_stream_is_exactly_openai_s_shape(fetch: Callable[..., Streamed]) -> None:
+    streamed = fetch(TEXT_STREAM)
+    assert streamed.response.headers["content-type"] == "text/event-stream"
+    assert streamed.response.headers["transfer-encoding"] == "chunked"
+    assert re.fullmatch(rb"(data: \{[^\n]*\}\n\n)+data: \[DONE\]\n\n", streamed.raw)
+    chunks = streamed.chunks
+    assert all(set(c) == CHUNK_KEYS | {"usage"} for c in chunks)
+    assert len({c["id"] for c in chunks}) == len({c["created"] for c in chunks}) == 1
+    assert re.fullmatch(r"chatcmpl-[A-Za-z0-9]{24}", chunks[0]["id"])
+    assert {(c["object"], c["model"], c["system_fingerprint"]) for c in chunks} == {
+        ("chat.completion.chunk", "some-model", "fp_test")
+    }
+    *answer, last = chunks
+    assert [c["usage"] for c in answer] == [None] * len(answer)
+    assert last["choices"] == []
+    assert last["usage"] == fetch_non_stream_usage(streamed)
+    entries = [c["choices"][0] for c in answer]
+    assert all(
+        len(c["choices"]) == 1 and set(c["choices"][0]) == {"index", "delta", "logprobs", "finish_reason"}
+        for c in answer
+    )
+    assert entries[0]["delta"] == {"role": "assistant", "content": ""}
+    assert [e["delta"] for e in entries[1:-1]] == [{"content": w} for w in re.findall(r"\S+\s*", ANSWER)]
+    assert entries[-1]["delta"] == {}
+    assert [e["finish_reason"] for e in entries] == [None] * (len(entries) - 1) + ["stop"]
+    assert {e["index"] for e in entries} == {0}
+    assert {json.dumps(e["logprobs"]) for e in entries} == {"null"}
+    # Each event is flushed on its own (a piece never spans two events), and they arrive at different times.
+    ends = set(itertools.accumulate(len(p) for p in streamed.pieces))
+    assert set(itertools.accumulate(len(e) for e in re.findall(rb"data: [^\n]*\n\n", streamed.raw))) <= ends
+    assert streamed.times[-1] - streamed.times[0] >= 0.005
+    assert len(set(streamed.times)) == len(streamed.times)
+
+
+def fetch_non_stream_usage(streamed: Streamed) -> dict[str, Any]:
+    words = len(USER[0]["content"].split()), len(ANSWER.split())
+    usage = streamed.chunks[-1]["usage"]
+    assert (usage["prompt_tokens"], usage["completion_tokens"]) == words
+    assert usage["total_tokens"] == sum(words)
+    return usage
+
+
+def test_stream_without_include_usage_has_no_usage(fetch: Callable[..., Streamed]) -> None:
+    chunks = fetch({**PLAIN, "stream": True}).chunks
+    assert all(set(c) == CHUNK_KEYS and c["choices"] for c in chunks)
+
+
+@pytest.mark.parametrize("n", [1, 2])
+@pytest.mark.parametrize("body", [TEXT_STREAM, TOOL_STREAM, JSON_SCHEMA_STREAM], ids=["text", "tools", "json_schema"])
+def test_stream_reassembles_to_the_non_stream_answer(
+    fetch: Callable[..., Streamed], post: Callable[..., httpx.Response], body: dict[str, Any], n: int
+) -> None:
+    streamed = fetch({**body, "n": n})
+    answer = post({k: v for k, v in body.items() if k not in USAGE_ON} | {"n": n}).json()
+    choices = reassemble(streamed.chunks)
+    assert sorted(choices) == list(range(n))
+    for expected in answer["choices"]:
+        got = choices[expected["index"]]
+        assert got["finish_reason"] == expected["finish_reason"]
+        assert _without_call_ids(got["message"]) == _without_call_ids(expected["message"])
+        message = got["message"]
+        if "tool_calls" in message:
+            [call] = message["tool_calls"]
+            assert re.fullmatch(r"call_[A-Za-z0-9]+", call["id"])
+            jsonschema.validate(json.loads(call["function"]["arguments"]), WEATHER["function"]["parameters"])
+        elif body is JSON_SCHEMA_STREAM:
+            jsonschema.Draft202012Validator(PERSON).validate(json.loads(message["content"]))
+        else:
+            assert message["content"] == ANSWER
+    assert streamed.chunks[-1]["usage"] == answer["usage"]
+    entries = streamed.entries
+    # n choices interleave: 0, 1, 0, 1, ...
+    assert [e["index"] for e in entries] == [i % n for i in range(len(entries))]
+    for index in range(n):
+        own = [e for e in entries if e["index"] == index]
+        assert own[-1]["delta"] == {} and own[-1]["finish_reason"] is not None
+        if body is TOOL_STREAM:
+            assert own[0]["delta"] == {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": choices[index]["message"]["tool_calls"][0]["id"],
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": ""},
+                    }
+                ],
+            }
+            fragments = [e["delta"] for e in own[1:-1]]
+            assert len(fragments) >= 3
+            assert all(set(f) == {"tool_calls"} and set(f["tool_calls"][0]) == {"index", "function"} for f in fragments)
+        else:
+            assert own[0]["delta"] == {"role": "assistant", "content": ""}
+
+
+def _lines(s: Streamed) -> list[str]:
+    return EOL.split(s.raw.decode().removeprefix("\ufeff"))
+
+
+def _events(s: Streamed) -> list[str]:
+    return parse_sse(s.raw, dispatch_at_eof=True)
+
+
+# what each framing must show in the raw bytes, whatever it is combined with
+FRAMING_MARKS: dict[str, Callable[[Streamed], bool]] = {
+    "sse-crlf": lambda s: s.raw.count(b"\r\n") == s.raw.count(b"\n") == s.raw.count(b"\r") > 0,
+    "sse-cr": lambda s: b"\n" not in s.raw and b"\r\r" in s.raw,
+    "sse-comments": lambda s: (
+        _lines(s)[0] == ":" and _lines(s).count(":") == 1 and _lines(s).count(": keep-alive") == len(_events(s))
+    ),
+    "sse-multiline-data": lambda s: (
+        all("\n" in e for e in _events(s)[:-1])
+        and sum(line.startswith("data:") for line in _lines(s)) > 10 * len(_events(s))
+    ),
+    "sse-bom": lambda s: s.raw.startswith(b"\xef\xbb\xbf") and not s.raw[3:].startswith(b"\xef\xbb\xbf"),
+    "sse-fields": lambda s: (
+        _lines(s).count("event: message") == len(_events(s))
+        and _lines(s).count("retry: 1000") == 1
+        and [line for line in _lines(s) if line.startswith("id:")] == [f"id: {i}" for i in range(len(_events(s)))]
+    ),
+    "sse-no-space": lambda s: (
+        not any(re.match(r"data: \S", line) for line in _lines(s))  # pretty-printed JSON lines start indented
+        and sum(line.startswith("data:") for line in _lines(s)) >= len(_events(s))
+    ),
+    "sse-bytewise": lambda s: {len(p) for p in s.pieces} == {1},
+    "sse-split-utf8": lambda s: (
+        reassemble(s.chunks)[0]["message"]["content"] == UTF8_ANSWER and not all(_is_utf8(p) for p in s.pieces)
+    ),
+    "sse-final-unterminated": lambda s: (
+        _lines(s)[-2:] != ["", ""] and _lines(s)[-2].endswith("[DONE]") and s.events[-1] != "[DONE]"
+    ),
+}
+COMBINED_FRAMING = "sse-crlf+sse-comments+sse-multiline-data+sse-bom+sse-fields+sse-no-space+sse-final-unterminated"
+
+
+def _is_utf8(piece: bytes) -> bool:
+    try:
+        piece.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def test_every_framing_is_tested() -> None:
+    assert set(FRAMING_MARKS) == FRAMINGS
+
+
+@pytest.mark.parametrize("scenario", [*sorted(FRAMINGS), COMBINED_FRAMING, "sse-bytewise+sse-cr+sse-comments"])
+@pytest.mark.parametrize("body", [TEXT_STREAM, TOOL_STREAM], ids=["text", "tools"])
+def test_framings_carry_the_same_events(fetch: Callable[..., Streamed], scenario: str, body: dict[str, Any]) -> None:
+    reference, streamed = fetch(body), fetch(body, scenario)
+    assert streamed.response.headers["content-type"] == "text/event-stream"
+    events = parse_sse(streamed.raw, dispatch_at_eof=True)
+    assert events[-1] == "[DONE]"
+    if "sse-final-unterminated" not in scenario:
+        assert streamed.events == events
+    texts = "sse-split-utf8" not in scenario
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert normalized(chunks, content=texts) == normalized(reference.chunks, content=texts)
+    for name in scenario.split("+"):
+        if name != "sse-split-utf8" or body is TEXT_STREAM:  # the tool answer has no text to split
+            assert FRAMING_MARKS[name](streamed), name
+
+
+def test_split_utf8_also_changes_the_non_stream_answer(post: Callable[..., httpx.Response]) -> None:
+    assert _content(post(PLAIN, "sse-split-utf8")) == UTF8_ANSWER
+    assert len(UTF8_ANSWER.split()) == len(ANSWER.split())
+
+
+def _finish(s: Streamed) -> Any:
+    return reassemble(s.chunks)[0]["finish_reason"]
+
+
+def _streamed_message(s: Streamed) -> dict[str, Any]:
+    return reassemble(s.chunks)[0]["message"]
+
+
+def _streamed_call(s: Streamed) -> dict[str, Any]:
+    return _streamed_message(s)["tool_calls"][0]
+
+
+def _json_events(s: Streamed) -> bool:
+    return all(json.loads(e) for e in s.events[:-1]) and s.events[-1] == "[DONE]"
+
+
+def _usage_chunk(s: Streamed) -> dict[str, Any]:
+    [chunk] = [c for c in s.chunks if not c["choices"]]
+    return chunk["usage"]
+
+
+def _one_index_per_fragment(s: Streamed) -> bool:
+    ids = {c["id"] for c in s.calls}
+    names = {c["function"]["name"] for c in s.calls}
+    return [c["index"] for c in s.calls] == list(range(len(s.calls))) >= [0, 1, 2] and len(ids) == len(names) == 1
+
+
+def _usage_only_on_the_finish_chunk(s: Streamed) -> bool:
+    with_usage = [c for c in s.chunks if "usage" in c]
+    return (
+        len(with_usage) == 1
+        and with_usage[0]["choices"][0]["finish_reason"] == "stop"
+        and with_usage[0]["usage"]["completion_tokens"] == len(ANSWER.split())
+        and all(c["choices"] for c in s.chunks)
+    )
+
+
+# scenario, request, what the defect must show in the raw bytes or the parsed events
+STREAM_DEFECT_CASES: list[tuple[str, dict[str, Any], Callable[[Streamed], bool]]] = [
+    (
+        "stream-content-type",
+        TEXT_STREAM,
+        lambda s: s.response.headers["content-type"] == "text/plain" and _json_events(s),
+    ),
+    ("stream-bad-line", TEXT_STREAM, lambda s: b"\n\noops this is not a field\n\ndata: {" in s.raw and _json_events(s)),
+    (
+        "stream-raw-error",
+        TEXT_STREAM,
+        lambda s: (
+            s.raw.endswith(b'}\n\n{"error": {"message": "upstream cancelled", "code": 499}}\n\n')
+            and "[DONE]" not in s.events
+            and _finish(s) == "stop"
+        ),
+    ),
+    ("stream-not-json", TEXT_STREAM, lambda s: s.events.count("{not json") == 1 and s.events[-1] == "[DONE]"),
+    ("stream-after-done", TEXT_STREAM, lambda s: s.events.index("[DONE]") == len(s.events) - 2),
+    ("stream-no-done", TEXT_STREAM, lambda s: s.raw.endswith(b"}\n\n") and "[DONE]" not in s.events),
+    (
+        "stream-error-event",
+        TEXT_STREAM,
+        lambda s: (
+            [e for e in s.chunks if "error" in e] == [{"error": {"message": "quota exceeded", "type": "server_error"}}]
+            and s.events[-1] == "[DONE]"
+        ),
+    ),
+    ("stream-chunk-schema", TEXT_STREAM, lambda s: [type(c["created"]) for c in s.chunks].count(str) == 1),
+    ("stream-id-changes", TEXT_STREAM, lambda s: len({c["id"] for c in s.chunks}) == 2),
+    ("stream-index-wrong", TEXT_STREAM, lambda s: {e["index"] for e in s.entries} == {1}),
+    ("stream-no-finish", TEXT_STREAM, lambda s: {e["finish_reason"] for e in s.entries} == {None}),
+    ("stream-role-wrong", TEXT_STREAM, lambda s: s.entries[0]["delta"]["role"] == "model"),
+    (
+        "stream-finish-key-absent",
+        TEXT_STREAM,
+        lambda s: (
+            ["finish_reason" in e for e in s.entries] == [False] * (len(s.entries) - 1) + [True]
+            and _finish(s) == "stop"
+        ),
+    ),
+    ("stream-role-every", TEXT_STREAM, lambda s: all(e["delta"]["role"] == "assistant" for e in s.entries)),
+    ("stream-tool-no-index", TOOL_STREAM, lambda s: len(s.calls) >= 4 and all("index" not in c for c in s.calls)),
+    ("stream-tool-index-changes", TOOL_STREAM, _one_index_per_fragment),
+    ("stream-usage-on-final", TEXT_STREAM, _usage_only_on_the_finish_chunk),
+    (
+        "stream-usage-every",
+        TEXT_STREAM,
+        lambda s: all(c["choices"] and c["usage"]["total_tokens"] > 0 for c in s.chunks),
+    ),
+    ("stream-usage-missing", TEXT_STREAM, lambda s: all("usage" not in c and c["choices"] for c in s.chunks)),
+    # answer defects, carried by the stream
+    ("finish-stop-with-tools", TOOL_STREAM, lambda s: _finish(s) == "stop" and _streamed_call(s)),
+    ("finish-invalid", TEXT_STREAM, lambda s: _finish(s) == "STOP"),
+    (
+        "tool-undeclared",
+        TOOL_STREAM,
+        lambda s: _streamed_call(s)["function"]["name"] not in {"get_weather", "get_time"},
+    ),
+    ("tool-args-invalid-json", TOOL_STREAM, lambda s: _streamed_call(s)["function"]["arguments"] == "{city: Paris"),
+    (
+        "tool-args-schema",
+        TOOL_STREAM,
+        lambda s: (
+            not jsonschema.Draft202012Validator(WEATHER["function"]["parameters"]).is_valid(
+                json.loads(_streamed_call(s)["function"]["arguments"])
+            )
+        ),
+    ),
+    ("tool-args-array", TOOL_STREAM, lambda s: _streamed_call(s)["function"]["arguments"] == "[]"),
+    ("tool-id-empty", TOOL_STREAM, lambda s: _streamed_call(s)["id"] == ""),
+    (
+        "tool-ids-duplicate",
+        {**TOOL_STREAM, "n": 2},
+        lambda s: len({c["id"] for c in s.calls if "id" in c}) == 1 and len(_streamed_message(s)["tool_calls"]) == 2,
+    ),
+    (
+        "tool-choice-ignored",
+        TOOL_STREAM,
+        lambda s: _streamed_message(s) == {"role": "assistant", "content": ANSWER} and _finish(s) == "stop",
+    ),
+    (
+        "json-fenced",
+        JSON_OBJECT_STREAM,
+        lambda s: re.fullmatch(r"```json\n\{.*\}\n```", _streamed_message(s)["content"]) is not None,
+    ),
+    ("json-prose", JSON_OBJECT_STREAM, lambda s: _streamed_message(s)["content"].startswith("Here is the JSON: {")),
+    (
+        "json-schema-invalid",
+        JSON_SCHEMA_STREAM,
+        lambda s: not jsonschema.Draft202012Validator(PERSON).is_valid(json.loads(_streamed_message(s)["content"])),
+    ),
+    ("json-not-object", JSON_OBJECT_STREAM, lambda s: _streamed_message(s)["content"] == "[1, 2]"),
+    (
+        "content-missing",
+        TOOL_STREAM,
+        lambda s: _streamed_message(s) == {"role": "assistant", "content": None} and _finish(s) == "stop",
+    ),
+    ("n-ignored", {**TEXT_STREAM, "n": 3}, lambda s: list(reassemble(s.chunks)) == [0]),
+    ("id-null", TEXT_STREAM, lambda s: {c["id"] for c in s.chunks} == {None}),
+    ("id-no-prefix", TEXT_STREAM, lambda s: all(c["id"].startswith("resp-") for c in s.chunks)),
+    ("usage-negative", TEXT_STREAM, lambda s: _usage_chunk(s)["completion_tokens"] == -1),
+    (
+        "usage-total-wrong",
+        TEXT_STREAM,
+        lambda s: (
+            _usage_chunk(s)["total_tokens"]
+            == _usage_chunk(s)["prompt_tokens"] + _usage_chunk(s)["completion_tokens"] + 7
+        ),
+    ),
+    (
+        "usage-google-total",
+        TEXT_STREAM,
+        lambda s: _usage_chunk(s)["completion_tokens_details"]["reasoning_tokens"] == 5,
+    ),
+]
+STREAM_SPECIAL = {"stream-drop", "stream-stall", "stream-endless"}  # tested below, one test each
+
+
+# defects around the chunks, which leave the chunks themselves as they are
+AROUND_THE_CHUNKS = {
+    "stream-content-type",
+    "stream-bad-line",
+    "stream-raw-error",
+    "stream-not-json",
+    "stream-after-done",
+    "stream-no-done",
+    "stream-error-event",
+}
+
+
+def _answer_chunks(s: Streamed) -> list[dict[str, Any]]:
+    """The chunk events before any [DONE], skipping what is not a chunk."""
+    events = s.events[: s.events.index("[DONE]")] if "[DONE]" in s.events else s.events
+    chunks = []
+    for event in events:
+        with contextlib.suppress(ValueError):
+            if "object" in (chunk := json.loads(event)):
+                chunks.append(chunk)
+    return chunks
+
+
+@pytest.mark.parametrize(("scenario", "body", "shows"), STREAM_DEFECT_CASES, ids=[c[0] for c in STREAM_DEFECT_CASES])
+def test_stream_defect_shows_in_the_stream(
+    fetch: Callable[..., Streamed], scenario: str, body: dict[str, Any], shows: Callable[[Streamed], bool]
+) -> None:
+    streamed = fetch(body, scenario)
+    assert streamed.response.status_code == 200
+    assert shows(streamed)
+    if scenario in AROUND_THE_CHUNKS:
+        assert normalized(_answer_chunks(streamed)) == normalized(fetch(body).chunks)
+
+
+def test_every_stream_defect_is_tested() -> None:
+    names = {c[0] for c in STREAM_DEFECT_CASES}
+    assert names | STREAM_SPECIAL == {n for n in DEFECTS if n.startswith("stream-")} | STREAMED_ANSWER_DEFECTS
+
+
+@pytest.mark.parametrize("scenario", sorted(set(ANSWER_DEFECTS) - STREAMED_ANSWER_DEFECTS))
+def test_answer_defects_a_stream_cannot_carry_leave_it_alone(fetch: Callable[..., Streamed], scenario: str) -> None:
+    assert normalized(fetch(TEXT_STREAM, scenario).chunks) == normalized(fetch(TEXT_STREAM).chunks)
+
+
+@pytest.mark.parametrize("scenario", ["stream-usage-on-final", "stream-usage-every", "stream-usage-missing"])
+def test_usage_placements_need_include_usage(fetch: Callable[..., Streamed], scenario: str) -> None:
+    body = {**PLAIN, "stream": True}
+    assert normalized(fetch(body, scenario).chunks) == normalized(fetch(body).chunks)
+
+
+def test_stream_drop_breaks_the_chunked_body(server: Any, client: httpx.Client) -> None:
+    pieces = []
+    with (
+        pytest.raises(httpx.RemoteProtocolError),
+        client.stream("POST", server.url("stream-drop") + "/chat/completions", json=TEXT_STREAM) as response,
+    ):
+        pieces.extend(response.iter_raw())
+    raw = b"".join(pieces)
+    assert raw.startswith(b"data: {") and not raw.endswith(b"\n\n")
+    assert len(parse_sse(raw)) >= 2
+
+
+def test_stream_stall_is_cut_by_a_read_timeout(
+    server: Any, client: httpx.Client, post: Callable[..., httpx.Response]
+) -> None:
+    pieces = []
+    started = time.monotonic()
+    with (
+        pytest.raises(httpx.ReadTimeout),
+        client.stream(
+            "POST",
+            server.url("stream-stall") + "/chat/completions",
+            json=TEXT_STREAM,
+            timeout=httpx.Timeout(5, read=0.5),
+        ) as response,
+    ):
+        pieces.extend(response.iter_raw())
+    assert time.monotonic() - started < 2
+    assert len(parse_sse(b"".join(pieces))) == 2
+    _wait_until_no_stream_is_open(server, post)
+
+
+def test_stream_endless_stops_when_the_client_hangs_up(
+    server: Any, client: httpx.Client, post: Callable[..., httpx.Response]
+) -> None:
+    pieces: list[bytes] = []
+    with client.stream("POST", server.url("stream-endless") + "/chat/completions", json=TEXT_STREAM) as response:
+        for piece in response.iter_raw():
+            pieces.append(piece)
+            if sum(map(len, pieces)) >= ONE_MB:
+                break
+    events = parse_sse(b"".join(pieces))
+    assert "[DONE]" not in events
+    entries = [json.loads(e)["choices"][0] for e in events]
+    assert entries[0]["delta"] == {"role": "assistant", "content": ""}
+    assert all(set(e["delta"]) == {"content"} and e["finish_reason"] is None for e in entries[1:])
+    _wait_until_no_stream_is_open(server, post)
+
+
+def test_wire_defects_reach_streams(fetch: Callable[..., Streamed]) -> None:
+    complete = fetch(TEXT_STREAM).raw
+    broken = fetch(TEXT_STREAM, "invalid-utf8").raw
+    assert broken.startswith(b'data: {"id": "\xff\xfechatcmpl-')
+    truncated = fetch(TEXT_STREAM, "truncated").raw
+    assert abs(len(truncated) - len(complete) // 2) < 10
+    assert b"[DONE]" not in truncated
+    assert fetch(TEXT_STREAM, "content-type-text").response.headers["content-type"] == "text/plain"

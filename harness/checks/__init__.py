@@ -57,7 +57,7 @@ class Check:
 
 
 _REGISTRY: dict[str, Check] = {}
-_FAMILIES = ("http", "response", "tools", "structured", "errors", "expect")
+_FAMILIES = ("http", "response", "stream", "tools", "structured", "errors", "expect")
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,14 @@ def run_checks(exchange: Exchange, context: CheckContext) -> list[Finding]:
 # Helpers shared by the check families.
 
 
+def root(exchange: Exchange) -> str:
+    """Where the answer's body is: the response body, or for a stream the message rebuilt from its chunks."""
+    return "/stream/assembled" if exchange.stream is not None else "/response/body"
+
+
 def body(exchange: Exchange) -> Any:
+    if exchange.stream is not None:
+        return exchange.stream.assembled
     return exchange.response.body if exchange.response is not None else MISSING
 
 
@@ -145,13 +152,12 @@ def request(exchange: Exchange) -> dict[str, Any]:
 def answered_ok(exchange: Exchange, context: CheckContext) -> bool:
     """A 2xx JSON object to a case that expected success: the answer the response checks judge."""
     r = exchange.response
-    return (
-        r is not None
-        and 200 <= r.status < 300
-        and isinstance(r.body, dict)
-        and not context.expect.negative
-        and not request(exchange).get("stream")
-    )
+    return r is not None and 200 <= r.status < 300 and isinstance(body(exchange), dict) and not context.expect.negative
+
+
+def answered_json(exchange: Exchange, context: CheckContext) -> bool:
+    """A successful answer sent as one JSON document (not a stream): what the whole-document checks judge."""
+    return answered_ok(exchange, context) and exchange.stream is None
 
 
 def choices(exchange: Exchange) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -160,7 +166,7 @@ def choices(exchange: Exchange) -> Iterator[tuple[str, dict[str, Any]]]:
     if isinstance(items, list):
         for i, choice in enumerate(items):
             if isinstance(choice, dict):
-                yield join("/response/body/choices", i), choice
+                yield join(root(exchange), "choices", i), choice
 
 
 def message(choice: dict[str, Any]) -> dict[str, Any]:

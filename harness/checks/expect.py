@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from ..models import Exchange, Finding
 from ..pointer import MISSING, join, resolve
-from . import CheckContext, answered_ok, body, check, choices, message, short, tool_calls
+from . import CheckContext, answered_ok, body, check, choices, message, root, short, tool_calls
 
 
 @check(applies=lambda ex, ctx: answered_ok(ex, ctx) and bool(ctx.expect.finish_reason))
@@ -56,7 +56,7 @@ def tool_names(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
     if missing:
         yield Finding(
             "expect.tool_names",
-            "/response/body/choices",
+            join(root(exchange), "choices"),
             f"the case expects a call to {', '.join(missing)}; "
             f"the answer called {', '.join(sorted(map(str, called))) or 'nothing'}",
             list(context.expect.tool_names),
@@ -70,7 +70,7 @@ def pointer(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
     document = body(exchange)
     for item in context.expect.pointers:
         at = item["pointer"]
-        where = join("/response/body", at)
+        where = join(root(exchange), at)
         value = resolve(document, at)
         if "present" in item and (value is not MISSING) != item["present"]:
             state = "present" if item["present"] else "absent"

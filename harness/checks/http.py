@@ -52,7 +52,8 @@ def status(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
 
 
 def _has_body(exchange: Exchange, context: CheckContext) -> bool:
-    return exchange.response is not None and exchange.response.status != 204
+    """A body meant to be one JSON document: not a 204, not a stream (the stream checks read those)."""
+    return exchange.response is not None and exchange.response.status != 204 and exchange.stream is None
 
 
 @check(applies=_has_body)

@@ -8,12 +8,12 @@ from typing import Any
 from .. import schemas
 from ..models import Exchange, Finding
 from ..pointer import join
-from . import CheckContext, answered_ok, body, check, choices, message, request, short, tool_calls
+from . import CheckContext, answered_json, answered_ok, body, check, choices, message, request, root, short, tool_calls
 
 FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter", "function_call")
 
 
-@check(applies=answered_ok)
+@check(applies=answered_json)
 def schema(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
     """The body is a `chat.completion` with the members, types and constants OpenAI clients rely on."""
     for error in schemas.validate(schemas.schema("chat-completion"), body(exchange), "/response/body"):
@@ -33,7 +33,7 @@ def choices_present(exchange: Exchange, context: CheckContext) -> Iterator[Findi
     if isinstance(value, list) and not value:
         yield Finding(
             "response.choices_present",
-            "/response/body/choices",
+            join(root(exchange), "choices"),
             "choices must hold at least one choice; got an empty list",
             "1 or more choices",
             [],
@@ -65,7 +65,7 @@ def choice_count(exchange: Exchange, context: CheckContext) -> Iterator[Finding]
     if len(items) != n:
         yield Finding(
             "response.choice_count",
-            "/response/body/choices",
+            join(root(exchange), "choices"),
             f"the request asked for n={n} choices; got {len(items)}",
             n,
             len(items),
@@ -163,13 +163,13 @@ def _count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
-@check(applies=answered_ok)
+@check(applies=answered_json)
 def usage_present(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
     """The answer reports token usage, which callers bill and budget by."""
     if body(exchange).get("usage") is None:
         yield Finding(
             "response.usage_present",
-            "/response/body/usage",
+            join(root(exchange), "usage"),
             "the answer carries no usage (prompt_tokens, completion_tokens, total_tokens)",
             "a usage object",
             None,
@@ -196,7 +196,7 @@ def usage_total(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
         formula = f"{prompt} + {completion}" + (f" (+ {reasoning} reasoning)" if reasoning else "")
         yield Finding(
             "response.usage_total",
-            "/response/body/usage/total_tokens",
+            join(root(exchange), "usage", "total_tokens"),
             f"total_tokens must be prompt_tokens + completion_tokens = {formula}; got {total}",
             sorted(allowed),
             total,
@@ -217,7 +217,7 @@ def usage_total_includes_reasoning(exchange: Exchange, context: CheckContext) ->
     if total == prompt + completion + reasoning:
         yield Finding(
             "response.usage_total_includes_reasoning",
-            "/response/body/usage/total_tokens",
+            join(root(exchange), "usage", "total_tokens"),
             f"total_tokens {total} = prompt {prompt} + completion {completion} + reasoning {reasoning}: "
             "completion_tokens leaves reasoning out, where OpenAI counts it in",
             prompt + completion,
@@ -232,14 +232,14 @@ def id_prefix(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
     if isinstance(value, str) and not value.startswith("chatcmpl-"):
         yield Finding(
             "response.id_prefix",
-            "/response/body/id",
+            join(root(exchange), "id"),
             f"OpenAI's completion ids start with 'chatcmpl-'; got {short(value)}",
             "chatcmpl-…",
             value,
         )
 
 
-@check(applies=answered_ok)
+@check(applies=answered_json)
 def nullable_members(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
     """Members OpenAI always sends, null when empty (`message.refusal`, `choices[].logprobs`), are present."""
     for pointer, choice in choices(exchange):

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from ..models import Result, Verdict
 from .failure import failure_block, headline
+from .figures import figures
 from .files import summarize
 from .info import RunInfo
 
@@ -90,18 +91,15 @@ class Console:
                 self.out.print(escape(failure_block(result, info)))
                 self.out.print()
         table = Table(title="Summary", show_lines=False)
-        for column in ("case", "endpoint", "verdict", "status", "ms", "findings"):
+        for column in ("case", "endpoint", "verdict", "status", "ms", "ttft", "tokens", "findings"):
             table.add_column(column, overflow="fold")
         for r in results:
-            status = str(r.exchange.response.status) if r.exchange and r.exchange.response else "-"
-            ms = f"{r.exchange.timings.total_ms:.0f}" if r.exchange and r.exchange.timings.total_ms is not None else "-"
             codes = ", ".join(sorted({f.code for f in r.findings}))
             table.add_row(
                 escape(r.case_id),
                 escape(r.endpoint),
                 f"[{_STYLE[r.verdict]}]{r.verdict.value}[/]",
-                status,
-                ms,
+                *figures(r).cells(),
                 escape(codes or (r.reason if r.verdict is Verdict.SKIP else "")),
             )
         self.out.print(table)

@@ -12,6 +12,7 @@ from ..atomic import atomic_write
 from ..endpoints import Endpoint
 from ..models import Result, Verdict, to_json
 from .failure import failure_block, headline
+from .figures import figures
 from .info import RunInfo
 
 __all__ = ["RESULTS_FORMAT", "RunInfo", "atomic_write", "summarize", "write_reports"]
@@ -59,7 +60,8 @@ def _result_json(result: Result) -> dict[str, Any]:
                 response["body"] = body[:TEXT_LIMIT]
                 response["body_truncated_from"] = len(body)
             out["status"] = response["status"]
-            usage = body.get("usage") if isinstance(body, dict) else None
+            answer = exchange.answer()
+            usage = answer.get("usage") if isinstance(answer, dict) else None
             out["usage"] = usage if isinstance(usage, dict) else None
         if exchange.transport_error is not None:
             view["transport_error"] = to_json(exchange.transport_error)
@@ -166,15 +168,15 @@ def summary_md(info: RunInfo, results: list[Result], banner: str = "") -> str:
         "",
         "## Results",
         "",
-        "| case | endpoint | verdict | status | findings | time (ms) |",
-        "|---|---|---|---|---|---|",
+        "| case | endpoint | verdict | status | ms | ttft ms | tokens (prompt/completion) | findings |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        status = r.exchange.response.status if r.exchange and r.exchange.response else "—"
-        ms = r.exchange.timings.total_ms if r.exchange else "—"
         codes = ", ".join(sorted({f.code for f in r.findings})) or (r.reason if r.verdict is Verdict.SKIP else "")
+        status, ms, ttft, tokens = figures(r).cells()
         lines.append(
-            f"| {_cell(r.case_id)} | {_cell(r.endpoint)} | {r.verdict.value} | {status} | {_cell(codes)} | {ms} |"
+            f"| {_cell(r.case_id)} | {_cell(r.endpoint)} | {r.verdict.value} | {status} | {ms} | {ttft} | {tokens} "
+            f"| {_cell(codes)} |"
         )
     bad = [r for r in results if r.verdict in (Verdict.FAIL, Verdict.ERROR)]
     if bad:

@@ -1,0 +1,167 @@
+"""A strict, I/O-free reader of server-sent events, by the WHATWG event-stream rules.
+
+`feed(bytes)` returns the events completed so far and `close()` the last ones, so bytes can arrive split
+anywhere: inside a line, a CRLF pair, or a multi-byte character. Lines end with CRLF, LF or CR (never the
+other breaks that `str.splitlines` knows). Where a browser would silently skip something (a line that is
+neither a field nor a comment, bytes that are not UTF-8, a last event with no blank line after it), the
+reader still does what the standard says and also records an `Issue`, so a checker can report it.
+"""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass, field
+
+__all__ = ["Event", "Issue", "SSEDecoder"]
+
+_FIELDS = ("data", "event", "id", "retry")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One dispatched event: `data` is its data lines joined with newlines; `line` is where it began (1-based)."""
+
+    data: str
+    event: str | None = None
+    id: str | None = None
+    retry: int | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """Something the standard tolerates but a conformant server does not send. `kind`: field, utf8, unterminated."""
+
+    kind: str
+    line: int
+    message: str
+
+
+@dataclass
+class _Pending:
+    data: list[str] = field(default_factory=list)
+    event: str | None = None
+    id: str | None = None
+    retry: int | None = None
+    line: int = 0
+
+
+class SSEDecoder:
+    """Incremental event-stream parser; see the module docstring. One decoder reads one stream."""
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+        self._buffer = ""
+        self._started = False
+        self._line = 0
+        self._pending = _Pending()
+        self._closed = False
+        self.issues: list[Issue] = []
+        self.comments = 0
+
+    def feed(self, data: bytes) -> list[Event]:
+        return self._lines(self._decode(data, final=False), final=False)
+
+    def close(self) -> list[Event]:
+        """The events still pending at the end of the stream, including a last one with no blank line after it."""
+        if self._closed:
+            return []
+        self._closed = True
+        events = self._lines(self._decode(b"", final=True), final=True)
+        if self._pending.data:
+            self.issues.append(
+                Issue(
+                    "unterminated",
+                    self._pending.line,
+                    "the stream ended without the blank line that ends its last event "
+                    "(a browser's EventSource would drop that event)",
+                )
+            )
+            events += self._dispatch()
+        return events
+
+    def _decode(self, data: bytes, *, final: bool) -> str:
+        try:
+            return self._decoder.decode(data, final)
+        except UnicodeDecodeError as exc:
+            self.issues.append(
+                Issue(
+                    "utf8",
+                    self._line + 1,
+                    f"the stream is not valid UTF-8: {exc.reason} at byte {exc.start} of a chunk; read as U+FFFD",
+                )
+            )
+            self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            return data.decode("utf-8", errors="replace")
+
+    def _lines(self, text: str, *, final: bool) -> list[Event]:
+        if not self._started and (text or final):
+            if text.startswith("\ufeff"):
+                text = text[1:]
+            self._started = bool(text) or final
+        self._buffer += text
+        events: list[Event] = []
+        buffer = self._buffer
+        start = 0
+        length = len(buffer)
+        while start < length:
+            lf = buffer.find("\n", start)
+            cr = buffer.find("\r", start)
+            if lf < 0 and cr < 0:
+                break
+            end = lf if cr < 0 or (lf >= 0 and lf < cr) else cr
+            if buffer[end] == "\r":
+                if end + 1 >= length and not final:
+                    break  # a CR at the end of what arrived may be the first half of CRLF
+                step = 2 if end + 1 < length and buffer[end + 1] == "\n" else 1
+            else:
+                step = 1
+            events += self._line_done(buffer[start:end])
+            start = end + step
+        self._buffer = buffer[start:]
+        if final and self._buffer:
+            events += self._line_done(self._buffer)
+            self._buffer = ""
+        return events
+
+    def _line_done(self, line: str) -> list[Event]:
+        self._line += 1
+        if not line:
+            return self._dispatch()
+        if line.startswith(":"):
+            self.comments += 1
+            return []
+        name, colon, value = line.partition(":")
+        if colon and value.startswith(" "):
+            value = value[1:]
+        pending = self._pending
+        if name in _FIELDS and not pending.line:
+            pending.line = self._line
+        if name == "data":
+            pending.data.append(value)
+        elif name == "event":
+            pending.event = value
+        elif name == "id":
+            if "\0" not in value:
+                pending.id = value
+        elif name == "retry":
+            if value.isascii() and value.isdigit():
+                pending.retry = int(value)
+            else:
+                self.issues.append(Issue("field", self._line, f"retry must be digits; got {value[:80]!r}"))
+        else:
+            shown = line if len(line) <= 120 else line[:117] + "..."
+            self.issues.append(
+                Issue(
+                    "field",
+                    self._line,
+                    f"line {self._line} is neither a field ({', '.join(_FIELDS)}) nor a comment: {shown!r}",
+                )
+            )
+        return []
+
+    def _dispatch(self) -> list[Event]:
+        pending, self._pending = self._pending, _Pending()
+        if not pending.data:
+            return []  # the standard drops an event with no data lines
+        return [Event("\n".join(pending.data), pending.event, pending.id, pending.retry, pending.line)]

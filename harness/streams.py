@@ -1,0 +1,169 @@
+"""Streamed answers: from raw chunks to events, and from chunk deltas back to the message they spell.
+
+Rebuilding the message lets the same checks judge a stream and a plain answer (JSON content against
+`response_format`, tool arguments against their parameters). Tool-call fragments are joined by `id` when
+one is given and by `index` otherwise, because some servers change the index between the fragments of one
+call (Vertex's documented example); what had to be guessed is returned as notes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from .models import Stream, StreamEvent
+from .pointer import MISSING
+from .redact import Redactor
+from .sse import SSEDecoder
+
+__all__ = ["DONE", "assemble", "read_stream"]
+
+DONE = "[DONE]"
+
+
+def _json(text: str) -> Any:
+    def reject(name: str) -> Any:
+        raise ValueError(name)
+
+    try:
+        return json.loads(text, parse_constant=reject)
+    except ValueError:
+        return MISSING
+
+
+def read_stream(chunks: Iterable[tuple[float, bytes]], redactor: Redactor) -> Stream:
+    """Parse (arrival ms, bytes) pieces as an event stream and rebuild the message from its chunks."""
+    decoder = SSEDecoder()
+    events: list[StreamEvent] = []
+    last_at = 0.0
+
+    def add(found: list[Any], at: float) -> None:
+        for event in found:
+            data = redactor.text(event.data)
+            parsed = _json(data) if data != DONE else MISSING
+            events.append(StreamEvent(data, parsed, round(at, 2), event.line, event.event))
+
+    for at, data in chunks:
+        last_at = at
+        add(decoder.feed(data), at)
+    add(decoder.close(), last_at)
+    done = next((i for i, e in enumerate(events) if e.data.strip() == DONE), None)
+    considered = events if done is None else events[:done]
+    chunk_objects = [e.json for e in considered if isinstance(e.json, dict) and "error" not in e.json]
+    assembled, notes = assemble(chunk_objects) if chunk_objects else (MISSING, [])
+    issues = tuple((i.kind, i.line, i.message) for i in decoder.issues)
+    return Stream(tuple(events), issues, done, assembled, tuple(notes))
+
+
+def _text(parts: list[str] | None) -> str | None:
+    return None if parts is None else "".join(parts)
+
+
+class _Choice:
+    def __init__(self) -> None:
+        self.role: Any = None
+        self.content: list[str] | None = None
+        self.refusal: list[str] | None = None
+        self.finish_reason: Any = None
+        self.calls: list[dict[str, Any]] = []
+        self.by_id: dict[str, dict[str, Any]] = {}
+        self.by_index: dict[int, dict[str, Any]] = {}
+        self.extra: dict[str, Any] = {}
+
+    def add(self, delta: dict[str, Any], notes: list[str]) -> None:
+        if delta.get("role") is not None and self.role is None:
+            self.role = delta["role"]
+        for name in ("content", "refusal"):
+            value = delta.get(name)
+            if isinstance(value, str):
+                parts = getattr(self, name) or []
+                parts.append(value)
+                setattr(self, name, parts)
+            elif value is not None:
+                notes.append(f"delta.{name} was a {type(value).__name__}, not a string; left out of the message")
+        if isinstance(delta.get("extra_content"), dict):
+            _merge(self.extra, delta["extra_content"])
+        for fragment in delta.get("tool_calls") or []:
+            if isinstance(fragment, dict):
+                self.fragment(fragment, notes)
+
+    def fragment(self, fragment: dict[str, Any], notes: list[str]) -> None:
+        call_id, index = fragment.get("id"), fragment.get("index")
+        call = None
+        if isinstance(call_id, str) and call_id:
+            call = self.by_id.get(call_id)
+            if call is not None and isinstance(index, int) and self.by_index.get(index) is not call:
+                notes.append(f"fragments of tool call {call_id!r} changed index to {index}; joined by id")
+        if call is None and not (isinstance(call_id, str) and call_id) and isinstance(index, int):
+            call = self.by_index.get(index)
+        if call is None and call_id is None and index is None and self.calls:
+            call = self.calls[-1]
+            notes.append("a tool-call fragment had neither id nor index; joined to the call before it")
+        if call is None:
+            call = {"id": call_id, "type": fragment.get("type"), "function": {"name": None, "arguments": ""}}
+            self.calls.append(call)
+            if isinstance(call_id, str) and call_id:
+                self.by_id[call_id] = call
+        if isinstance(index, int):
+            self.by_index[index] = call
+        function = fragment.get("function") if isinstance(fragment.get("function"), dict) else {}
+        if call["function"]["name"] is None and function.get("name") is not None:
+            call["function"]["name"] = function["name"]
+        if isinstance(function.get("arguments"), str):
+            call["function"]["arguments"] += function["arguments"]
+        if call.get("type") is None and fragment.get("type") is not None:
+            call["type"] = fragment["type"]
+        if isinstance(fragment.get("extra_content"), dict):
+            _merge(call.setdefault("extra_content", {}), fragment["extra_content"])
+
+    def message(self) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": self.role, "content": _text(self.content)}
+        if self.refusal is not None:
+            message["refusal"] = _text(self.refusal)
+        if self.calls:
+            message["tool_calls"] = [{k: v for k, v in call.items() if v is not None} for call in self.calls]
+        if self.extra:
+            message["extra_content"] = self.extra
+        return message
+
+
+def _merge(into: dict[str, Any], more: dict[str, Any]) -> None:
+    for key, value in more.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def assemble(chunks: list[dict[str, Any]]) -> tuple[dict[str, Any], list[str]]:
+    """The `chat.completion` that a stream of chunks spells, and notes on what had to be inferred."""
+    notes: list[str] = []
+    choices: dict[int, _Choice] = {}
+    usage: Any = None
+    for chunk in chunks:
+        if isinstance(chunk.get("usage"), dict):
+            usage = chunk["usage"]
+        for choice in chunk.get("choices") or []:
+            if not isinstance(choice, dict):
+                continue
+            index = choice.get("index") if isinstance(choice.get("index"), int) else 0
+            state = choices.setdefault(index, _Choice())
+            if isinstance(choice.get("delta"), dict):
+                state.add(choice["delta"], notes)
+            if choice.get("finish_reason") is not None:
+                state.finish_reason = choice["finish_reason"]
+    first = chunks[0]
+    completion: dict[str, Any] = {
+        "id": first.get("id"),
+        "object": "chat.completion",
+        "created": first.get("created"),
+        "model": first.get("model"),
+        "choices": [
+            {"index": i, "message": state.message(), "finish_reason": state.finish_reason}
+            for i, state in sorted(choices.items())
+        ],
+    }
+    if usage is not None:
+        completion["usage"] = usage
+    return completion, list(dict.fromkeys(notes))

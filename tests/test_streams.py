@@ -1,0 +1,249 @@
+"""Streams both ways: every legal framing passes, every defect fails with its own code, stalls end in time."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from harness.cases import parse_case
+from harness.endpoints import Endpoint
+from harness.models import Severity, Verdict
+from harness.recordings import load_recordings
+from harness.runner import Options, run
+from tests import servers
+from tests.conftest import run_case
+from tests.servers import Server
+from tests.test_checks import JSON_SCHEMA, N2, TEXT, TOOLS
+
+STREAM = {**TEXT, "stream": True}
+USAGE = {**STREAM, "stream_options": {"include_usage": True}}
+S_TOOLS = {**TOOLS, "stream": True}
+S_JSON = {**JSON_SCHEMA, "stream": True}
+S_N2 = {**N2, "stream": True}
+ASSEMBLED = "/stream/assembled/choices/0"
+
+# (scenario, request, profile) -> {(code, pointer prefix)} reported as errors
+STREAM_FAILING: list[tuple[str, dict[str, Any], str, set[tuple[str, str]]]] = [
+    ("stream-content-type", STREAM, "generic", {("stream.content_type", "/response/headers/content-type")}),
+    ("stream-bad-line", STREAM, "generic", {("stream.framing", "/stream/events")}),
+    (
+        "stream-raw-error",
+        STREAM,
+        "generic",
+        {("stream.framing", "/stream/events"), ("stream.done_marker", "/stream/events")},
+    ),
+    ("stream-not-json", STREAM, "generic", {("stream.data_json", "/stream/events/")}),
+    ("stream-after-done", STREAM, "generic", {("stream.after_done", "/stream/events/")}),
+    ("stream-no-done", STREAM, "generic", {("stream.done_marker", "/stream/events")}),
+    ("stream-error-event", STREAM, "generic", {("stream.error_event", "/stream/events/")}),
+    ("stream-chunk-schema", STREAM, "generic", {("stream.chunk_schema", "/stream/events/")}),
+    ("stream-id-changes", STREAM, "generic", {("stream.consistent_id", "/stream/events/")}),
+    (
+        "stream-index-wrong",
+        STREAM,
+        "generic",
+        {("stream.choice_index", "/stream/events/"), ("response.choices_indexed", "/stream/assembled/choices/0/index")},
+    ),
+    ("stream-no-finish", STREAM, "generic", {("stream.finish_reason", "/stream/events")}),
+    (
+        "stream-role-wrong",
+        STREAM,
+        "generic",
+        {("stream.role_assistant", "/stream/events/"), ("response.role_assistant", f"{ASSEMBLED}/message/role")},
+    ),
+    ("stream-finish-key-absent", STREAM, "openai", {("stream.finish_reason_key", "/stream/events/")}),
+    ("stream-role-every", STREAM, "openai", {("stream.role_first_only", "/stream/events/")}),
+    ("stream-tool-no-index", S_TOOLS, "generic", {("stream.tool_call_index", "/stream/events/")}),
+    ("stream-tool-index-changes", S_TOOLS, "generic", {("stream.tool_call_fragments", "/stream/events/")}),
+    ("stream-usage-missing", USAGE, "generic", {("stream.usage_present", "/stream/events")}),
+    ("stream-usage-on-final", USAGE, "openai", {("stream.usage_chunk", "/stream/events/")}),
+    ("stream-usage-every", USAGE, "openai", {("stream.usage_chunk", "/stream/events/")}),
+    (
+        "finish-stop-with-tools",
+        S_TOOLS,
+        "generic",
+        {("response.finish_reason_consistent", f"{ASSEMBLED}/finish_reason")},
+    ),
+    (
+        "tool-args-schema",
+        S_TOOLS,
+        "generic",
+        {("tools.arguments_valid", f"{ASSEMBLED}/message/tool_calls/0/function/arguments")},
+    ),
+    ("tool-choice-ignored", S_TOOLS, "generic", {("tools.choice_honoured", f"{ASSEMBLED}/message")}),
+    ("json-fenced", S_JSON, "generic", {("structured.content_json", f"{ASSEMBLED}/message/content")}),
+    ("json-schema-invalid", S_JSON, "generic", {("structured.schema_valid", f"{ASSEMBLED}/message/content")}),
+    ("usage-total-wrong", USAGE, "generic", {("response.usage_total", "/stream/assembled/usage/total_tokens")}),
+]
+
+# Deviations a profile accepts: the stream passes there, with these warnings.
+STREAM_ALLOWED: list[tuple[str, dict[str, Any], str, set[str]]] = [
+    ("stream-finish-key-absent", STREAM, "generic", set()),
+    ("stream-role-every", STREAM, "vertex", set()),
+    ("stream-tool-index-changes", S_TOOLS, "vertex", {"stream.tool_call_fragments"}),
+    ("stream-usage-on-final", USAGE, "vertex", {"stream.usage_chunk"}),
+    ("stream-usage-on-final", USAGE, "generic", {"stream.usage_chunk"}),
+    ("stream-usage-every", USAGE, "gemini-api", {"stream.usage_chunk"}),
+    ("sse-final-unterminated", STREAM, "openai", {"stream.unterminated"}),
+]
+
+# Every legal framing the test server knows, alone and combined; the unterminated one passes with a warning.
+FRAMINGS = [
+    "ok",
+    *sorted(servers.FRAMINGS - {"sse-final-unterminated"}),
+    "sse-crlf+sse-comments+sse-fields+sse-bom",
+]
+
+
+def _ids(rows: list[tuple[Any, ...]]) -> list[str]:
+    return [f"{row[0]}-{row[2]}" for row in rows]
+
+
+@pytest.mark.parametrize(("scenario", "request_body", "profile", "wanted"), STREAM_FAILING, ids=_ids(STREAM_FAILING))
+def test_stream_defect_fails_with_its_code_and_its_twin_passes(
+    server: Server, scenario: str, request_body: dict[str, Any], profile: str, wanted: set[tuple[str, str]]
+) -> None:
+    result = run_case(server.url(scenario), request_body, profile=profile)
+    assert result.verdict is Verdict.FAIL, result.findings
+    assert {f.code for f in result.errors} == {code for code, _ in wanted}, [f.message for f in result.errors]
+    prefixes = dict(wanted)
+    for finding in result.errors:
+        assert finding.pointer.startswith(prefixes[finding.code]), finding
+    twin = run_case(server.url("ok"), request_body, profile=profile)
+    assert twin.verdict is Verdict.PASS and twin.findings == (), twin.findings
+
+
+@pytest.mark.parametrize(("scenario", "request_body", "profile", "warned"), STREAM_ALLOWED, ids=_ids(STREAM_ALLOWED))
+def test_documented_stream_deviation_passes_under_its_profile(
+    server: Server, scenario: str, request_body: dict[str, Any], profile: str, warned: set[str]
+) -> None:
+    result = run_case(server.url(scenario), request_body, profile=profile)
+    assert result.verdict is Verdict.PASS, result.findings
+    assert {f.code for f in result.findings} == warned
+    assert all(f.severity is Severity.WARNING for f in result.findings)
+
+
+@pytest.mark.parametrize("framing", FRAMINGS)
+@pytest.mark.parametrize(
+    "request_body", [STREAM, USAGE, S_TOOLS, S_JSON, S_N2], ids=["text", "usage", "tools", "json", "n2"]
+)
+def test_every_legal_framing_passes(server: Server, framing: str, request_body: dict[str, Any]) -> None:
+    result = run_case(server.url(framing), request_body, profile="openai")
+    assert result.verdict is Verdict.PASS and result.findings == (), [f.message for f in result.findings]
+
+
+def test_the_rebuilt_message_equals_the_plain_answer(server: Server) -> None:
+    for body in (TEXT, TOOLS, JSON_SCHEMA, N2):
+        plain = run_case(server.url("ok"), body)
+        streamed = run_case(server.url("ok"), {**body, "stream": True})
+        assert plain.exchange is not None and streamed.exchange is not None and streamed.exchange.stream is not None
+        messages = [c["message"] for c in plain.exchange.response.body["choices"]]  # type: ignore[union-attr]
+        rebuilt = [c["message"] for c in streamed.exchange.stream.assembled["choices"]]
+        for before, after in zip(messages, rebuilt, strict=True):
+            for message in (before, after):  # call ids are fresh in every answer
+                for call in message.get("tool_calls", []):
+                    call.pop("id")
+            assert {k: v for k, v in before.items() if k != "refusal"} == after
+
+
+def _sse(chunks: list[dict[str, Any]]) -> httpx.MockTransport:
+    text = "".join(f"data: {json.dumps(chunk)}\n\n" for chunk in chunks) + "data: [DONE]\n\n"
+    return httpx.MockTransport(
+        lambda request: httpx.Response(200, headers={"content-type": "text/event-stream"}, content=text.encode())
+    )
+
+
+def test_a_changing_created_is_reported_by_weight() -> None:
+    """llama.cpp stamps each chunk with its own second; OpenAI documents one timestamp for the whole stream."""
+
+    def chunk(created: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": "m",
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+
+    chunks = [chunk(1, {"role": "assistant", "content": ""}), chunk(1, {"content": "Hi"}), chunk(2, {}, "stop")]
+    strict = run_case("http://mock/v1", STREAM, profile="openai", transport=_sse(chunks))
+    assert [(f.code, f.pointer) for f in strict.errors] == [
+        ("stream.consistent_created", "/stream/events/2/data/created")
+    ]
+    lenient = run_case("http://mock/v1", STREAM, transport=_sse(chunks))
+    assert lenient.verdict is Verdict.PASS and [f.code for f in lenient.warnings] == ["stream.consistent_created"]
+    chunks[2]["created"] = 1
+    assert run_case("http://mock/v1", STREAM, profile="openai", transport=_sse(chunks)).findings == ()
+
+
+def test_stream_timings(server: Server) -> None:
+    result = run_case(server.url("ok"), STREAM)
+    assert result.exchange is not None
+    timings = result.exchange.timings
+    assert timings.events and timings.events >= 3
+    assert timings.ttfb_ms is not None and timings.ttft_ms is not None and timings.total_ms is not None
+    assert timings.ttfb_ms <= timings.ttft_ms <= timings.total_ms
+    assert timings.max_gap_ms is not None and timings.max_gap_ms >= 0
+
+
+def test_a_stalled_stream_ends_within_the_idle_timeout(server: Server) -> None:
+    result = run_case(server.url("stream-stall"), STREAM, options=Options(stream_idle_timeout=0.5, deadline=20))
+    assert result.verdict is Verdict.ERROR
+    assert [f.code for f in result.findings] == ["transport.timeout"]
+    assert "stalled" in result.findings[0].message
+    assert result.exchange is not None and result.exchange.timings.total_ms is not None
+    assert result.exchange.timings.total_ms < 3000
+
+
+def test_the_cases_after_a_stall_still_run(server: Server) -> None:
+    cases = [parse_case({"id": f"c{i}", "request": STREAM}) for i in range(3)]
+    stalled = [Endpoint("stall", server.url("stream-stall"), model="m"), Endpoint("ok", server.url("ok"), model="m")]
+    results = asyncio.run(run(cases, stalled, Options(stream_idle_timeout=0.5, deadline=20, concurrency=2), environ={}))
+    assert [r.verdict for r in results] == [Verdict.ERROR] * 3 + [Verdict.PASS] * 3
+
+
+def test_a_dropped_stream_is_reported_not_crashed_on(server: Server) -> None:
+    result = run_case(server.url("stream-drop"), STREAM)
+    assert result.verdict is Verdict.ERROR
+    assert [f.code for f in result.findings] == ["transport.reset"]
+    assert result.exchange is not None and result.exchange.stream is not None
+    assert result.exchange.stream.events, "what arrived before the drop is kept"
+
+
+def test_an_endless_stream_is_cut_at_the_size_limit(server: Server) -> None:
+    result = run_case(server.url("stream-endless"), STREAM, options=Options(max_response_bytes=256 * 1024, deadline=20))
+    assert [f.code for f in result.findings] == ["transport.too_large"]
+
+
+def test_streams_replay_with_their_framing_and_timings(server: Server, tmp_path: Path) -> None:
+    cases = [
+        parse_case({"id": "text", "request": STREAM}),
+        parse_case({"id": "tools", "request": S_TOOLS}),
+        parse_case({"id": "usage", "request": USAGE}),
+    ]
+    endpoints = [
+        Endpoint("ok", server.url("sse-crlf+sse-comments"), model="m"),
+        Endpoint("vertexish", server.url("stream-tool-index-changes+stream-usage-on-final"), model="m"),
+        Endpoint("broken", server.url("stream-bad-line"), model="m"),
+    ]
+    recorded = asyncio.run(run(cases, endpoints, Options(), environ={}, record=tmp_path))
+    replayed = asyncio.run(run(cases, endpoints, Options(), environ={}, replay=load_recordings(tmp_path)))
+
+    def outcome(r: Any) -> tuple[Any, ...]:
+        events = [(e.data, e.line, e.event) for e in r.exchange.stream.events]
+        return r.verdict, [(f.code, f.pointer, f.message) for f in r.findings], events
+
+    assert [outcome(r) for r in replayed] == [outcome(r) for r in recorded]
+    for before, after in zip(recorded, replayed, strict=True):
+        # Replay reports when each piece arrived at recording time (measured in the transport, so within a
+        # few milliseconds of what the runner measured then), not the microseconds replay takes.
+        assert after.exchange.timings.events == before.exchange.timings.events
+        assert abs(after.exchange.timings.ttft_ms - before.exchange.timings.ttft_ms) < 20
+        assert abs(after.exchange.timings.total_ms - before.exchange.timings.total_ms) < 20
+    raw = (tmp_path / "ok" / "text.yaml").read_text()
+    assert "at_ms" in raw and ": keep-alive" in raw
