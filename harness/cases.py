@@ -73,6 +73,7 @@ class Case:
     title: str = ""
     description: str = ""
     tags: tuple[str, ...] = ()
+    both_ways: bool = False
 
     @property
     def file(self) -> str:
@@ -188,6 +189,7 @@ def _build(source: Source, data: dict[str, Any], base: str) -> Case:
         title=data.get("title", ""),
         description=data.get("description", ""),
         tags=tuple(data.get("tags", [])),
+        both_ways=bool(data.get("both_ways", False)),
     )
 
 
@@ -384,4 +386,5 @@ def fill(case: Case, variables: Mapping[str, str | None], environ: Mapping[str, 
         title=case.title,
         description=case.description,
         tags=case.tags,
+        both_ways=case.both_ways,
     )

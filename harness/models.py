@@ -198,11 +198,12 @@ class Result:
     exchange: Exchange | None = None
     reason: str = ""
     variables: dict[str, str] = field(default_factory=dict)
+    mode: str = ""
 
     @property
     def name(self) -> str:
-        """The name a case has everywhere: console, JUnit, and later pytest (`case-id[endpoint]`)."""
-        return f"{self.case_id}[{self.endpoint}]"
+        """The name a case has everywhere: console, JUnit, and later pytest (`case-id[endpoint]`, `…[stream]`)."""
+        return f"{self.case_id}[{self.endpoint}]" + (f"[{self.mode}]" if self.mode else "")
 
     @property
     def errors(self) -> tuple[Finding, ...]:

@@ -26,6 +26,7 @@ from . import __version__
 from .auth import auth_for
 from .cases import Case, fill
 from .checks import INTERNAL_CODE, CheckContext, run_checks
+from .checks.stream import plain_contradictions
 from .endpoints import Endpoint
 from .errors import CaseFileError, HarnessError
 from .models import (
@@ -72,6 +73,12 @@ class Planned:
     case: Case
     endpoint: Endpoint
     variables: dict[str, str] = field(default_factory=dict)
+    mode: str = ""
+
+    @property
+    def key(self) -> str:
+        """The case's name in recordings: its id, with `.stream` for the streamed run of a both-ways case."""
+        return f"{self.case.id}.{self.mode}" if self.mode else self.case.id
 
 
 class _TooLarge(Exception):
@@ -109,7 +116,12 @@ def plan(cases: Iterable[Case], endpoints: Iterable[Endpoint], environ: Mapping[
                 for k, v in variables.items()
                 if v is not None and f"${{{k}}}" in json.dumps([case.request, case.raw_body, case.headers])
             }
-            planned.append(Planned(filled, endpoint, used))
+            if filled.both_ways and isinstance(filled.request, dict):
+                plain = {k: v for k, v in filled.request.items() if k not in ("stream", "stream_options")}
+                planned.append(Planned(replace(filled, request=plain), endpoint, used))
+                planned.append(Planned(replace(filled, request={**plain, "stream": True}), endpoint, used, "stream"))
+            else:
+                planned.append(Planned(filled, endpoint, used))
     if problems:
         unique = list(dict.fromkeys(problems))
         raise CaseFileError(unique)
@@ -205,7 +217,7 @@ async def _exchange(client: httpx.AsyncClient, planned: Planned, options: Option
     sent_headers: list[tuple[str, str]] = list(headers.items())
     body = redactor.value(case.request) if case.raw_body is None else None
     raw = redactor.text(case.raw_body) if case.raw_body is not None else None
-    meta = {"case": case.id, "case_file": case.file, "endpoint": _describe(planned.endpoint)}
+    meta = {"case": planned.key, "case_file": case.file, "endpoint": _describe(planned.endpoint)}
     timeout = None
     if streaming:  # between events, the idle timeout is what bounds a stalled stream
         read = options.stream_idle_timeout
@@ -213,6 +225,7 @@ async def _exchange(client: httpx.AsyncClient, planned: Planned, options: Option
     reading = _Reading()
     error: TransportError | None = None
     attempt = 0
+    resent = False
     t0 = time.perf_counter()
     try:
         async with asyncio.timeout(options.deadline):
@@ -228,7 +241,15 @@ async def _exchange(client: httpx.AsyncClient, planned: Planned, options: Option
                     extensions={EXTENSION: meta},
                     timeout=timeout or httpx.USE_CLIENT_DEFAULT,
                 )
-                response = await client.send(request, stream=True)
+                try:
+                    response = await client.send(request, stream=True)
+                except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+                    if resent:
+                        raise
+                    # A kept-alive connection the server closed as we reused it fails before any answer:
+                    # send once more on a fresh one. A server that drops this request every time still fails.
+                    resent = True
+                    continue
                 try:
                     reading.ttfb = (time.perf_counter() - t0) * 1000
                     reading.status = response.status_code
@@ -350,6 +371,18 @@ def judge(exchange: Exchange, case: Case, profile: Profile) -> tuple[Verdict, tu
     return Verdict.PASS, findings
 
 
+def _compare(plain: Result, streamed: Result, profile: Profile) -> Result:
+    """The streamed result, with what it says differently in kind from the plain answer to the same case."""
+    if plain.exchange is None or streamed.exchange is None or streamed.verdict is Verdict.ERROR:
+        return streamed
+    found = [f for f in (profile.judge(f) for f in plain_contradictions(plain.exchange, streamed.exchange)) if f]
+    if not found:
+        return streamed
+    findings = (*streamed.findings, *found)
+    verdict = Verdict.FAIL if any(f.severity is Severity.ERROR for f in findings) else streamed.verdict
+    return replace(streamed, verdict=verdict, findings=findings)
+
+
 def _skip(planned: Planned, reason: str) -> Result:
     case = planned.case
     return Result(
@@ -364,6 +397,7 @@ def _skip(planned: Planned, reason: str) -> Result:
         None,
         reason,
         planned.variables,
+        planned.mode,
     )
 
 
@@ -423,28 +457,40 @@ async def run(
             async with semaphore:
                 exchange = await _exchange(clients[item.endpoint.name], item, options, redactor)
         except NoRecording as exc:
-            result = _skip(item, f"{exc} (record it with --record)")
-        else:
-            verdict, findings = judge(exchange, case, profiles[item.endpoint.name])
-            result = Result(
-                case.id,
-                item.endpoint.name,
-                verdict,
-                findings,
-                case.file,
-                case.line,
-                case.title,
-                case.tags,
-                exchange,
-                "",
-                item.variables,
-            )
-        if on_result is not None:
-            on_result(result)
-        return result
+            return _skip(item, f"{exc} (record it with --record)")
+        verdict, findings = judge(exchange, case, profiles[item.endpoint.name])
+        return Result(
+            case.id,
+            item.endpoint.name,
+            verdict,
+            findings,
+            case.file,
+            case.line,
+            case.title,
+            case.tags,
+            exchange,
+            "",
+            item.variables,
+            item.mode,
+        )
+
+    async def unit(items: list[Planned]) -> list[Result]:
+        """One case against one endpoint: once, or both ways (plain, then streamed, then compared)."""
+        results = [await one(item) for item in items]
+        if len(results) == 2:
+            results[1] = _compare(results[0], results[1], profiles[items[1].endpoint.name])
+        for result in results:
+            if on_result is not None:
+                on_result(result)
+        return results
+
+    units: dict[tuple[str, str], list[Planned]] = {}
+    for item in planned:
+        units.setdefault((item.case.id, item.endpoint.name), []).append(item)
 
     try:
-        return list(await asyncio.gather(*(one(item) for item in planned)))
+        done = await asyncio.gather(*(unit(items) for items in units.values()))
+        return [result for results in done for result in results]
     finally:
         for client in clients.values():
             await client.aclose()

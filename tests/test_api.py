@@ -69,6 +69,7 @@ CHECK_CODES = [
     "stream.finish_reason",
     "stream.finish_reason_key",
     "stream.framing",
+    "stream.matches_plain",
     "stream.role_assistant",
     "stream.role_first_only",
     "stream.tool_call_fragments",

@@ -106,7 +106,7 @@ def test_unknown_key_with_did_you_mean(tmp_path: Path) -> None:
     assert problems_of(path) == [
         f"{path}:1:1: a case needs exactly one of 'request' (a JSON body) or 'raw_body' (a string sent as is)",
         f"{path}:2:1: /reqest: unknown key 'reqest' (did you mean 'request'?); "
-        "expected one of id, title, description, tags, request, raw_body, headers, expect",
+        "expected one of id, title, description, tags, request, raw_body, both_ways, headers, expect",
     ]
 
 

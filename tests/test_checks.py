@@ -432,6 +432,7 @@ TESTED_ELSEWHERE = {
     "replay.stale",
     "stream.unterminated",
     "stream.consistent_created",
+    "stream.matches_plain",
 }
 
 

@@ -81,15 +81,17 @@ def test_run_against_a_conformant_endpoint(server: Server, workdir: Path, harnes
     outcome = harness("run", "--base-url", server.url("ok"), "--model", "m", "--report-dir", reports, CASES)
     assert outcome.code == 0, outcome.out + outcome.err
     cases = load_cases([CASES])
-    assert len(server.requests) - sent_before == len(cases)
+    # A case run both ways (plain and streamed) is sent twice and has two results: `id[cli]` and `id[cli][stream]`.
+    names = sorted([f"{c.id}[cli]" for c in cases] + [f"{c.id}[cli][stream]" for c in cases if c.both_ways])
+    assert len(server.requests) - sent_before == len(names)
     assert sorted(p.name for p in reports.iterdir()) == ["junit.xml", "results.json", "summary.md"]
 
     document = json.loads((reports / "results.json").read_text(encoding="utf-8"))
     assert document["format"] == "chat-conformance/results@1"
-    assert document["summary"]["total"] == document["summary"]["pass"] == len(cases)
+    assert document["summary"]["total"] == document["summary"]["pass"] == len(names)
     assert [e["name"] for e in document["run"]["endpoints"]] == ["cli"]
     results = document["results"]
-    assert sorted(r["id"] for r in results) == sorted(c.id for c in cases)
+    assert sorted(r["name"] for r in results) == names
     files = {c.id: c.file for c in cases}
     for result in results:
         assert result["verdict"] == "pass" and result["findings"] == []
@@ -98,12 +100,12 @@ def test_run_against_a_conformant_endpoint(server: Server, workdir: Path, harnes
 
     root = ET.parse(reports / "junit.xml").getroot()
     testcases = root.findall(".//testcase")
-    assert sorted(t.get("name") or "" for t in testcases) == sorted(f"{c.id}[cli]" for c in cases)
+    assert sorted(t.get("name") or "" for t in testcases) == names
     assert not root.findall(".//failure") and not root.findall(".//error")
 
     summary = (reports / "summary.md").read_text(encoding="utf-8")
-    assert f"**{len(cases)} passed, 0 failed" in summary
-    assert f"{len(cases)} passed" in outcome.out
+    assert f"**{len(names)} passed, 0 failed" in summary
+    assert f"{len(names)} passed" in outcome.out
     assert f"report: {reports / 'results.json'}" in outcome.out
 
 

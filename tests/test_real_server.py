@@ -110,7 +110,7 @@ def test_whole_catalogue_runs_without_transport_errors(real: tuple[str, str]) ->
     results = asyncio.run(
         run(cases, [Endpoint("llama.cpp", base_url, model=model)], Options(concurrency=2, timeout=60), environ={})
     )
-    assert len(results) == len(cases)
+    assert len(results) == len(cases) + sum(c.both_ways for c in cases)
     for result in results:
         assert result.verdict in (Verdict.PASS, Verdict.FAIL, Verdict.SKIP), (result.name, result.findings)
         if result.verdict is Verdict.FAIL:
@@ -122,3 +122,25 @@ def test_whole_catalogue_runs_without_transport_errors(real: tuple[str, str]) ->
         "structured-json-schema-person",
         "negative-missing-messages",
     } <= passed
+
+
+def test_a_real_stream_is_read_checked_and_timed(real: tuple[str, str]) -> None:
+    """llama.cpp's streams follow OpenAI's framing; each of its chunks carries its own `created` (a warning)."""
+    base_url, model = real
+    request = {
+        "model": "${model}",
+        "messages": [{"role": "user", "content": "Say hello."}],
+        "max_tokens": 16,
+        "temperature": 0,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    result = run_case(base_url, request, model=model)
+    assert result.verdict is Verdict.PASS, [f.message for f in result.errors]
+    assert {f.code for f in result.warnings} <= {"stream.consistent_created"}
+    exchange = result.exchange
+    assert exchange is not None and exchange.stream is not None
+    assert exchange.stream.done_index == len(exchange.stream.events) - 1
+    assert exchange.timings.ttft_ms is not None and exchange.timings.events and exchange.timings.events >= 3
+    usage = exchange.stream.assembled["usage"]
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]

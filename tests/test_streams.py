@@ -247,3 +247,63 @@ def test_streams_replay_with_their_framing_and_timings(server: Server, tmp_path:
         assert abs(after.exchange.timings.total_ms - before.exchange.timings.total_ms) < 20
     raw = (tmp_path / "ok" / "text.yaml").read_text()
     assert "at_ms" in raw and ": keep-alive" in raw
+
+
+def test_a_case_run_both_ways_gets_two_results_and_they_agree(server: Server) -> None:
+    case = parse_case({"id": "both", "both_ways": True, "request": TOOLS})
+    results = asyncio.run(run([case], [Endpoint("ok", server.url("ok"), model="m")], Options(), environ={}))
+    assert [r.name for r in results] == ["both[ok]", "both[ok][stream]"]
+    assert [r.verdict for r in results] == [Verdict.PASS, Verdict.PASS]
+    assert results[0].exchange.stream is None and results[1].exchange.stream is not None
+    assert results[0].exchange.request.body.get("stream") is None and results[1].exchange.request.body["stream"] is True
+
+
+def test_a_stream_that_differs_in_kind_from_the_plain_answer_is_reported() -> None:
+    """The plain answer calls the tool; the stream answers in text: worth a warning, with both sides named."""
+    call = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+    plain = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "m",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "tool_calls",
+                "logprobs": None,
+                "message": {"role": "assistant", "content": None, "refusal": None, "tool_calls": [call]},
+            }
+        ],
+    }
+    chunks = [
+        {
+            "id": "chatcmpl-2",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "m",
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+        for delta, finish in (({"role": "assistant", "content": "It is sunny."}, None), ({}, "stop"))
+    ]
+    streamed = _sse(chunks)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content).get("stream"):
+            return streamed.handle_request(request)
+        return httpx.Response(200, json=plain)
+
+    auto = {**TOOLS, "tool_choice": "auto"}
+    case = parse_case({"id": "both", "both_ways": True, "request": auto})
+    results = asyncio.run(
+        run(
+            [case],
+            [Endpoint("mock", "http://mock/v1", model="m")],
+            Options(),
+            environ={},
+            transport=httpx.MockTransport(handler),
+        )
+    )
+    assert [r.verdict for r in results] == [Verdict.PASS, Verdict.PASS]
+    [finding] = results[1].findings
+    assert finding.code == "stream.matches_plain" and finding.severity is Severity.WARNING
+    assert "'tool_calls' plain, 'stop' streamed" in finding.message and "get_weather" in finding.message

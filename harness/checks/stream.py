@@ -6,6 +6,7 @@ answer; the checks here are about what only a stream has. Pointers name the even
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -366,4 +367,55 @@ def usage_chunk(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
             "usage came on a chunk that also carries choices; OpenAI sends it on a chunk of its own with choices: []",
             "choices: []",
             short(last.get("choices")),
+        )
+
+
+def _kind(exchange: Exchange) -> list[tuple[Any, tuple[str, ...], bool | None]] | None:
+    """Per choice: (finish_reason, names of the tools called, whether the content is JSON) — what 'in kind' means."""
+    answer = exchange.answer()
+    response = exchange.response
+    if response is None or not 200 <= response.status < 300 or not isinstance(answer, dict):
+        return None
+    json_wanted = isinstance(request(exchange).get("response_format"), dict)
+    out = []
+    for choice in answer.get("choices") or []:
+        if not isinstance(choice, dict):
+            continue
+        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        calls = message.get("tool_calls") if isinstance(message.get("tool_calls"), list) else []
+        names = tuple(sorted(str((c.get("function") or {}).get("name")) for c in calls if isinstance(c, dict)))
+        content = message.get("content")
+        is_json = None
+        if json_wanted and isinstance(content, str):
+            try:
+                json.loads(content)
+                is_json = True
+            except ValueError:
+                is_json = False
+        out.append((choice.get("finish_reason"), names, is_json))
+    return out
+
+
+def plain_contradictions(plain: Exchange, streamed: Exchange) -> Iterator[Finding]:
+    """Where a case run both ways got answers of different kinds (the runner calls it on the pair).
+
+    Two samples may differ in wording; they should not differ in kind: one calling a tool and the other
+    not, one ending with tool_calls and the other with stop, one JSON and the other not.
+    """
+    before, after = _kind(plain), _kind(streamed)
+    if before is None or after is None:
+        return
+    for i, (one, other) in enumerate(zip(before, after, strict=False)):
+        if one == other:
+            continue
+        labels = ("finish_reason", "tool calls", "JSON content")
+        differences = [
+            f"{label} {a!r} plain, {b!r} streamed" for label, a, b in zip(labels, one, other, strict=True) if a != b
+        ]
+        yield Finding(
+            "stream.matches_plain",
+            join("/stream/assembled/choices", i),
+            f"the streamed answer differs in kind from the plain answer to the same case: {'; '.join(differences)}",
+            list(one),
+            list(other),
         )

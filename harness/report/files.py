@@ -40,6 +40,7 @@ def _result_json(result: Result) -> dict[str, Any]:
         "id": result.case_id,
         "name": result.name,
         "endpoint": result.endpoint,
+        "mode": result.mode or "plain",
         "file": result.file,
         "line": result.line,
         "title": result.title,
