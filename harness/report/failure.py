@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from typing import Any
 
@@ -53,6 +54,22 @@ def reproduce(result: Result, info: RunInfo | None) -> list[str]:
     return lines
 
 
+def _events(result: Result) -> list[str]:
+    """The stream events around the worst finding (or the last ones), one per line, as they arrived."""
+    assert result.exchange is not None and result.exchange.stream is not None
+    stream = result.exchange.stream
+    finding = worst(result)
+    match = re.match(r"/stream/events/(\d+)", finding.pointer) if finding else None
+    focus = int(match.group(1)) if match else len(stream.events) - 1
+    first = max(0, min(focus - 1, len(stream.events) - 3))
+    shown = [
+        f"    event {i} at {event.at_ms:.0f} ms: {_truncate(event.data.replace(chr(10), ' '), 200)}"
+        for i, event in enumerate(stream.events[first : first + 3], start=first)
+    ]
+    more = len(stream.events) - 3
+    return [f"  stream: {len(stream.events)} events" + (f", {more} not shown" if more > 0 else ""), *shown]
+
+
 def failure_block(result: Result, info: RunInfo | None = None) -> str:
     """Everything needed to understand and reproduce one failing (or warned) case, as plain text."""
     lines = [headline(result)]
@@ -75,7 +92,10 @@ def failure_block(result: Result, info: RunInfo | None = None) -> str:
             f"  answer: {response.status} {response.headers.get('content-type', '')}, {response.size} bytes, "
             f"{exchange.timings.total_ms} ms" + (f", {exchange.attempts} attempts" if exchange.attempts > 1 else "")
         )
-        lines.append("    " + _truncate(response.text.replace("\n", " ")))
+        if exchange.stream is not None and exchange.stream.events:
+            lines += _events(result)
+        else:
+            lines.append("    " + _truncate(response.text.replace("\n", " ")))
     if result.variables:
         lines.append("  placeholders: " + ", ".join(f"{k}={v}" for k, v in result.variables.items()))
     lines.append("  reproduce with:")
