@@ -307,3 +307,27 @@ def test_a_stream_that_differs_in_kind_from_the_plain_answer_is_reported() -> No
     [finding] = results[1].findings
     assert finding.code == "stream.matches_plain" and finding.severity is Severity.WARNING
     assert "'tool_calls' plain, 'stop' streamed" in finding.message and "get_weather" in finding.message
+
+
+def test_the_same_problem_on_many_events_is_one_finding_with_a_count() -> None:
+    chunks = [
+        {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "m",
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {"role": "model", "content": word},
+                    "logprobs": None,
+                    "finish_reason": "stop" if word == "c" else None,
+                }
+            ],
+        }
+        for word in "abc"
+    ]
+    result = run_case("http://mock/v1", STREAM, transport=_sse(chunks))
+    [finding] = [f for f in result.findings if f.code == "stream.role_assistant"]
+    assert finding.pointer == "/stream/events/0/data/choices/0/delta/role"
+    assert finding.message == "delta.role must be 'assistant'; got 'model' (on 3 events)"

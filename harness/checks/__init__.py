@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import traceback
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -111,6 +112,22 @@ def all_codes() -> list[str]:
     return sorted([*registry(), *RUNNER_CODES])
 
 
+_EVENT = re.compile(r"^/stream/events/\d+")
+
+
+def collapse(findings: list[Finding]) -> list[Finding]:
+    """One finding, with a count, for the same problem repeated on many stream events (role wrong on every delta)."""
+    groups: dict[tuple[str, str, str], list[Finding]] = {}
+    for finding in findings:
+        key = (finding.code, _EVENT.sub("/stream/events/*", finding.pointer), finding.message)
+        groups.setdefault(key, []).append(finding)
+    out = []
+    for group in groups.values():
+        first = group[0]
+        out.append(first if len(group) == 1 else replace(first, message=f"{first.message} (on {len(group)} events)"))
+    return out
+
+
 def run_checks(exchange: Exchange, context: CheckContext) -> list[Finding]:
     """Every finding of every check that applies, in registration order; a crashing check is reported, not raised."""
     findings: list[Finding] = []
@@ -129,7 +146,7 @@ def run_checks(exchange: Exchange, context: CheckContext) -> list[Finding]:
                     f"({where.filename.rsplit('/', 1)[-1]}:{where.lineno}); please report this",
                 )
             )
-    return findings
+    return collapse(findings)
 
 
 # Helpers shared by the check families.
