@@ -22,7 +22,7 @@ from pathlib import Path
 from . import __version__
 from .cases import lint, load_cases, select
 from .checks import RUNNER_CODES, all_codes, registry
-from .endpoints import Endpoint, load_config, parse_header, select_endpoints
+from .endpoints import KINDS, Endpoint, build_endpoint, load_config, parse_header, select_endpoints
 from .errors import ConfigError, HarnessError, Problem
 from .models import Result, Verdict
 from .profiles import builtin_profiles, load_profile
@@ -74,6 +74,23 @@ def build_parser() -> argparse.ArgumentParser:
     run_p.add_argument("paths", nargs="*", metavar="CASES", help=f"case files or folders (default: {DEFAULT_CASES}/)")
     target = run_p.add_argument_group("endpoint")
     target.add_argument("--base-url", help="the endpoint's base URL, e.g. http://127.0.0.1:8080/v1")
+    target.add_argument(
+        "--kind",
+        choices=KINDS,
+        help="build the URL as Google documents it (vertex, vertex-endpoint, gemini-api) instead of giving --base-url",
+    )
+    target.add_argument("--project", help="Google Cloud project (--kind vertex, vertex-endpoint)")
+    target.add_argument("--location", help="region such as us-central1, or global (--kind vertex, vertex-endpoint)")
+    target.add_argument("--endpoint-id", help="Vertex AI endpoint id of a model you deployed (--kind vertex-endpoint)")
+    target.add_argument("--api-version", choices=("v1", "v1beta1"), help="Vertex AI API version (default v1)")
+    target.add_argument(
+        "--credentials",
+        metavar="adc|FILE",
+        help="Google credentials: adc (the default for vertex kinds) or a service-account key file",
+    )
+    target.add_argument(
+        "--access-token-env", metavar="NAME", help="environment variable holding an OAuth access token (not refreshed)"
+    )
     target.add_argument("--model", help="fills ${model} in cases (leave out for endpoints that take none)")
     target.add_argument(
         "--api-key-env", metavar="NAME", help="environment variable holding the API key (sent as a bearer token)"
@@ -154,6 +171,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_ENDPOINT_FLAGS = (
+    "kind",
+    "base_url",
+    "model",
+    "project",
+    "location",
+    "endpoint_id",
+    "api_version",
+    "api_key_env",
+    "access_token_env",
+    "credentials",
+    "profile",
+)
+_REQUIRED = {
+    "vertex": ("project", "location", "model"),
+    "vertex-endpoint": ("project", "location", "endpoint_id"),
+    "gemini-api": ("model",),
+    "openai": ("base_url",),
+}
+
+
 def _endpoints(args: argparse.Namespace) -> list[Endpoint]:
     variables = {}
     for item in args.var:
@@ -162,16 +200,18 @@ def _endpoints(args: argparse.Namespace) -> list[Endpoint]:
             raise ConfigError(Problem("--var", f"expected NAME=VALUE, got {item!r}"))
         variables[name] = value
     headers = dict(parse_header(h) for h in args.header)
-    if args.base_url:
+    if args.base_url or args.kind:
+        flag = "--base-url" if args.base_url else "--kind"
         if args.config or args.endpoint:
-            raise ConfigError(Problem("--base-url", "give either --base-url or --config/--endpoint, not both"))
-        if not args.base_url.startswith(("http://", "https://")):
+            raise ConfigError(Problem(flag, f"give either {flag} or --config/--endpoint, not both"))
+        if args.base_url and not args.base_url.startswith(("http://", "https://")):
             raise ConfigError(Problem("--base-url", f"expected an http:// or https:// URL, got {args.base_url!r}"))
-        return [
-            Endpoint(
-                args.name, args.base_url, args.model, args.api_key_env, headers, variables, args.profile or "generic"
-            )
-        ]
+        spec = {key: value for key, value in vars(args).items() if key in _ENDPOINT_FLAGS and value is not None}
+        spec |= {"headers": headers, "variables": variables}
+        missing = [f"--{k.replace('_', '-')}" for k in _REQUIRED.get(args.kind or "openai", ()) if not spec.get(k)]
+        if missing:
+            raise ConfigError(Problem(flag, f"--kind {args.kind} needs {', '.join(missing)}"))
+        return [build_endpoint(args.name, spec)]
     config = args.config or (DEFAULT_CONFIG if Path(DEFAULT_CONFIG).is_file() else None)
     if config is None:
         raise ConfigError(
@@ -197,7 +237,7 @@ def _replay_endpoints(
     recordings: dict[tuple[str, str], Recording], args: argparse.Namespace, origin: str
 ) -> list[Endpoint]:
     """Replay needs no config: each recording says which endpoint (URL, model, profile) it came from."""
-    if args.base_url or args.config:
+    if args.base_url or args.kind or args.config:
         raise ConfigError(
             Problem("--replay", "replay takes its endpoints from the recordings; pick them with --endpoint NAME")
         )
@@ -245,10 +285,12 @@ def _targets(endpoints: tuple[Endpoint, ...], args: argparse.Namespace, replay_d
     for e in endpoints:
         if replay_dir:
             flags = f"--replay {quote(replay_dir)} --endpoint {quote(e.name)}"
-        elif args.base_url:
-            flags = f"--base-url {quote(e.base_url)}" + (f" --model {quote(e.model)}" if e.model else "")
+        elif args.base_url or args.kind:
+            given = {k: getattr(args, k) for k in _ENDPOINT_FLAGS if k != "profile" and getattr(args, k) is not None}
+            if "base_url" in given:
+                given["base_url"] = e.base_url  # as shown: redacted
+            flags = " ".join(f"--{k.replace('_', '-')} {quote(str(v))}" for k, v in given.items())
             flags += f" --name {quote(e.name)}" if e.name != "cli" else ""
-            flags += f" --api-key-env {quote(e.api_key_env)}" if e.api_key_env else ""
         else:
             flags = f"--config {quote(args.config or DEFAULT_CONFIG)} --endpoint {quote(e.name)}"
         if args.profile:
@@ -269,7 +311,7 @@ def _run(args: argparse.Namespace) -> int:
     replay_dir = args.replay
     if (
         replay_dir is None
-        and not (args.base_url or args.config or Path(DEFAULT_CONFIG).is_file())
+        and not (args.base_url or args.kind or args.config or Path(DEFAULT_CONFIG).is_file())
         and Path(DEFAULT_RECORDINGS).is_dir()
     ):
         replay_dir = DEFAULT_RECORDINGS  # the default run: the bundled recordings of a real server

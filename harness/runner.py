@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 from . import __version__
-from .auth import auth_for
+from .auth import GoogleAuth, auth_for
 from .cases import Case, fill
 from .checks import INTERNAL_CODE, CheckContext, run_checks
 from .checks.stream import plain_contradictions
@@ -427,7 +427,9 @@ async def run(
     for endpoint in endpoints:
         try:
             profiles[endpoint.name] = load_profile(endpoint.profile)
-            auth, secrets = (None, []) if replay is not None else auth_for(endpoint, environ)
+            auth, secrets = (None, []) if replay is not None else auth_for(endpoint, environ, redactor.add)
+            if isinstance(auth, GoogleAuth):
+                await auth.token()  # a credential that cannot mint a token stops the run before anything is sent
         except HarnessError as exc:
             problems += exc.problems
             continue

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
+# google-auth reads this once, at import: tests must never probe the Compute Engine metadata server.
+os.environ["NO_GCE_CHECK"] = "true"
+
 import asyncio
 from collections.abc import Iterator
 from typing import Any
@@ -14,14 +19,22 @@ from harness.models import Result
 from harness.runner import Options, run
 from tests.servers import Server, serve
 
-CREDENTIAL_VARIABLES = ("OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_APPLICATION_CREDENTIALS", "HARNESS_TEST_KEY")
+CREDENTIAL_VARIABLES = (
+    "OPENAI_API_KEY",
+    "GEMINI_API_KEY",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "HARNESS_TEST_KEY",
+    "GOOGLE_CLOUD_PROJECT",
+)
 
 
 @pytest.fixture(autouse=True)
-def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """No test may pick up a real credential from the machine it runs on."""
     for name in CREDENTIAL_VARIABLES:
         monkeypatch.delenv(name, raising=False)
+    # No gcloud configuration of the machine's user either: Application Default Credentials come from the test.
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path_factory.mktemp("gcloud")))
     monkeypatch.setenv("NO_COLOR", "1")
 
 
