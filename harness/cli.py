@@ -259,23 +259,22 @@ def _replay_endpoints(
     return select_endpoints(found, args.endpoint, origin)
 
 
-def _banner(recordings: dict[tuple[str, str], Recording], directory: str) -> str:
+def _banner(recordings: dict[tuple[str, str], Recording], directory: str, endpoints: list[Endpoint]) -> str:
     """Said on every page of a replayed run: these answers are recordings, and where they came from."""
-    sources = sorted(
-        {
-            (
-                r.endpoint.get("name"),
-                r.provenance.get("server") or "unknown server",
-                r.endpoint.get("model") or "no model",
-                str(r.provenance.get("source", "live")),
-            )
-            for r in recordings.values()
-        }
-    )
-    dates = sorted(str(r.provenance.get("recorded_at", "?"))[:10] for r in recordings.values())
-    described = "; ".join(f"{name} ({server}, model {model}, {source})" for name, server, model, source in sources)
-    span = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
-    return f"REPLAYED FROM RECORDINGS in {directory}, not a live run: {described}, recorded {span}."
+    names = {e.name for e in endpoints}
+    described = []
+    dates: set[str] = set()
+    for name in sorted(names):
+        mine = [r for (endpoint, _), r in recordings.items() if endpoint == name]
+        sources = sorted({str(r.provenance.get("source", "live")) for r in mine})
+        servers = sorted({str(r.provenance.get("server")) for r in mine if r.provenance.get("server")})
+        models = sorted({str(r.endpoint.get("model")) for r in mine if r.endpoint.get("model")})
+        dates |= {str(r.provenance.get("recorded_at") or r.provenance.get("retrieved") or "?")[:10] for r in mine}
+        origin = "documentation examples" if sources == ["documentation"] else f"{', '.join(sources)} answers"
+        parts = [origin, *(f"server {s}" for s in servers), f"model {', '.join(models) or 'none'}"]
+        described.append(f"{name} ({'; '.join(parts)})")
+    span = " to ".join(sorted(dates)[:: max(1, len(dates) - 1)]) if dates else "?"
+    return f"REPLAYED FROM RECORDINGS in {directory}, not a live run: {', '.join(described)}; made {span}."
 
 
 def _targets(endpoints: tuple[Endpoint, ...], args: argparse.Namespace, replay_dir: str | None) -> dict[str, str]:
@@ -318,8 +317,8 @@ def _run(args: argparse.Namespace) -> int:
     if replay_dir is not None and args.record:
         raise ConfigError(Problem("--record", "--record and --replay cannot be used together"))
     recordings = load_recordings(Path(replay_dir)) if replay_dir is not None else None
-    banner = _banner(recordings, replay_dir) if recordings else ""
     endpoints = _replay_endpoints(recordings, args, replay_dir) if recordings is not None else _endpoints(args)
+    banner = _banner(recordings, replay_dir, endpoints) if recordings and replay_dir else ""
     paths = args.paths or [DEFAULT_CASES]
     cases = select(load_cases(paths), args.select)
     if not cases:

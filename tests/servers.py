@@ -10,6 +10,29 @@ Each request path names a scenario, ``/{scenario}/v1/chat/completions``:
   body) and answers with exactly the members OpenAI documents.
 - Any other scenario is a ``+``-joined list of defect names (see ``DEFECTS``). Each defect starts from the
   conformant answer and changes one thing; an unknown name gets a 404 naming it.
+- ``vertex`` and ``gemini`` (``SURFACES``) answer as Google's documentation says Google's OpenAI-compatible
+  surfaces do, instead of as OpenAI does; a scenario names at most one, and may add defects
+  (``vertex+google-thought-leak``). See "Google's surfaces" below.
+
+``vertex`` is Gemini on Vertex AI: a Gemini-style ``id`` (no ``chatcmpl-``), the model echoed as sent,
+``system_fingerprint: ""``, ``logprobs: null``, no ``refusal``, ``usage.extra_properties.google.traffic_type:
+"ON_DEMAND"``. It accepts Google's request shapes (a bare-string ``image_url``, ``input_audio`` with a MIME
+``format`` and ``gs://`` data) and ignores unknown members, a top-level ``google`` key among them. It honours the
+literal ``extra_body.google``: with ``thinking_config.include_thoughts`` the content starts with the thoughts
+(``THOUGHTS``), wrapped in ``<M>…</M>`` when ``thought_tag_marker`` is M and untagged otherwise, and usage reports
+``reasoning_tokens`` outside ``completion_tokens`` (total = prompt + completion + reasoning). Tool calls have
+``function-call-<uuid>`` ids, the first with ``extra_content.google.thought_signature``. Its streams repeat
+``role`` on every delta, leave out ``finish_reason`` until the last chunk, which also carries the usage (with or
+without ``stream_options``), and cut the thought tags in two across chunks (``<th``, ``ink>…``).
+
+``gemini`` is the Gemini API: unknown top-level members (``google``, ``store``, ``parallel_tool_calls``…) get a
+400 with Google's one-element array error body, as do all its 4xx. ``extra_body.google.thinking_config.
+include_thoughts`` puts ``<thought>…</thought>`` before the answer (a ``thought_tag_marker`` is ignored); streamed
+thought deltas carry ``extra_content.google.thought: true``, and the closing tag comes on the first answer delta,
+unflagged. No ``system_fingerprint``, no ``logprobs``, the model echoed without a prefix, ``role`` on every delta,
+no ``finish_reason`` key before the last chunk, and with ``include_usage`` the usage on every chunk.
+
+The ``google-*`` defects (``GOOGLE_DEFECTS``) need one of the two surfaces and change one thing in its answer.
 
 Example::
 
@@ -52,6 +75,7 @@ Only the standard library is imported here.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import copy
 import difflib
@@ -69,6 +93,7 @@ import struct
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
@@ -78,6 +103,9 @@ from urllib.parse import urlsplit
 __all__ = [
     "DEFECTS",
     "FRAMINGS",
+    "GOOGLE_DEFECTS",
+    "SURFACES",
+    "THOUGHTS",
     "UTF8_ANSWER",
     "Received",
     "Server",
@@ -1464,9 +1492,18 @@ def _endless(chunk: dict[str, Any], ask: Ask) -> Iterator[Block]:
         yield "data", json.dumps({**chunk, "choices": [entry]}, ensure_ascii=False)
 
 
-def stream_reply(completion: Completion, ask: Ask, names: set[str]) -> Reply:
-    """The (possibly defective) answer as an SSE stream, with the stream parts of the scenario applied."""
-    chunks = stream_chunks(completion, ask)
+def stream_reply(
+    completion: Completion,
+    ask: Ask,
+    names: set[str],
+    google: Google | None = None,
+    pieces: dict[int, list[tuple[str, bool]]] | None = None,
+) -> Reply:
+    """The (possibly defective) answer as an SSE stream, with the stream parts of the scenario applied.
+
+    With ``google``, the chunks are that surface's (``google_chunks``, from the content ``pieces``), not OpenAI's.
+    """
+    chunks = stream_chunks(completion, ask) if google is None else google_chunks(completion, ask, google, pieces or {})
     for name, change in CHUNK_DEFECTS.items():
         if name in names:
             change(chunks, ask)
@@ -1601,6 +1638,268 @@ ERROR_STYLES: dict[str, Callable[[ApiError], Reply]] = {
 }
 
 
+# ------------------------------------------------------------------------------------ Google's surfaces
+# The answer of a Google surface is built by google_completion (and streamed by google_chunks) instead of
+# build_completion; the OpenAI answer defects still apply to it afterwards, and the google-* defects change how
+# it is built. Sources: /work/shared/notes/api-surface.md, sections 2.2, 6, 7, 8, 9 and 10.
+
+SURFACES: dict[str, str] = {
+    "vertex": "Gemini on Vertex AI's OpenAI-compatible endpoint, as Google's documentation shows it",
+    "gemini": "the Gemini API's OpenAI compatibility layer, as Google documents it and users observed it",
+}
+
+GOOGLE_DEFECTS: dict[str, str] = {
+    "google-ignore-extensions": "extra_body.google's thinking settings are ignored: no thoughts, no tags",
+    "google-tags-unbalanced": "the thoughts open a tag that is never closed",
+    "google-text-before-thoughts": "the answer text comes first, then the tagged thoughts",
+    "google-empty-answer": "only the tagged thoughts come back, nothing after them, with finish_reason stop",
+    "google-thought-leak": "thoughts in tags (the marker's, or <thought>) although include_thoughts was not set",
+    "google-signature-not-base64": 'thought_signature is "not base64!!"',
+    "google-thought-not-bool": 'extra_content.google.thought is "yes" (on the message; on thought deltas)',
+    "google-extra-content-misplaced": "extra_content sits on the choice object instead of the message",
+    "google-traffic-type-wrong": 'usage.extra_properties.google.traffic_type is "FREE"',
+}
+"""Defects that change one thing in a Google surface's answer; a scenario with one needs vertex or gemini."""
+
+THOUGHTS = "Some thoughts."
+THOUGHT_TOKENS = 12  # the reasoning tokens reported when thoughts were asked for
+SIGNATURE = base64.b64encode(b"test-double thought signature").decode()
+BAD_SIGNATURE = "not base64!!"
+UNTAGGED_END = "\n\n"  # after untagged thoughts, before the answer
+# What the Gemini API's compatibility layer accepts at the top level; anything else gets 400 "Unknown name".
+GEMINI_FIELDS = frozenset(
+    {
+        "model",
+        "messages",
+        "max_tokens",
+        "max_completion_tokens",
+        "n",
+        "stop",
+        "stream",
+        "stream_options",
+        "temperature",
+        "top_p",
+        "seed",
+        "presence_penalty",
+        "frequency_penalty",
+        "response_format",
+        "tools",
+        "tool_choice",
+        "reasoning_effort",
+        "modalities",
+        "extra_body",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Google:
+    """How a Google surface answers one request: read from its ``extra_body.google``, then changed by defects."""
+
+    surface: str
+    defects: frozenset[str] = frozenset()
+    shown: bool = False  # thoughts in the content
+    tag: str | None = None  # the tag name around them; None: untagged
+    reasoning: int = 0  # reasoning tokens reported in usage, per choice
+
+
+def read_google(surface: str, data: Json, defects: Iterable[str]) -> Google:
+    """The thinking settings a surface honours: the literal ``extra_body.google`` (a top-level ``google`` never)."""
+    names = frozenset(n for n in defects if n in GOOGLE_DEFECTS)
+    extra = data.get("extra_body") if isinstance(data, dict) else None
+    settings = extra.get("google") if isinstance(extra, dict) else None
+    settings = settings if isinstance(settings, dict) else {}
+    config = settings.get("thinking_config")
+    include = isinstance(config, dict) and config.get("include_thoughts") is True
+    marker = settings.get("thought_tag_marker")
+    tag = "thought" if surface == "gemini" else marker if isinstance(marker, str) and marker else None
+    if "google-ignore-extensions" in names:
+        include = False
+    shown = include
+    if "google-thought-leak" in names and not shown:
+        shown, tag = True, tag or "thought"
+    return Google(surface, names, shown, tag, THOUGHT_TOKENS if include else 0)
+
+
+def _gemini_unknown(data: Json) -> str | None:
+    """The Gemini API's message for the first member it does not know, or None."""
+    if not isinstance(data, dict):
+        return None
+    for key in data:
+        if key not in GEMINI_FIELDS:
+            return f'Invalid JSON payload received. Unknown name "{key}": Cannot find field.'
+    extra = data.get("extra_body")
+    for key in extra if isinstance(extra, dict) else {}:
+        if key != "google":
+            return f"Invalid JSON payload received. Unknown name \"{key}\" at 'extra_body': Cannot find field."
+    return None
+
+
+def google_shapes(data: Json) -> Json:
+    """A copy of the body with Google's documented request shapes in OpenAI's, for ``validate``.
+
+    A bare-string ``image_url`` becomes ``{"url": ...}``, and ``tool_choice: "validated"`` (Vertex's mode) is
+    checked like ``required``; ``input_audio`` formats and ``gs://`` data are not validated anyway.
+    """
+    if not isinstance(data, dict):
+        return data
+    data = copy.deepcopy(data)
+    for message in data.get("messages") if isinstance(data.get("messages"), list) else []:
+        content = message.get("content") if isinstance(message, dict) else None
+        for part in content if isinstance(content, list) else []:
+            if isinstance(part, dict) and isinstance(part.get("image_url"), str):
+                part["image_url"] = {"url": part["image_url"]}
+    if data.get("tool_choice") == "validated":
+        data["tool_choice"] = "required"
+    return data
+
+
+def _google_id() -> str:
+    """A Gemini-style response id, like "bA-NacCPKoae_9MPsNCn6Qc"."""
+    return secrets.token_urlsafe(17)
+
+
+def google_pieces(answer: str, google: Google, thoughts: str = THOUGHTS) -> list[tuple[str, bool]]:
+    """The content as (piece, is thought) in stream order; the pieces join to the non-streamed content.
+
+    Pieces are words, cut also where the thoughts start and end; on Vertex each tag is cut in two as well
+    ("<th", "ink>…"), since Google does not promise where a stream splits. With include_thoughts the Gemini API's
+    closing tag comes at the start of the first answer piece, which is not a thought. Thoughts cut short by the
+    token limit (shorter than ``THOUGHTS``) are never closed.
+    """
+    if not google.shown:
+        return [(piece, False) for piece in _tokens(answer)]
+    opening, closing = (f"<{google.tag}>", f"</{google.tag}>") if google.tag else ("", UNTAGGED_END)
+    if "google-tags-unbalanced" in google.defects or thoughts != THOUGHTS:
+        closing = ""
+    start = len(answer) if "google-text-before-thoughts" in google.defects else 0
+    end = start + len(opening) + len(thoughts)
+    thoughts = opening + thoughts + closing
+    content = answer + thoughts if start else thoughts + answer
+    cuts = {0, len(content), start, end, *itertools.accumulate(len(t) for t in _tokens(content))}
+    if google.surface == "vertex" and google.tag:
+        cuts |= {m.start() + 3 for m in re.finditer(f"</?{re.escape(google.tag)}>", content)}
+    bounds = sorted(cuts)
+    return [(content[a:b], start <= a and b <= end) for a, b in itertools.pairwise(bounds) if b > a]
+
+
+def google_completion(ask: Ask, google: Google) -> tuple[Completion, dict[int, list[tuple[str, bool]]]]:
+    """The surface's ``chat.completion`` for ``ask``, and each text choice's content as stream pieces."""
+    vertex = google.surface == "vertex"
+    names = google.defects
+    choices, pieces, completion_tokens = [], {}, 0
+    for index in range(ask.n):
+        message: dict[str, Any] = {"role": "assistant", "content": None}
+        if ask.call is not None:
+            call = _tool_call(ask.call)
+            if vertex:
+                call["id"] = f"function-call-{uuid.uuid4()}"
+            signature = BAD_SIGNATURE if "google-signature-not-base64" in names else SIGNATURE
+            call["extra_content"] = {"google": {"thought_signature": signature}}
+            message["tool_calls"] = [call]
+            finish = "tool_calls"
+            used = max(1, _words(call["function"]["name"]) + _words(call["function"]["arguments"]))
+            completion_tokens += min(used, ask.limit) if ask.limit else used
+        else:
+            # Thoughts count against the token limit (api-surface.md 2.3, 9.5): a small one cuts them short.
+            spent = _words(THOUGHTS) if google.shown and ask.limit is not None else 0
+            thoughts = THOUGHTS if not ask.limit or ask.limit > spent else _first_words(THOUGHTS, ask.limit)
+            answer, finish = generate_text(replace(ask, limit=ask.limit - spent)) if spent else generate_text(ask)
+            if thoughts != THOUGHTS:
+                answer, finish = "", "length"
+            if "google-empty-answer" in names and google.shown:
+                answer, finish = "", "stop"
+            pieces[index] = google_pieces(answer, google, thoughts)
+            message["content"] = "".join(piece for piece, _ in pieces[index])
+            completion_tokens += _words(answer)
+        if "google-thought-not-bool" in names:
+            message["extra_content"] = {"google": {"thought": "yes"}}
+        choice: dict[str, Any] = {"index": index, "message": message}
+        if vertex:
+            choice["logprobs"] = None
+        choice["finish_reason"] = finish
+        if "google-extra-content-misplaced" in names:
+            choice["extra_content"] = message.pop("extra_content", None) or {"google": {"thought_signature": SIGNATURE}}
+        choices.append(choice)
+    reasoning = google.reasoning * ask.n
+    usage: dict[str, Any] = {
+        "prompt_tokens": ask.prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": ask.prompt_tokens + completion_tokens + reasoning,
+    }
+    if reasoning:
+        usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+    if vertex or "google-traffic-type-wrong" in names:
+        traffic = "FREE" if "google-traffic-type-wrong" in names else "ON_DEMAND"
+        usage["extra_properties"] = {"google": {"traffic_type": traffic}}
+    completion: Completion = {
+        "id": _google_id(),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": ask.model if vertex else ask.model.rsplit("/", 1)[-1],
+    }
+    if vertex:
+        completion["system_fingerprint"] = ""
+    completion.update(choices=choices, usage=usage)
+    return completion, pieces
+
+
+def _merge_google(delta: dict[str, Any], extra: Any) -> None:
+    if isinstance(extra, dict):
+        into = delta.setdefault("extra_content", {})
+        for key, value in extra.items():
+            into[key] = {**into.get(key, {}), **value} if isinstance(value, dict) else value
+
+
+def google_chunks(
+    completion: Completion, ask: Ask, google: Google, pieces: dict[int, list[tuple[str, bool]]]
+) -> list[dict[str, Any]]:
+    """The answer as the surface streams it: a delta per piece or tool call, ``role`` on each, the finish_reason
+    key on the last only; usage on the last chunk (Vertex, always) or on every chunk (Gemini, with include_usage).
+    """
+    vertex = google.surface == "vertex"
+    head = {k: completion.get(k) for k in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
+    if vertex:
+        head["system_fingerprint"] = ""
+    flag: Any = "yes" if "google-thought-not-bool" in google.defects else True
+    per_choice = []
+    for choice in _choices(completion):
+        index, message = choice.get("index"), choice.get("message") or {}
+        content = message.get("content")
+        own = pieces.get(index) if isinstance(index, int) else None
+        if own is None or not isinstance(content, str) or "".join(p for p, _ in own) != content:
+            own = [(piece, False) for piece in _tokens(content if isinstance(content, str) else "")]
+        deltas: list[dict[str, Any]] = []
+        for text, thought in own:
+            deltas.append({"role": "assistant", "content": text})
+            if thought and not vertex:
+                deltas[-1]["extra_content"] = {"google": {"thought": flag}}
+        for k, call in enumerate(message.get("tool_calls") or []):
+            deltas.append({"role": "assistant", "tool_calls": [{"index": k, **call}]})
+        if not deltas:
+            deltas.append({"role": "assistant", "content": content})
+        _merge_google(deltas[0], message.get("extra_content"))
+        entries = [{"index": index, "delta": delta} | ({"logprobs": None} if vertex else {}) for delta in deltas]
+        entries[-1]["finish_reason"] = choice.get("finish_reason")
+        if "extra_content" in choice:
+            entries[0]["extra_content"] = choice["extra_content"]
+        per_choice.append(entries)
+    chunks = [
+        {**head, "choices": [entry]}
+        for step in itertools.zip_longest(*per_choice)
+        for entry in step
+        if entry is not None
+    ]
+    usage = completion.get("usage")
+    if chunks and isinstance(usage, dict):
+        if vertex:
+            chunks[-1]["usage"] = usage
+        elif ask.include_usage:
+            for chunk in chunks:
+                chunk["usage"] = copy.deepcopy(usage)
+    return chunks
+
+
 Write = Callable[[ApiError], Reply]
 
 
@@ -1651,15 +1950,26 @@ FLAGS = {
 }
 
 DEFECTS: frozenset[str] = frozenset(
-    [*ANSWER_DEFECTS, *WIRE_DEFECTS, *ERROR_STYLES, *BEHAVIOURS, *FLAGS, *CHUNK_DEFECTS, *EVENT_DEFECTS, *STREAM_WRITES]
+    [
+        *ANSWER_DEFECTS,
+        *WIRE_DEFECTS,
+        *ERROR_STYLES,
+        *BEHAVIOURS,
+        *FLAGS,
+        *CHUNK_DEFECTS,
+        *EVENT_DEFECTS,
+        *STREAM_WRITES,
+        *GOOGLE_DEFECTS,
+    ]
 )
-"""Every defect name a scenario may combine with ``+`` (and with the ``FRAMINGS``, which are not defects)."""
+"""Every defect name a scenario may combine with ``+`` (and with the ``FRAMINGS`` and ``SURFACES``, which are
+not defects)."""
 
 
 def parse_scenario(scenario: str) -> tuple[list[str], str | None]:
     """(defect names, None), or ([], the 404 message) when the scenario names something unknown."""
     names = [n for n in scenario.split("+") if n != "ok"]
-    known = DEFECTS | FRAMINGS
+    known = DEFECTS | FRAMINGS | set(SURFACES)
     unknown = [n for n in names if n not in known]
     if unknown:
         hints = [
@@ -1679,6 +1989,16 @@ def parse_scenario(scenario: str) -> tuple[list[str], str | None]:
             [],
             f"Scenario '{scenario}' combines several error styles ({', '.join(styles)}); use at most one.",
         )
+    surfaces = [n for n in names if n in SURFACES]
+    if len(surfaces) > 1:
+        return [], f"Scenario '{scenario}' names several Google surfaces ({', '.join(surfaces)}); use at most one."
+    google = [n for n in names if n in GOOGLE_DEFECTS]
+    if google and not surfaces:
+        return (
+            [],
+            f"Scenario '{scenario}': {', '.join(google)} change a Google surface's answer; "
+            f"add vertex or gemini (e.g. 'vertex+{google[0]}').",
+        )
     return names, None
 
 
@@ -1693,7 +2013,9 @@ def respond(server: Server, method: str, received: Received) -> Reply:
     defects, unknown = parse_scenario(scenario)
     if unknown and route:
         return _openai_error(ApiError(404, unknown))
-    style = next((ERROR_STYLES[n] for n in defects if n in ERROR_STYLES), _openai_error)
+    surface = next((n for n in defects if n in SURFACES), None)
+    default_style = ERROR_STYLES["error-google"] if surface == "gemini" else _openai_error
+    style = next((ERROR_STYLES[n] for n in defects if n in ERROR_STYLES), default_style)
 
     def write(error: ApiError) -> Reply:
         return style(error) if 400 <= error.status < 500 else _openai_error(error)
@@ -1708,7 +2030,9 @@ def respond(server: Server, method: str, received: Received) -> Reply:
     try:
         data = parse_body(received.body)
         if "accept-all" not in defects:
-            validate(data)
+            if surface == "gemini" and (refused := _gemini_unknown(data)):
+                raise InvalidRequest(refused)
+            validate(google_shapes(data) if surface else data)
     except InvalidRequest as invalid:
         if "accept-all" not in defects:
             return write(ApiError(400, invalid.message, param=invalid.param))
@@ -1718,11 +2042,12 @@ def respond(server: Server, method: str, received: Received) -> Reply:
     ask = read_ask(data)
     if "sse-split-utf8" in defects:
         ask = replace(ask, answer=UTF8_ANSWER)
-    completion = build_completion(ask)
+    google = read_google(surface, data, defects) if surface else None
+    completion, pieces = google_completion(ask, google) if google else (build_completion(ask), {})
     for name, change in ANSWER_DEFECTS.items():
         if name in defects and (not ask.stream or name in STREAMED_ANSWER_DEFECTS):
             change(completion, ask)
-    reply = stream_reply(completion, ask, set(defects)) if ask.stream else _json_reply(200, completion)
+    reply = stream_reply(completion, ask, set(defects), google, pieces) if ask.stream else _json_reply(200, completion)
     for name, rewrite in WIRE_DEFECTS.items():
         if name in defects:
             reply = rewrite(reply)
@@ -1936,7 +2261,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(f"{server.url('ok')}\n")
         sys.stdout.write(
             f"other scenarios: {server.base}/<defect>[+<defect>...]/v1; defects: {', '.join(sorted(DEFECTS))}; "
-            f"stream framings: {', '.join(sorted(FRAMINGS))}\n"
+            f"stream framings: {', '.join(sorted(FRAMINGS))}; Google surfaces: {', '.join(SURFACES)}\n"
         )
         sys.stdout.flush()
         with contextlib.suppress(KeyboardInterrupt):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
 import itertools
@@ -25,7 +26,10 @@ from tests.servers import (
     ANSWER_DEFECTS,
     DEFECTS,
     FRAMINGS,
+    GOOGLE_DEFECTS,
     STREAMED_ANSWER_DEFECTS,
+    SURFACES,
+    THOUGHTS,
     UTF8_ANSWER,
     minimal_instance,
     serve,
@@ -611,7 +615,7 @@ def test_defect_produces_what_it_says(
 
 def test_every_defect_is_tested() -> None:
     stream_only = {n for n in DEFECTS if n.startswith("stream-")}
-    assert {c[0] for c in DEFECT_CASES} | SPECIAL | stream_only == DEFECTS
+    assert {c[0] for c in DEFECT_CASES} | SPECIAL | stream_only | set(GOOGLE_DEFECTS) == DEFECTS
 
 
 @pytest.mark.parametrize("scenario", ["error-google", "error-text", "error-empty"])
@@ -1239,3 +1243,313 @@ def test_wire_defects_reach_streams(fetch: Callable[..., Streamed]) -> None:
     assert abs(len(truncated) - len(complete) // 2) < 10
     assert b"[DONE]" not in truncated
     assert fetch(TEXT_STREAM, "content-type-text").response.headers["content-type"] == "text/plain"
+
+
+# ------------------------------------------------------------------------------------------ Google's surfaces
+
+ASK = [{"role": "user", "content": "What is 17 times 23?"}]
+VERTEX_MODEL = "google/gemini-2.5-flash"
+THINKING = {"thinking_config": {"include_thoughts": True, "thinking_budget": 1024}, "thought_tag_marker": "think"}
+V_PLAIN: dict[str, Any] = {"model": VERTEX_MODEL, "messages": ASK}
+V_THINK: dict[str, Any] = {**V_PLAIN, "extra_body": {"google": THINKING}}
+V_MARKER: dict[str, Any] = {**V_PLAIN, "extra_body": {"google": {"thought_tag_marker": "think"}}}
+V_TOOLS: dict[str, Any] = {**V_PLAIN, "tools": [WEATHER], "tool_choice": "required"}
+G_PLAIN: dict[str, Any] = {"model": "gemini-2.5-flash", "messages": ASK}
+G_THINK: dict[str, Any] = {**G_PLAIN, "extra_body": {"google": {"thinking_config": {"include_thoughts": True}}}}
+G_QUIET: dict[str, Any] = {**G_PLAIN, "extra_body": {"google": {"thinking_config": {"include_thoughts": False}}}}
+TAGGED = f"<think>{THOUGHTS}</think>{ANSWER}"
+GEMINI_TAGGED = f"<thought>{THOUGHTS}</thought>{ANSWER}"
+GOOGLE_ID = re.compile(r"[A-Za-z0-9_-]{20,}")
+ON_DEMAND = {"google": {"traffic_type": "ON_DEMAND"}}
+GCS_IMAGE = {"type": "image_url", "image_url": "gs://cloud-samples-data/generative-ai/image/scones.jpg"}
+GCS_AUDIO = {"type": "input_audio", "input_audio": {"format": "audio/mp3", "data": "gs://bucket/pixel.mp3"}}
+
+
+def _choice(response: httpx.Response) -> dict[str, Any]:
+    [choice] = response.json()["choices"]
+    return choice
+
+
+def _google_refusal(name: str, at: str = "") -> list[dict[str, Any]]:
+    message = f'Invalid JSON payload received. Unknown name "{name}"{at}: Cannot find field.'
+    return [{"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}]
+
+
+def _contents(s: Streamed) -> list[str]:
+    return [e["delta"].get("content") or "" for e in s.entries]
+
+
+def test_vertex_answers_in_its_documented_shape(post: Callable[..., httpx.Response]) -> None:
+    body = post(V_PLAIN, "vertex").json()
+    assert set(body) == {"id", "object", "created", "model", "system_fingerprint", "choices", "usage"}
+    assert GOOGLE_ID.fullmatch(body["id"]) and not body["id"].startswith("chatcmpl-")
+    assert (body["object"], body["model"], body["system_fingerprint"]) == ("chat.completion", VERTEX_MODEL, "")
+    assert body["choices"] == [
+        {"index": 0, "message": {"role": "assistant", "content": ANSWER}, "logprobs": None, "finish_reason": "stop"}
+    ]
+    assert body["usage"] == {
+        "prompt_tokens": 5,
+        "completion_tokens": 9,
+        "total_tokens": 14,
+        "extra_properties": ON_DEMAND,
+    }
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {**V_PLAIN, "messages": [{"role": "user", "content": [{"type": "text", "text": "Describe"}, GCS_IMAGE]}]},
+        {**V_PLAIN, "messages": [{"role": "user", "content": [{"type": "text", "text": "Describe"}, GCS_AUDIO]}]},
+        {**V_PLAIN, "store": True, "parallel_tool_calls": False, "web_search_options": {}, "google": THINKING},
+        {**V_TOOLS, "tool_choice": "validated"},
+    ],
+    ids=["gcs-image-string", "audio-mime-gcs", "unknown-members", "tool_choice-validated"],
+)
+def test_vertex_accepts_google_request_shapes(post: Callable[..., httpx.Response], body: dict[str, Any]) -> None:
+    assert post(body, "vertex").status_code == 200
+
+
+def test_ok_refuses_what_vertex_accepts(post: Callable[..., httpx.Response]) -> None:
+    body = {**V_PLAIN, "messages": [{"role": "user", "content": [{"type": "text", "text": "Describe"}, GCS_IMAGE]}]}
+    assert_openai_error(post(body, "ok"), 400, "messages[0].content[1].image_url")
+
+
+@pytest.mark.parametrize(
+    ("body", "content"),
+    [
+        (V_THINK, TAGGED),
+        (
+            {**V_PLAIN, "extra_body": {"google": {"thinking_config": {"include_thoughts": True}}}},
+            THOUGHTS + "\n\n" + ANSWER,
+        ),
+        (V_MARKER, ANSWER),
+        ({**V_PLAIN, "google": THINKING}, ANSWER),  # a top-level google key is ignored
+    ],
+    ids=["marker", "untagged", "marker-alone", "top-level-google"],
+)
+def test_vertex_honours_extra_body_google(
+    post: Callable[..., httpx.Response], body: dict[str, Any], content: str
+) -> None:
+    response = post(body, "vertex")
+    assert _content(response) == content
+    usage = _usage(response)
+    reasoning = 12 if content != ANSWER else 0
+    assert usage["completion_tokens"] == len(ANSWER.split())
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"] + reasoning
+    assert usage.get("completion_tokens_details", {}).get("reasoning_tokens", 0) == reasoning
+
+
+@pytest.mark.parametrize(
+    ("max_tokens", "content"),
+    [(1, "<think>Some"), (2, f"<think>{THOUGHTS}</think>"), (3, f"<think>{THOUGHTS}</think>This")],
+)
+def test_vertex_thoughts_count_against_the_token_limit(
+    post: Callable[..., httpx.Response], max_tokens: int, content: str
+) -> None:
+    choice = _choice(post({**V_THINK, "max_tokens": max_tokens}, "vertex"))
+    assert (choice["message"]["content"], choice["finish_reason"]) == (content, "length")
+
+
+def test_vertex_tool_calls_carry_a_signature(post: Callable[..., httpx.Response]) -> None:
+    choice = _choice(post(V_TOOLS, "vertex"))
+    assert choice["finish_reason"] == "tool_calls" and choice["message"]["content"] is None
+    [call] = choice["message"]["tool_calls"]
+    assert call["id"].startswith("function-call-") and uuid.UUID(call["id"].removeprefix("function-call-"))
+    assert base64.b64decode(call["extra_content"]["google"]["thought_signature"], validate=True)
+
+
+@pytest.mark.parametrize("options", [{}, {"stream_options": {"include_usage": True}}], ids=["plain", "include_usage"])
+def test_vertex_streams_in_its_documented_shape(
+    fetch: Callable[..., Streamed], post: Callable[..., httpx.Response], options: dict[str, Any]
+) -> None:
+    streamed = fetch({**V_THINK, "stream": True, **options}, "vertex")
+    chunks, entries = streamed.chunks, streamed.entries
+    assert len({c["id"] for c in chunks}) == 1 and GOOGLE_ID.fullmatch(chunks[0]["id"])
+    assert {(c["object"], c["model"], c["system_fingerprint"]) for c in chunks} == {
+        ("chat.completion.chunk", VERTEX_MODEL, "")
+    }
+    assert all(e["delta"]["role"] == "assistant" and e["logprobs"] is None for e in entries)
+    assert ["finish_reason" in e for e in entries] == [False] * (len(entries) - 1) + [True]
+    assert entries[-1]["finish_reason"] == "stop" and entries[-1]["delta"]["content"]
+    assert ["usage" in c for c in chunks] == [False] * (len(chunks) - 1) + [True]
+    assert chunks[-1]["usage"] == _usage(post(V_THINK, "vertex"))
+    # The tags arrive cut in two, and join up again.
+    assert _contents(streamed)[:2] == ["<th", "ink>Some "]
+    assert not any("<think>" in c or "</think>" in c for c in _contents(streamed))
+    assert "".join(_contents(streamed)) == TAGGED
+
+
+def test_vertex_streams_a_tool_call_in_one_delta(fetch: Callable[..., Streamed]) -> None:
+    [chunk] = fetch({**V_TOOLS, "stream": True}, "vertex").chunks
+    [entry] = chunk["choices"]
+    [call] = entry["delta"]["tool_calls"]
+    assert call["index"] == 0 and call["id"].startswith("function-call-") and call["function"]["name"] == "get_weather"
+    assert call["extra_content"]["google"]["thought_signature"]
+    assert entry["finish_reason"] == "tool_calls" and chunk["usage"]["extra_properties"] == ON_DEMAND
+
+
+@pytest.mark.parametrize(
+    ("body", "name", "at"),
+    [
+        ({**G_PLAIN, "google": THINKING}, "google", ""),
+        ({**G_PLAIN, "store": True}, "store", ""),
+        ({**G_PLAIN, "parallel_tool_calls": False}, "parallel_tool_calls", ""),
+        ({**G_PLAIN, "thinking_config": {"include_thoughts": True}}, "thinking_config", ""),
+        ({**G_PLAIN, "extra_body": {"extra_body": {"google": THINKING}}}, "extra_body", " at 'extra_body'"),
+    ],
+    ids=["google", "store", "parallel_tool_calls", "thinking_config", "double-extra_body"],
+)
+def test_gemini_refuses_unknown_members_in_google_s_array(
+    post: Callable[..., httpx.Response], body: dict[str, Any], name: str, at: str
+) -> None:
+    response = post(body, "gemini")
+    assert response.status_code == 400
+    assert response.json() == _google_refusal(name, at)
+
+
+def test_gemini_writes_every_refusal_as_google_does(post: Callable[..., httpx.Response]) -> None:
+    assert _google_error(post({"model": "gemini-2.5-flash", "messages": []}, "gemini"))
+
+
+def test_gemini_accepts_extra_content_on_messages(post: Callable[..., httpx.Response]) -> None:
+    signature = {"google": {"thought_signature": "skip_thought_signature_validator"}}
+    call = {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+    history = [
+        *ASK,
+        {"role": "assistant", "content": "391", "extra_content": signature},
+        {"role": "assistant", "content": [{"type": "text", "text": "391", "extra_content": signature}]},
+        {"role": "assistant", "content": None, "tool_calls": [{**call, "extra_content": signature}]},
+        {"role": "tool", "tool_call_id": "c1", "name": "get_weather", "content": "{}"},
+    ]
+    assert _content(post({**G_PLAIN, "messages": history}, "gemini")) == ANSWER
+
+
+def test_gemini_answers_in_its_observed_shape(post: Callable[..., httpx.Response]) -> None:
+    body = post({**G_PLAIN, "model": "models/gemini-2.5-flash"}, "gemini").json()
+    assert set(body) == {"id", "object", "created", "model", "choices", "usage"}
+    assert GOOGLE_ID.fullmatch(body["id"]) and body["model"] == "gemini-2.5-flash"
+    assert body["choices"] == [
+        {"index": 0, "message": {"role": "assistant", "content": ANSWER}, "finish_reason": "stop"}
+    ]
+    assert "extra_properties" not in body["usage"]
+
+
+@pytest.mark.parametrize("marker", [None, "think"])
+def test_gemini_tags_thoughts_as_thought_whatever_the_marker(
+    post: Callable[..., httpx.Response], marker: str | None
+) -> None:
+    settings = {"thinking_config": {"include_thoughts": True}} | ({"thought_tag_marker": marker} if marker else {})
+    response = post({**G_PLAIN, "extra_body": {"google": settings}}, "gemini")
+    assert _message(response) == {"role": "assistant", "content": GEMINI_TAGGED}
+    assert _usage(response)["completion_tokens_details"] == {"reasoning_tokens": 12}
+
+
+def test_gemini_streams_flag_thought_deltas(fetch: Callable[..., Streamed]) -> None:
+    streamed = fetch({**G_THINK, "stream": True}, "gemini")
+    assert all(set(c) == {"id", "object", "created", "model", "choices"} for c in streamed.chunks)
+    entries = streamed.entries
+    assert all(e["delta"]["role"] == "assistant" and "logprobs" not in e for e in entries)
+    assert ["finish_reason" in e for e in entries] == [False] * (len(entries) - 1) + [True]
+    flagged = ["extra_content" in e["delta"] for e in entries]
+    assert flagged == [True, True] + [False] * (len(entries) - 2)
+    assert all(e["delta"]["extra_content"] == {"google": {"thought": True}} for e in entries[:2])
+    assert entries[2]["delta"]["content"].startswith("</thought>")  # the closing tag opens the answer
+    assert "".join(_contents(streamed)) == GEMINI_TAGGED
+
+
+def test_gemini_sends_usage_on_every_chunk_when_asked(fetch: Callable[..., Streamed]) -> None:
+    chunks = fetch({**G_THINK, **USAGE_ON}, "gemini").chunks
+    assert len(chunks) > 3 and all(c["usage"] == chunks[-1]["usage"] and c["choices"] for c in chunks)
+    assert chunks[-1]["usage"]["completion_tokens_details"] == {"reasoning_tokens": 12}
+
+
+def _extra(r: httpx.Response) -> Any:
+    return _message(r).get("extra_content")
+
+
+# scenario, request, what the Google defect must produce
+GOOGLE_DEFECT_CASES: list[tuple[str, dict[str, Any], Callable[[httpx.Response], bool]]] = [
+    (
+        "vertex+google-ignore-extensions",
+        V_THINK,
+        lambda r: _content(r) == ANSWER and "completion_tokens_details" not in _usage(r),
+    ),
+    ("gemini+google-ignore-extensions", G_THINK, lambda r: _content(r) == ANSWER),
+    ("vertex+google-tags-unbalanced", V_THINK, lambda r: _content(r) == f"<think>{THOUGHTS}{ANSWER}"),
+    ("gemini+google-tags-unbalanced", G_THINK, lambda r: _content(r) == f"<thought>{THOUGHTS}{ANSWER}"),
+    ("vertex+google-text-before-thoughts", V_THINK, lambda r: _content(r) == f"{ANSWER}<think>{THOUGHTS}</think>"),
+    (
+        "vertex+google-empty-answer",
+        V_THINK,
+        lambda r: _content(r) == f"<think>{THOUGHTS}</think>" and _choice(r)["finish_reason"] == "stop",
+    ),
+    ("vertex+google-thought-leak", V_MARKER, lambda r: _content(r) == TAGGED),
+    ("vertex+google-thought-leak", V_PLAIN, lambda r: _content(r) == f"<thought>{THOUGHTS}</thought>{ANSWER}"),
+    ("gemini+google-thought-leak", G_QUIET, lambda r: _content(r) == GEMINI_TAGGED),
+    (
+        "vertex+google-signature-not-base64",
+        V_TOOLS,
+        lambda r: _call(r)["extra_content"] == {"google": {"thought_signature": "not base64!!"}},
+    ),
+    ("vertex+google-thought-not-bool", V_THINK, lambda r: _extra(r) == {"google": {"thought": "yes"}}),
+    (
+        "vertex+google-extra-content-misplaced",
+        V_PLAIN,
+        lambda r: _extra(r) is None and "thought_signature" in _choice(r)["extra_content"]["google"],
+    ),
+    (
+        "vertex+google-traffic-type-wrong",
+        V_PLAIN,
+        lambda r: _usage(r)["extra_properties"] == {"google": {"traffic_type": "FREE"}},
+    ),
+    (
+        "gemini+google-traffic-type-wrong",
+        G_PLAIN,
+        lambda r: _usage(r)["extra_properties"] == {"google": {"traffic_type": "FREE"}},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("scenario", "body", "produces"),
+    GOOGLE_DEFECT_CASES,
+    ids=[f"{c[0]}-{i}" for i, c in enumerate(GOOGLE_DEFECT_CASES)],
+)
+def test_google_defect_produces_what_it_says(
+    post: Callable[..., httpx.Response], scenario: str, body: Any, produces: Callable[[httpx.Response], bool]
+) -> None:
+    response = post(body, scenario)
+    assert response.status_code == 200
+    assert produces(response), response.json()
+
+
+def test_every_google_defect_is_tested() -> None:
+    names = {name for scenario, _, _ in GOOGLE_DEFECT_CASES for name in scenario.split("+")}
+    assert names == set(GOOGLE_DEFECTS) | set(SURFACES)
+
+
+def test_google_defects_reach_streams(fetch: Callable[..., Streamed]) -> None:
+    unbalanced = fetch({**V_THINK, "stream": True}, "vertex+google-tags-unbalanced")
+    assert "".join(_contents(unbalanced)) == f"<think>{THOUGHTS}{ANSWER}"
+    assert _contents(unbalanced)[0] == "<th"
+    not_bool = fetch({**G_THINK, "stream": True}, "gemini+google-thought-not-bool").entries
+    assert [e["delta"].get("extra_content") for e in not_bool[:3]] == [{"google": {"thought": "yes"}}] * 2 + [None]
+    misplaced = fetch({**V_PLAIN, "stream": True}, "vertex+google-extra-content-misplaced").entries
+    assert "thought_signature" in misplaced[0]["extra_content"]["google"]
+    assert not any("extra_content" in e["delta"] for e in misplaced)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "says"),
+    [("google-thought-leak", "add vertex or gemini"), ("vertex+gemini", "several Google surfaces")],
+)
+def test_google_scenarios_that_make_no_sense_404(post: Callable[..., httpx.Response], scenario: str, says: str) -> None:
+    assert says in assert_openai_error(post(PLAIN, scenario), 404)["message"]
+
+
+def test_google_surfaces_combine_with_other_defects(
+    post: Callable[..., httpx.Response], fetch: Callable[..., Streamed]
+) -> None:
+    assert "usage" not in post(V_PLAIN, "vertex+usage-missing").json()
+    assert post({"messages": []}, "gemini+error-vllm").json()["object"] == "error"
+    assert all("index" not in c for c in fetch({**V_TOOLS, "stream": True}, "vertex+stream-tool-no-index").calls)

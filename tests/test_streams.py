@@ -331,3 +331,27 @@ def test_the_same_problem_on_many_events_is_one_finding_with_a_count() -> None:
     [finding] = [f for f in result.findings if f.code == "stream.role_assistant"]
     assert finding.pointer == "/stream/events/0/data/choices/0/delta/role"
     assert finding.message == "delta.role must be 'assistant'; got 'model' (on 3 events)"
+
+
+def test_usage_nobody_asked_for_is_an_openai_deviation() -> None:
+    """Vertex sends usage on the final chunk without stream_options; OpenAI sends it only when asked."""
+    chunks = [
+        {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "m",
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+        for delta, finish in (({"role": "assistant", "content": "Hi."}, None), ({}, "stop"))
+    ]
+    chunks[1]["usage"] = {"prompt_tokens": 2, "completion_tokens": 1, "total_tokens": 3}
+    strict = run_case("http://mock/v1", STREAM, profile="openai", transport=_sse(chunks))
+    assert [(f.code, f.pointer) for f in strict.errors] == [("stream.usage_unrequested", "/stream/events/1/data/usage")]
+    assert run_case("http://mock/v1", STREAM, transport=_sse(chunks)).findings == ()
+    assert (
+        run_case(
+            "http://mock/v1", STREAM, profile="openai", transport=_sse([*chunks[:1], {**chunks[1], "usage": None}])
+        ).findings
+        == ()
+    )

@@ -59,7 +59,7 @@ class Check:
 
 
 _REGISTRY: dict[str, Check] = {}
-_FAMILIES = ("http", "response", "stream", "tools", "structured", "errors", "expect")
+_FAMILIES = ("http", "response", "stream", "tools", "structured", "google", "errors", "expect")
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,8 @@ def collapse(findings: list[Finding]) -> list[Finding]:
     out = []
     for group in groups.values():
         first = group[0]
-        out.append(first if len(group) == 1 else replace(first, message=f"{first.message} (on {len(group)} events)"))
+        events = len({f.pointer for f in group})  # the same finding twice at one place is only a duplicate
+        out.append(first if events == 1 else replace(first, message=f"{first.message} (on {events} events)"))
     return out
 
 

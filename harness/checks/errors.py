@@ -34,9 +34,7 @@ def body_schema(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
             "errors.body_schema",
             error.pointer,
             f'the error body is not a well-formed error (expected OpenAI\'s {{"error": {{"message": …}}}}): '
-            f"{error.message}",
-            error.schema_path,
-            None,
+            f"{error.message} (schema: {error.keyword} at {error.schema_path})",
         )
 
 

@@ -18,11 +18,7 @@ def schema(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
     """The body is a `chat.completion` with the members, types and constants OpenAI clients rely on."""
     for error in schemas.validate(schemas.schema("chat-completion"), body(exchange), "/response/body"):
         yield Finding(
-            "response.schema",
-            error.pointer,
-            f"{error.message} (schema keyword {error.keyword})",
-            error.schema_path,
-            None,
+            "response.schema", error.pointer, f"{error.message} (schema: {error.keyword} at {error.schema_path})"
         )
 
 

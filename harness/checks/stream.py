@@ -419,3 +419,21 @@ def plain_contradictions(plain: Exchange, streamed: Exchange) -> Iterator[Findin
             list(one),
             list(other),
         )
+
+
+def _usage_not_asked(exchange: Exchange, context: CheckContext) -> bool:
+    return _streamed(exchange, context) and not _wants_usage(exchange, context)
+
+
+@check(applies=_usage_not_asked)
+def usage_unrequested(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
+    """No usage in a stream that did not ask for it: OpenAI sends usage only with stream_options.include_usage."""
+    carrying = [i for i, chunk in _chunks(exchange) if isinstance(chunk.get("usage"), dict)]
+    if carrying:
+        yield Finding(
+            "stream.usage_unrequested",
+            _at(carrying[0], "usage"),
+            f"usage came on {len(carrying)} chunk(s) though the request did not set stream_options.include_usage",
+            "no usage",
+            len(carrying),
+        )

@@ -117,7 +117,8 @@ def schema_valid(exchange: Exchange, context: CheckContext) -> Iterator[Finding]
             yield Finding(
                 "structured.schema_valid",
                 pointer,
-                f"the content does not match {name!r} at {error.pointer or 'the top'}: {error.message}",
-                error.schema_path,
+                f"the content does not match {name!r} at {error.pointer or 'the top'}: {error.message} "
+                f"(schema: {error.keyword} at {error.schema_path})",
+                None,
                 value,
             )

@@ -109,8 +109,9 @@ def arguments_valid(exchange: Exchange, context: CheckContext) -> Iterator[Findi
             yield Finding(
                 "tools.arguments_valid",
                 join(pointer, "function", "arguments"),
-                f"arguments of {function['name']!r} do not match its parameters at {where}: {error.message}",
-                error.schema_path,
+                f"arguments of {function['name']!r} do not match its parameters at {where}: {error.message} "
+                f"(schema: {error.keyword} at {error.schema_path})",
+                None,
                 value,
             )
 
