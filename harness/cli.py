@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
 import enum
+import json
 import os
 import shlex
 import sys
@@ -18,8 +20,10 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from . import __version__
+from . import strategies as cs
 from .cases import lint, load_cases, select
 from .checks import RUNNER_CODES, all_codes, registry
 from .endpoints import KINDS, Endpoint, build_endpoint, load_config, parse_header, select_endpoints
@@ -37,6 +41,7 @@ __all__ = ["ExitCode", "main"]
 DEFAULT_CASES = "cases"
 DEFAULT_CONFIG = "harness.yaml"
 DEFAULT_RECORDINGS = "recordings"
+DEFAULT_EXPORT = "cases/regressions"
 
 
 class ExitCode(enum.IntEnum):
@@ -65,6 +70,65 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _endpoint_flags(command: argparse.ArgumentParser) -> None:
+    target = command.add_argument_group("endpoint")
+    add = target.add_argument
+    add("--base-url", help="the endpoint's base URL, e.g. http://127.0.0.1:8080/v1")
+    add("--kind", choices=KINDS, help="build the URL as Google documents it (vertex, vertex-endpoint, gemini-api)")
+    add("--project", help="Google Cloud project (--kind vertex, vertex-endpoint)")
+    add("--location", help="region such as us-central1, or global (--kind vertex, vertex-endpoint)")
+    add("--endpoint-id", help="Vertex AI endpoint id of a model you deployed (--kind vertex-endpoint)")
+    add("--api-version", choices=("v1", "v1beta1"), help="Vertex AI API version (default v1)")
+    add("--credentials", metavar="adc|FILE", help="Google credentials: adc (default for vertex kinds) or a key file")
+    add("--access-token-env", metavar="NAME", help="environment variable holding an OAuth access token (not refreshed)")
+    add("--model", help="fills ${model} in cases (leave out for endpoints that take none)")
+    add("--api-key-env", metavar="NAME", help="environment variable holding the API key (sent as a bearer token)")
+    add("--header", action="append", default=[], metavar="'K: V'", help="extra request header (repeatable)")
+    add("--var", action="append", default=[], metavar="NAME=VALUE", help="a ${NAME} placeholder value (repeatable)")
+    add("--profile", help=f"how to weigh findings: {', '.join(builtin_profiles())}, or a profile .yaml")
+    add("--config", help=f"endpoint config file (default: ./{DEFAULT_CONFIG} when it exists)")
+    add(
+        "--endpoint",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="endpoint from the config or the recordings (repeatable; default all)",
+    )
+    add("--name", default="cli", help="name of the --base-url or --kind endpoint in reports and recordings")
+
+
+def _sending_flags(command: argparse.ArgumentParser) -> None:
+    add = command.add_argument
+    add("--timeout", type=_positive_float, default=60.0, help="seconds to wait for a connection or data (default 60)")
+    add(
+        "--deadline",
+        type=_positive_float,
+        default=180.0,
+        help="seconds one case may take, retries included (default 180)",
+    )
+    add("--retries", type=int, default=2, help="retries of a 429 or 503 answer, honouring Retry-After (default 2)")
+    add(
+        "--stream-idle-timeout",
+        type=_positive_float,
+        default=30.0,
+        help="seconds a stream may go without an event before the case ends as an error (default 30)",
+    )
+    add(
+        "--max-response-bytes",
+        type=_positive_int,
+        default=16 * 1024 * 1024,
+        help="larger answers are an error (default 16 MiB)",
+    )
+    add(
+        "--redact-env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also redact the value of this variable everywhere (repeatable)",
+    )
+    add("--report-dir", help="where to write the report (default: reports/<run-id>/)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="harness", description="Conformance tests for OpenAI-compatible Chat Completions endpoints.")
     parser.add_argument("--version", action="version", version=f"chat-conformance {__version__}")
@@ -72,45 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run_p = commands.add_parser("run", help="send cases to endpoints, check the answers, write a report")
     run_p.add_argument("paths", nargs="*", metavar="CASES", help=f"case files or folders (default: {DEFAULT_CASES}/)")
-    target = run_p.add_argument_group("endpoint")
-    target.add_argument("--base-url", help="the endpoint's base URL, e.g. http://127.0.0.1:8080/v1")
-    target.add_argument(
-        "--kind",
-        choices=KINDS,
-        help="build the URL as Google documents it (vertex, vertex-endpoint, gemini-api) instead of giving --base-url",
-    )
-    target.add_argument("--project", help="Google Cloud project (--kind vertex, vertex-endpoint)")
-    target.add_argument("--location", help="region such as us-central1, or global (--kind vertex, vertex-endpoint)")
-    target.add_argument("--endpoint-id", help="Vertex AI endpoint id of a model you deployed (--kind vertex-endpoint)")
-    target.add_argument("--api-version", choices=("v1", "v1beta1"), help="Vertex AI API version (default v1)")
-    target.add_argument(
-        "--credentials",
-        metavar="adc|FILE",
-        help="Google credentials: adc (the default for vertex kinds) or a service-account key file",
-    )
-    target.add_argument(
-        "--access-token-env", metavar="NAME", help="environment variable holding an OAuth access token (not refreshed)"
-    )
-    target.add_argument("--model", help="fills ${model} in cases (leave out for endpoints that take none)")
-    target.add_argument(
-        "--api-key-env", metavar="NAME", help="environment variable holding the API key (sent as a bearer token)"
-    )
-    target.add_argument(
-        "--header", action="append", default=[], metavar="'K: V'", help="extra request header (repeatable)"
-    )
-    target.add_argument(
-        "--var", action="append", default=[], metavar="NAME=VALUE", help="a ${NAME} placeholder value (repeatable)"
-    )
-    target.add_argument("--profile", help=f"how to weigh findings: {', '.join(builtin_profiles())}, or a profile .yaml")
-    target.add_argument("--config", help=f"endpoint config file (default: ./{DEFAULT_CONFIG} when it exists)")
-    target.add_argument(
-        "--endpoint",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="endpoint from the config or the recordings (repeatable; default all)",
-    )
-    target.add_argument("--name", default="cli", help="name of the --base-url endpoint in reports and recordings")
+    _endpoint_flags(run_p)
     offline = run_p.add_argument_group("recordings")
     offline.add_argument(
         "--record", metavar="DIR", help="write each exchange as a recording into DIR/<endpoint>/<case>.yaml"
@@ -118,8 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     offline.add_argument(
         "--replay",
         metavar="DIR",
-        help="answer every request from the recordings in DIR, with no network "
-        f"(default with no endpoint: ./{DEFAULT_RECORDINGS})",
+        help="answer every request from the recordings in DIR, with no "
+        f"network (default with no endpoint: ./{DEFAULT_RECORDINGS})",
     )
     run_p.add_argument(
         "--select",
@@ -129,39 +155,44 @@ def build_parser() -> argparse.ArgumentParser:
         help="only cases whose id or tag matches (wildcards, commas)",
     )
     run_p.add_argument("--concurrency", type=_positive_int, default=4, help="requests in flight at once (default 4)")
-    run_p.add_argument(
-        "--timeout", type=_positive_float, default=60.0, help="seconds to wait for a connection or data (default 60)"
+    _sending_flags(run_p)
+    run_p.add_argument("-v", "--verbose", action="store_true", help="also show cases that passed with warnings")
+
+    fuzz_p = commands.add_parser("fuzz", help="send generated request variants to one endpoint and check every answer")
+    _endpoint_flags(fuzz_p)
+    budget = fuzz_p.add_argument_group("budget (real endpoints cost money and have quotas)")
+    budget.add_argument("--max-examples", type=_positive_int, default=100, help="variants to generate (default 100)")
+    budget.add_argument("--max-requests", type=_positive_int, help="stop after this many requests, shrinking included")
+    budget.add_argument(
+        "--budget", type=_positive_float, metavar="SECONDS", help="stop after this much wall-clock time"
     )
-    run_p.add_argument(
-        "--deadline",
-        type=_positive_float,
-        default=180.0,
-        help="seconds one case may take, retries included (default 180)",
-    )
-    run_p.add_argument(
-        "--retries", type=int, default=2, help="retries of a 429 or 503 answer, honouring Retry-After (default 2)"
-    )
-    run_p.add_argument(
-        "--stream-idle-timeout",
-        type=_positive_float,
-        default=30.0,
-        help="seconds a stream may go without an event before the case ends as an error (default 30)",
-    )
-    run_p.add_argument(
-        "--max-response-bytes",
-        type=_positive_int,
-        default=16 * 1024 * 1024,
-        help="larger answers are an error (default 16 MiB)",
-    )
-    run_p.add_argument(
-        "--redact-env",
+    budget.add_argument("--rate", type=_positive_float, metavar="RPS", help="at most this many requests per second")
+    budget.add_argument("--seed", type=int, help="make the run reproducible")
+    shape = fuzz_p.add_argument_group("what to vary")
+    shape.add_argument(
+        "--pin",
         action="append",
         default=[],
-        metavar="NAME",
-        help="also redact the value of this variable everywhere (repeatable)",
+        metavar="NAME=VALUE",
+        help="fix a request member, e.g. n=1 (VALUE is JSON, or a string)",
     )
-    run_p.add_argument("--report-dir", help="where to write the report (default: reports/<run-id>/)")
-    run_p.add_argument("-v", "--verbose", action="store_true", help="also show cases that passed with warnings")
+    shape.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="PART",
+        help=f"leave a part out (repeatable): {', '.join(sorted(cs.PARTS))}",
+    )
+    shape.add_argument(
+        "--no-invalid", action="store_true", help="only valid variants (no requests that must be refused)"
+    )
+    fuzz_p.add_argument(
+        "--export",
+        metavar="DIR",
+        default=DEFAULT_EXPORT,
+        help=f"where each failure is written as a case (default {DEFAULT_EXPORT}/)",
+    )
+    _sending_flags(fuzz_p)
 
     lint_p = commands.add_parser("lint", help="check case files and print file:line:column for each problem")
     lint_p.add_argument("paths", nargs="*", metavar="PATHS", help=f"case files or folders (default: {DEFAULT_CASES}/)")
@@ -395,6 +426,96 @@ def _run(args: argparse.Namespace) -> int:
     return ExitCode.FAILED if any(r.verdict in (Verdict.FAIL, Verdict.ERROR) for r in results) else ExitCode.OK
 
 
+def _pins(items: list[str]) -> dict[str, Any]:
+    pins: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ConfigError(Problem("--pin", f"expected NAME=VALUE, got {item!r}"))
+        try:
+            pins[name] = json.loads(value)
+        except ValueError:
+            pins[name] = value
+    return pins
+
+
+def _fuzz(args: argparse.Namespace) -> int:
+    from .fuzz import FuzzOptions, export_case, fuzz, with_case_file
+
+    endpoints = _endpoints(args)
+    if len(endpoints) != 1:
+        raise ConfigError(Problem("harness fuzz", "fuzz one endpoint at a time; pick it with --endpoint NAME"))
+    endpoint = endpoints[0]
+    unknown = sorted(set(args.exclude) - cs.PARTS)
+    if unknown:
+        hint = difflib.get_close_matches(unknown[0], sorted(cs.PARTS), n=1)
+        raise ConfigError(
+            Problem(
+                "--exclude",
+                f"unknown part {unknown[0]!r}"
+                + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                + f"; expected some of {', '.join(sorted(cs.PARTS))}",
+            )
+        )
+    options = FuzzOptions(
+        max_examples=args.max_examples,
+        max_requests=args.max_requests,
+        budget_s=args.budget,
+        rate=args.rate,
+        seed=args.seed,
+        pin=_pins(args.pin),
+        exclude=frozenset(args.exclude),
+        invalid=not args.no_invalid,
+    )
+    secrets = [os.environ[n] for n in args.redact_env if os.environ.get(n)]
+    run_options = Options(
+        concurrency=1,
+        timeout=args.timeout,
+        deadline=args.deadline,
+        retries=max(0, args.retries),
+        max_response_bytes=args.max_response_bytes,
+        stream_idle_timeout=args.stream_idle_timeout,
+        extra_secrets=tuple(secrets),
+    )
+    started = datetime.now(UTC)
+    run_id = "fuzz-" + started.strftime("%Y%m%d-%H%M%S")
+    directory = Path(args.report_dir) if args.report_dir else Path("reports") / run_id
+    _check_writable(directory, "--report-dir")
+    console = Console()
+    with console.counter(f"fuzzing {endpoint.name}", args.max_examples) as tick:
+        report = fuzz(endpoint, options, run_options, on_example=tick)
+    export = Path(args.export)
+    results = []
+    for failure in report.failures:
+        path = export_case(failure, endpoint, export)
+        results.append(with_case_file(failure, path, path.name.removesuffix(".case.yaml")).result)
+    pinned = ", ".join(f"{k}={json.dumps(v)}" for k, v in report.pinned.items()) or "nothing"
+    banner = (
+        f"FUZZ RUN against {endpoint.name}: {report.examples} examples, {report.requests} requests in "
+        f"{report.elapsed_s:.1f} s (stopped by {report.stopped_by}), seed {report.seed}; pinned: {pinned}; "
+        f"left out: {', '.join(sorted(report.excluded)) or 'nothing'}."
+    )
+    redactor = Redactor(secrets)
+    shown = (replace(endpoint, base_url=redactor.url(endpoint.base_url), headers={}),)
+    info = RunInfo(
+        run_id=run_id,
+        started=started.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        finished=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        duration_s=report.elapsed_s,
+        harness_version=__version__,
+        endpoints=shown,
+        case_paths=(),
+        profiles={endpoint.name: load_profile(endpoint.profile).name},
+        origin="fuzz",
+        targets={endpoint.name: _targets(shown, args, None)[endpoint.name]},
+    )
+    written = write_reports(directory, info, results, banner)
+    console.finish(results, info, report.elapsed_s, written, banner)
+    for result in results:
+        console.out.print(f"regression case: {result.file}")
+    return ExitCode.FAILED if results else ExitCode.OK
+
+
 def _lint(args: argparse.Namespace) -> int:
     cases, problems = lint(args.paths or [DEFAULT_CASES])
     for problem in problems:
@@ -422,7 +543,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `harness` command; returns the exit code."""
     try:
         args = build_parser().parse_args(argv)
-        handler = {"run": _run, "lint": _lint, "checks": _checks}[args.command]
+        handler = {"run": _run, "fuzz": _fuzz, "lint": _lint, "checks": _checks}[args.command]
         return int(handler(args))
     except HarnessError as exc:
         for problem in exc.problems:

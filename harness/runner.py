@@ -48,7 +48,7 @@ from .redact import Redactor
 from .streams import read_stream
 from .transport import EXTENSION, RECORDED_TIMINGS, NoRecording, RecordingTransport, ReplayTransport, StaleRecording
 
-__all__ = ["Options", "build_request", "judge", "run"]
+__all__ = ["Options", "Planned", "Session", "build_request", "judge", "plan", "run"]
 
 RETRY_STATUSES = (429, 503)
 
@@ -401,6 +401,93 @@ def _skip(planned: Planned, reason: str) -> Result:
     )
 
 
+class Session:
+    """Open clients, profiles and the redactor for a set of endpoints: what `run` and the fuzzer send through.
+
+    Opening it finds everything that can be wrong with the endpoints (profiles, credentials, a credential
+    that cannot mint a token) before the first request, and raises a `HarnessError`.
+    """
+
+    def __init__(self, options: Options, redactor: Redactor) -> None:
+        self.options = options
+        self.redactor = redactor
+        self.clients: dict[str, httpx.AsyncClient] = {}
+        self.profiles: dict[str, Profile] = {}
+        self._semaphore = asyncio.Semaphore(max(1, options.concurrency))
+
+    @classmethod
+    async def open(
+        cls,
+        endpoints: list[Endpoint],
+        options: Options = Options(),
+        *,
+        environ: Mapping[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        record: Path | None = None,
+        replay: dict[tuple[str, str], Recording] | None = None,
+    ) -> Session:
+        environ = os.environ if environ is None else environ
+        session = cls(options, Redactor(options.extra_secrets))
+        redactor = session.redactor
+        problems = []
+        for endpoint in endpoints:
+            try:
+                session.profiles[endpoint.name] = load_profile(endpoint.profile)
+                auth, secrets = (None, []) if replay is not None else auth_for(endpoint, environ, redactor.add)
+                if isinstance(auth, GoogleAuth):
+                    await auth.token()  # a credential that cannot mint a token stops the run before anything is sent
+            except HarnessError as exc:
+                problems += exc.problems
+                continue
+            for secret in (*secrets, *endpoint.secret_headers()):
+                redactor.add(secret)
+            limit = endpoint.timeout or options.timeout
+            sender: httpx.AsyncBaseTransport | None = transport
+            if replay is not None:
+                sender = ReplayTransport(replay, redactor)
+            elif record is not None:
+                sender = RecordingTransport(transport or httpx.AsyncHTTPTransport(trust_env=False), record, redactor)
+            session.clients[endpoint.name] = httpx.AsyncClient(
+                auth=auth,
+                timeout=httpx.Timeout(limit, connect=min(10.0, limit)),
+                transport=sender,
+                follow_redirects=False,
+                trust_env=False,
+            )
+        if problems:
+            await session.aclose()
+            raise HarnessError(problems)
+        return session
+
+    async def result(self, item: Planned) -> Result:
+        """Send one filled-in case and judge the answer by its endpoint's profile."""
+        case = item.case
+        try:
+            async with self._semaphore:
+                exchange = await _exchange(self.clients[item.endpoint.name], item, self.options, self.redactor)
+        except NoRecording as exc:
+            return _skip(item, f"{exc} (record it with --record)")
+        verdict, findings = judge(exchange, case, self.profiles[item.endpoint.name])
+        return Result(
+            case.id,
+            item.endpoint.name,
+            verdict,
+            findings,
+            case.file,
+            case.line,
+            case.title,
+            case.tags,
+            exchange,
+            "",
+            item.variables,
+            item.mode,
+        )
+
+    async def aclose(self) -> None:
+        for client in self.clients.values():
+            await client.aclose()
+
+
 async def run(
     cases: list[Case],
     endpoints: list[Endpoint],
@@ -420,67 +507,13 @@ async def run(
     """
     environ = os.environ if environ is None else environ
     planned = plan(cases, endpoints, environ)
-    profiles: dict[str, Profile] = {}
-    clients: dict[str, httpx.AsyncClient] = {}
-    redactor = Redactor(options.extra_secrets)
-    problems = []
-    for endpoint in endpoints:
-        try:
-            profiles[endpoint.name] = load_profile(endpoint.profile)
-            auth, secrets = (None, []) if replay is not None else auth_for(endpoint, environ, redactor.add)
-            if isinstance(auth, GoogleAuth):
-                await auth.token()  # a credential that cannot mint a token stops the run before anything is sent
-        except HarnessError as exc:
-            problems += exc.problems
-            continue
-        for secret in (*secrets, *endpoint.secret_headers()):
-            redactor.add(secret)
-        timeout = httpx.Timeout(
-            endpoint.timeout or options.timeout, connect=min(10.0, endpoint.timeout or options.timeout)
-        )
-        sender: httpx.AsyncBaseTransport | None = transport
-        if replay is not None:
-            sender = ReplayTransport(replay, redactor)
-        elif record is not None:
-            sender = RecordingTransport(transport or httpx.AsyncHTTPTransport(trust_env=False), record, redactor)
-        clients[endpoint.name] = httpx.AsyncClient(
-            auth=auth, timeout=timeout, transport=sender, follow_redirects=False, trust_env=False
-        )
-    if problems:
-        for client in clients.values():
-            await client.aclose()
-        raise HarnessError(problems)
-
-    semaphore = asyncio.Semaphore(max(1, options.concurrency))
-
-    async def one(item: Planned) -> Result:
-        case = item.case
-        try:
-            async with semaphore:
-                exchange = await _exchange(clients[item.endpoint.name], item, options, redactor)
-        except NoRecording as exc:
-            return _skip(item, f"{exc} (record it with --record)")
-        verdict, findings = judge(exchange, case, profiles[item.endpoint.name])
-        return Result(
-            case.id,
-            item.endpoint.name,
-            verdict,
-            findings,
-            case.file,
-            case.line,
-            case.title,
-            case.tags,
-            exchange,
-            "",
-            item.variables,
-            item.mode,
-        )
+    session = await Session.open(endpoints, options, environ=environ, transport=transport, record=record, replay=replay)
 
     async def unit(items: list[Planned]) -> list[Result]:
         """One case against one endpoint: once, or both ways (plain, then streamed, then compared)."""
-        results = [await one(item) for item in items]
+        results = [await session.result(item) for item in items]
         if len(results) == 2:
-            results[1] = _compare(results[0], results[1], profiles[items[1].endpoint.name])
+            results[1] = _compare(results[0], results[1], session.profiles[items[1].endpoint.name])
         for result in results:
             if on_result is not None:
                 on_result(result)
@@ -489,10 +522,8 @@ async def run(
     units: dict[tuple[str, str], list[Planned]] = {}
     for item in planned:
         units.setdefault((item.case.id, item.endpoint.name), []).append(item)
-
     try:
         done = await asyncio.gather(*(unit(items) for items in units.values()))
         return [result for results in done for result in results]
     finally:
-        for client in clients.values():
-            await client.aclose()
+        await session.aclose()

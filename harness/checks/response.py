@@ -129,10 +129,13 @@ def _empty(value: Any) -> bool:
 @check(applies=answered_ok)
 def content_present(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
     """A finished answer says something: content, tool calls, or a refusal, unless it was cut short or filtered."""
+    stop = request(exchange).get("stop")
     for pointer, choice in choices(exchange):
         msg = message(choice)
         if choice.get("finish_reason") in ("length", "content_filter") or not msg:
             continue
+        if stop and choice.get("finish_reason") == "stop":
+            continue  # a stop sequence at the very start legitimately leaves the content empty
         if (
             _empty(msg.get("content"))
             and not tool_calls(choice)

@@ -67,8 +67,8 @@ def content_json(exchange: Exchange, context: CheckContext) -> Iterator[Finding]
     for pointer, text, choice in _contents(exchange):
         ok, value = _parse(text)
         if not ok:
-            if choice.get("finish_reason") == "length":
-                continue  # cut short by max_tokens: structured.truncated reports it
+            if _cut(exchange, choice):
+                continue  # cut short by max_tokens or a stop sequence: structured.truncated reports it
             yield Finding(
                 "structured.content_json",
                 pointer,
@@ -86,16 +86,26 @@ def content_json(exchange: Exchange, context: CheckContext) -> Iterator[Finding]
             )
 
 
+def _cut(exchange: Exchange, choice: dict[str, Any]) -> str | None:
+    """Why the answer may have stopped mid-JSON: the token limit, or one of the request's stop sequences."""
+    reason = choice.get("finish_reason")
+    if reason == "length":
+        return "the token limit (finish_reason 'length'); raise max_tokens in the case"
+    if reason == "stop" and request(exchange).get("stop"):
+        return "one of the request's stop sequences (finish_reason 'stop')"
+    return None
+
+
 @check(applies=_applies)
 def truncated(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
-    """JSON content cut off by the token limit (finish_reason `length`): the case's max_tokens is too small."""
+    """JSON content cut off by the token limit or a stop sequence: what the request asked for, not a fault."""
     for pointer, text, choice in _contents(exchange):
-        if choice.get("finish_reason") == "length" and not _parse(text)[0]:
+        why = _cut(exchange, choice)
+        if why and not _parse(text)[0]:
             yield Finding(
                 "structured.truncated",
                 pointer,
-                "the JSON content was cut off by the token limit (finish_reason 'length'), so it cannot be "
-                "checked; raise max_tokens in the case",
+                f"the JSON content was cut off by {why}, so it cannot be checked",
                 "complete JSON",
                 short(text),
             )

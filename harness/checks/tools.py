@@ -23,8 +23,11 @@ def _declared(exchange: Exchange) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _calls(exchange: Exchange) -> Iterator[tuple[str, dict[str, Any]]]:
+def _calls(exchange: Exchange, complete: bool = False) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(pointer, call) for each tool call; `complete` leaves out answers cut short by the token limit."""
     for pointer, choice in choices(exchange):
+        if complete and choice.get("finish_reason") == "length":
+            continue
         for j, call in enumerate(tool_calls(choice)):
             if isinstance(call, dict):
                 yield join(pointer, "message", "tool_calls", j), call
@@ -69,7 +72,7 @@ def _parsed_arguments(call: dict[str, Any]) -> tuple[bool, Any]:
 @check(applies=_has_calls)
 def arguments_json(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
     """`arguments` is a string of JSON that parses to an object, as clients `json.loads` it."""
-    for pointer, call in _calls(exchange):
+    for pointer, call in _calls(exchange, complete=True):
         raw = _function(call).get("arguments")
         if not isinstance(raw, str):
             continue  # a non-string is a schema finding
@@ -96,7 +99,7 @@ def arguments_json(exchange: Exchange, context: CheckContext) -> Iterator[Findin
 def arguments_valid(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
     """The parsed arguments satisfy the declared function's `parameters` schema."""
     declared = _declared(exchange)
-    for pointer, call in _calls(exchange):
+    for pointer, call in _calls(exchange, complete=True):
         function = declared.get(_function(call).get("name"))  # type: ignore[arg-type]
         ok, value = _parsed_arguments(call)
         if function is None or not ok or not isinstance(value, dict):
@@ -162,8 +165,8 @@ def choice_honoured(exchange: Exchange, context: CheckContext) -> Iterator[Findi
     tool_choice = request(exchange).get("tool_choice")
     named = tool_choice.get("function", {}).get("name") if isinstance(tool_choice, dict) else None
     for pointer, choice in choices(exchange):
-        if choice.get("finish_reason") == "content_filter":
-            continue
+        if choice.get("finish_reason") in ("content_filter", "length"):
+            continue  # filtered, or cut short by the token limit before a call could be made
         names = [_function(c).get("name") for c in tool_calls(choice) if isinstance(c, dict)]
         if tool_choice == "none" and names:
             yield Finding(

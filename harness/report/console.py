@@ -5,8 +5,10 @@ rich is used here only; with NO_COLOR set or output that is not a terminal, the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -53,6 +55,26 @@ class Console:
             )
             self._progress.start()
             self._task = self._progress.add_task("running cases", total=total)
+
+    @contextlib.contextmanager
+    def counter(self, description: str, total: int) -> Iterator[Callable[[int, int, int], None]]:
+        """A progress line for a fuzz run: examples out of the maximum, requests sent, failures found."""
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=self.out, transient=True, disable=not self.out.is_terminal) as progress:
+            task = progress.add_task(description, total=total, info="")
+
+            def tick(examples: int, requests: int, failures: int) -> None:
+                progress.update(
+                    task, completed=min(examples, total), info=f"{requests} requests, {failures} failure(s) so far"
+                )
+
+            yield tick
 
     def add(self, result: Result) -> None:
         if self._progress is not None and self._task is not None:
