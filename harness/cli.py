@@ -337,6 +337,57 @@ def _check_writable(directory: Path, flag: str) -> None:
         raise ConfigError(Problem(flag, f"cannot write into {directory}: {exc.strerror or exc}")) from None
 
 
+def _sending(args: argparse.Namespace, concurrency: int) -> Options:
+    """How to send, from the flags `run` and `fuzz` share."""
+    secrets = [os.environ[n] for n in args.redact_env if os.environ.get(n)]
+    return Options(
+        concurrency=concurrency,
+        timeout=args.timeout,
+        deadline=args.deadline,
+        retries=max(0, args.retries),
+        max_response_bytes=args.max_response_bytes,
+        stream_idle_timeout=args.stream_idle_timeout,
+        extra_secrets=tuple(secrets),
+    )
+
+
+class _Run:
+    """When a run started, where its report goes, and its header once it is over."""
+
+    def __init__(self, args: argparse.Namespace, prefix: str = "") -> None:
+        self.started = datetime.now(UTC)
+        self.id = prefix + self.started.strftime("%Y%m%d-%H%M%S")
+        self.directory = Path(args.report_dir) if args.report_dir else Path("reports") / self.id
+        _check_writable(self.directory, "--report-dir")
+
+    def info(
+        self,
+        args: argparse.Namespace,
+        options: Options,
+        endpoints: list[Endpoint],
+        duration: float,
+        replay_dir: str | None = None,
+        **more: Any,
+    ) -> RunInfo:
+        redactor = Redactor(options.extra_secrets)
+        shown = tuple(replace(e, base_url=redactor.url(e.base_url), headers={}) for e in endpoints)
+        return RunInfo(
+            run_id=self.id,
+            started=_stamp(self.started),
+            finished=_stamp(datetime.now(UTC)),
+            duration_s=round(duration, 3),
+            harness_version=__version__,
+            endpoints=shown,
+            profiles={e.name: load_profile(e.profile).name for e in endpoints},
+            targets=_targets(shown, args, replay_dir),
+            **more,
+        )
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def _run(args: argparse.Namespace) -> int:
     replay_dir = args.replay
     if (
@@ -358,21 +409,10 @@ def _run(args: argparse.Namespace) -> int:
             if args.select
             else Problem(", ".join(map(str, paths)), "no case files found (they are named *.case.yaml)")
         )
-    profiles = {e.name: load_profile(e.profile).name for e in endpoints}
-    secrets = [os.environ[n] for n in args.redact_env if os.environ.get(n)]
-    options = Options(
-        concurrency=args.concurrency,
-        timeout=args.timeout,
-        deadline=args.deadline,
-        retries=max(0, args.retries),
-        max_response_bytes=args.max_response_bytes,
-        stream_idle_timeout=args.stream_idle_timeout,
-        extra_secrets=tuple(secrets),
-    )
-    started = datetime.now(UTC)
-    run_id = started.strftime("%Y%m%d-%H%M%S")
-    directory = Path(args.report_dir) if args.report_dir else Path("reports") / run_id
-    _check_writable(directory, "--report-dir")
+    for e in endpoints:
+        load_profile(e.profile)  # a bad profile is a usage error before anything is sent
+    options = _sending(args, args.concurrency)
+    this = _Run(args)
     if args.record:
         _check_writable(Path(args.record), "--record")
     console = Console(verbose=args.verbose)
@@ -401,22 +441,17 @@ def _run(args: argparse.Namespace) -> int:
         order = {(c.id, e.name): i for i, (c, e) in enumerate((c, e) for e in endpoints for c in cases)}
         results = sorted(collected, key=lambda r: order.get((r.case_id, r.endpoint), 0))
     duration = time.perf_counter() - t0
-    redactor = Redactor(secrets)
-    shown = tuple(replace(e, base_url=redactor.url(e.base_url), headers={}) for e in endpoints)
-    info = RunInfo(
-        run_id=run_id,
-        started=started.isoformat(timespec="seconds").replace("+00:00", "Z"),
-        finished=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        duration_s=round(duration, 3),
-        harness_version=__version__,
-        endpoints=shown,
+    info = this.info(
+        args,
+        options,
+        endpoints,
+        duration,
+        replay_dir,
         case_paths=tuple(map(str, paths)),
         selected=tuple(args.select),
-        profiles=profiles,
         origin=f"replay:{replay_dir}" if replay_dir else "live",
-        targets=_targets(shown, args, replay_dir),
     )
-    written = write_reports(directory, info, results, banner)
+    written = write_reports(this.directory, info, results, banner)
     console.finish(results, info, duration, written, banner)
     if args.record:
         console.out.print(f"recordings: {args.record}/")
@@ -467,20 +502,8 @@ def _fuzz(args: argparse.Namespace) -> int:
         exclude=frozenset(args.exclude),
         invalid=not args.no_invalid,
     )
-    secrets = [os.environ[n] for n in args.redact_env if os.environ.get(n)]
-    run_options = Options(
-        concurrency=1,
-        timeout=args.timeout,
-        deadline=args.deadline,
-        retries=max(0, args.retries),
-        max_response_bytes=args.max_response_bytes,
-        stream_idle_timeout=args.stream_idle_timeout,
-        extra_secrets=tuple(secrets),
-    )
-    started = datetime.now(UTC)
-    run_id = "fuzz-" + started.strftime("%Y%m%d-%H%M%S")
-    directory = Path(args.report_dir) if args.report_dir else Path("reports") / run_id
-    _check_writable(directory, "--report-dir")
+    run_options = _sending(args, 1)
+    this = _Run(args, "fuzz-")
     console = Console()
     with console.counter(f"fuzzing {endpoint.name}", args.max_examples) as tick:
         report = fuzz(endpoint, options, run_options, on_example=tick)
@@ -495,21 +518,8 @@ def _fuzz(args: argparse.Namespace) -> int:
         f"{report.elapsed_s:.1f} s (stopped by {report.stopped_by}), seed {report.seed}; pinned: {pinned}; "
         f"left out: {', '.join(sorted(report.excluded)) or 'nothing'}."
     )
-    redactor = Redactor(secrets)
-    shown = (replace(endpoint, base_url=redactor.url(endpoint.base_url), headers={}),)
-    info = RunInfo(
-        run_id=run_id,
-        started=started.isoformat(timespec="seconds").replace("+00:00", "Z"),
-        finished=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        duration_s=report.elapsed_s,
-        harness_version=__version__,
-        endpoints=shown,
-        case_paths=(),
-        profiles={endpoint.name: load_profile(endpoint.profile).name},
-        origin="fuzz",
-        targets={endpoint.name: _targets(shown, args, None)[endpoint.name]},
-    )
-    written = write_reports(directory, info, results, banner)
+    info = this.info(args, run_options, [endpoint], report.elapsed_s, origin="fuzz")
+    written = write_reports(this.directory, info, results, banner)
     console.finish(results, info, report.elapsed_s, written, banner)
     for result in results:
         console.out.print(f"regression case: {result.file}")

@@ -19,7 +19,7 @@ class RunInfo:
     duration_s: float
     harness_version: str
     endpoints: tuple[Endpoint, ...]
-    case_paths: tuple[str, ...]
+    case_paths: tuple[str, ...] = ()
     selected: tuple[str, ...] = ()
     origin: str = "live"
     profiles: dict[str, str] = field(default_factory=dict)
