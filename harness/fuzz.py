@@ -79,6 +79,24 @@ class FuzzReport:
     seed: int | None
 
 
+_MAX_PASSES = 8
+
+
+class _Stop(BaseException):
+    """A budget is spent: stop the search where it is (what was found is kept)."""
+
+
+def _expected(exc: BaseException) -> bool:
+    """What a search ends with when it found failures, or when a budget cut a replay short."""
+    from hypothesis.errors import Flaky, Unsatisfiable
+
+    if isinstance(exc, _Failed | Flaky | Unsatisfiable):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_expected(e) for e in exc.exceptions)
+    return False
+
+
 class _Failed(Exception):
     """Raised for a failing example; one subclass per check code, so Hypothesis shrinks each failure apart."""
 
@@ -112,10 +130,11 @@ def _strategy(endpoint: Endpoint, options: FuzzOptions) -> Any:
     valid = cs.chat_requests(endpoint.model, pin=options.pin, exclude=options.exclude).map(lambda r: ("valid", r))
     if not options.invalid:
         return valid
-    invalid = cs.invalid_chat_requests(endpoint.model).map(lambda r: ("invalid", r))
+    invalid = cs.invalid_chat_requests(endpoint.model, pin=options.pin, exclude=options.exclude)
     malformed = cs.malformed_bodies().map(lambda r: ("malformed", r))
-    # Mostly valid variants: each shape of a valid request is what an endpoint most often gets wrong.
-    return st.one_of(valid, valid, valid, invalid, malformed)
+    kinds = [valid, valid, valid, invalid.map(lambda r: ("invalid", r)), malformed]
+    # Three valid variants in five (one_of would merge identical branches), shrinking towards valid ones.
+    return st.integers(0, len(kinds) - 1).flatmap(lambda i: kinds[i])
 
 
 def fuzz(
@@ -127,7 +146,7 @@ def fuzz(
     on_example: Callable[[int, int, int], None] = lambda examples, requests, failures: None,
 ) -> FuzzReport:
     """Fuzz one endpoint within the budgets; returns every distinct failure with its smallest payload."""
-    from hypothesis import HealthCheck, Phase, given, reject, settings
+    from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as with_seed
     from hypothesis.database import DirectoryBasedExampleDatabase
 
@@ -136,7 +155,7 @@ def fuzz(
     found: dict[str, FuzzFailure] = {}
     counts = {"examples": 0, "requests": 0}
     started = time.monotonic()
-    stopped_by = "max-examples"
+    stopped_by = "max-examples"  # each pass generates at most max_examples variants
     last_send = 0.0
 
     def exhausted() -> str | None:
@@ -158,47 +177,59 @@ def fuzz(
         return loop.run_until_complete(session.result(planned))
 
     database = DirectoryBasedExampleDatabase(str(options.database)) if options.database else None
+    strategy = _strategy(endpoint, options)
 
-    @settings(
-        max_examples=options.max_examples,
-        deadline=None,
-        database=database,
-        derandomize=False,
-        suppress_health_check=list(HealthCheck),
-        phases=[Phase.reuse, Phase.generate, Phase.shrink],
-        report_multiple_bugs=True,
-        print_blob=False,
-    )
-    @given(_strategy(endpoint, options))
-    def example(item: tuple[str, Any]) -> None:
-        nonlocal stopped_by
-        reason = exhausted()
-        if reason:
-            stopped_by = reason
-            reject()
-        kind, payload = item
-        counts["examples"] += 1
-        result = send(kind, payload)
-        errors = [f for f in result.findings if f.severity is Severity.ERROR]
-        on_example(counts["examples"], counts["requests"], len(found))
-        if result.verdict not in (Verdict.FAIL, Verdict.ERROR) or not errors:
-            return
-        code = errors[0].code
-        key = f"{code} ({kind})"  # a 500 on a valid request and a 200 on an invalid one are different bugs
-        known = found.get(key)
-        if known is None or _size(payload) < _size(known.payload):
-            found[key] = FuzzFailure(code, kind, payload, result)
-        raise _failure_type(key)(f"{code}: {errors[0].message}")
+    def search(known: frozenset[str]) -> None:
+        """One Hypothesis pass. Failures found in earlier passes pass here, so this one looks for new ones:
+        Hypothesis stops generating soon after the last failure it found, so one bug would hide the next."""
 
-    if options.seed is not None:
-        example = with_seed(options.seed)(example)
+        @settings(
+            max_examples=options.max_examples,
+            deadline=None,
+            database=database,
+            derandomize=False,
+            suppress_health_check=list(HealthCheck),
+            phases=[Phase.reuse, Phase.generate, Phase.shrink],
+            report_multiple_bugs=True,
+            print_blob=False,
+        )
+        @given(strategy)
+        def example(item: tuple[str, Any]) -> None:
+            if exhausted():
+                raise _Stop  # a BaseException: Hypothesis stops at once instead of shrinking it
+            kind, payload = item
+            counts["examples"] += 1
+            result = send(kind, payload)
+            errors = [f for f in result.findings if f.severity is Severity.ERROR]
+            on_example(counts["examples"], counts["requests"], len(found))
+            if result.verdict not in (Verdict.FAIL, Verdict.ERROR) or not errors:
+                return
+            code = errors[0].code
+            key = f"{code} ({kind})"  # a 500 on a valid request and a 200 on an invalid one are different bugs
+            if key in known:
+                return
+            if key not in found or _size(payload) < _size(found[key].payload):
+                found[key] = FuzzFailure(code, kind, payload, result)
+            raise _failure_type(key)(f"{code}: {errors[0].message}")
+
+        if options.seed is not None:
+            example = with_seed(options.seed)(example)
+        try:
+            example()
+        except Exception as exc:
+            if not _expected(exc):
+                raise
+
     try:
-        example()
-    except BaseException as exc:  # failures, groups of them, Flaky after a budget stop, Unsatisfiable
-        if isinstance(exc, KeyboardInterrupt):
-            stopped_by = "interrupted"
-        elif not isinstance(exc, Exception):
-            raise
+        for _ in range(_MAX_PASSES):
+            before = frozenset(found)
+            search(before)
+            if frozenset(found) == before:
+                break
+    except _Stop:
+        stopped_by = exhausted() or "budget"
+    except KeyboardInterrupt:
+        stopped_by = "interrupted"
     finally:
         loop.run_until_complete(session.aclose())
         loop.close()
@@ -220,9 +251,9 @@ class _Dumper(yaml.SafeDumper):
 
 
 def _escape(value: Any, model: str | None) -> Any:
-    """Payload values as case-file values: `${` is literal text there, so it is escaped as `$${`."""
+    """Payload values as case-file values, where `$` starts a placeholder: every `$` is written `$$`."""
     if isinstance(value, str):
-        return value.replace("${", "$${")
+        return value.replace("$", "$$")  # `$$` reads back as `$`, so no `${` can become a placeholder
     if isinstance(value, dict):
         return {
             k: ("${model}" if k == "model" and v == model and model else _escape(v, model)) for k, v in value.items()
@@ -246,7 +277,7 @@ def export_case(failure: FuzzFailure, endpoint: Endpoint, directory: Path) -> Pa
         "tags": ["regression", "fuzz", slug.split("-")[0]],
     }
     if failure.kind == "malformed":
-        case["raw_body"] = failure.payload.replace("${", "$${")
+        case["raw_body"] = failure.payload.replace("$", "$$")
     else:
         case["request"] = _escape(failure.payload, endpoint.model)
     if failure.kind != "valid":

@@ -98,8 +98,8 @@ def texts(min_size: int = 1, max_size: int = 40) -> st.SearchStrategy[str]:
     generated = st.text(
         st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), min_size=min_size, max_size=max_size
     )
-    special = st.sampled_from([t for t in _SPECIAL_TEXT if min_size <= len(t)])
-    return st.one_of(generated, special) if any(min_size <= len(t) for t in _SPECIAL_TEXT) else generated
+    fitting = [t for t in _SPECIAL_TEXT if min_size <= len(t) <= max_size]
+    return st.one_of(generated, st.sampled_from(fitting)) if fitting else generated
 
 
 def _wav() -> str:
@@ -286,8 +286,8 @@ def chat_requests(
     Generation is capped (`max_tokens` is set to this when neither token limit was drawn) because every
     example is a request someone pays for; `max_tokens=None` leaves requests uncapped.
     """
+    _check_names(exclude, pin or {})
     pin = dict(pin or {})
-    _check_names(exclude, pin)
     request: dict[str, Any] = {} if model is None else {"model": model}
     declared = draw(tools()) if "tools" not in exclude and draw(st.booleans()) else None
     request["messages"] = draw(conversations(exclude, declared))
@@ -317,9 +317,16 @@ def _drop(request: dict[str, Any], key: str) -> dict[str, Any]:
     return {k: v for k, v in request.items() if k != key}
 
 
-def invalid_chat_requests(model: str | None = None) -> st.SearchStrategy[dict[str, Any]]:
-    """A request every conformant endpoint must refuse with a 4xx: each breaks one documented rule."""
-    base = chat_requests(model, exclude={"stream", "google", "tools", "response_format"})
+def invalid_chat_requests(
+    model: str | None = None, pin: Mapping[str, Any] | None = None, exclude: Collection[str] = ()
+) -> st.SearchStrategy[dict[str, Any]]:
+    """A request every conformant endpoint must refuse with a 4xx: each breaks one documented rule.
+
+    `pin` and `exclude` shape the valid request that is then broken, as for `chat_requests`; the member a
+    variant breaks is broken even when pinned, since breaking it is the point.
+    """
+    _check_names(exclude, pin or {})
+    base = chat_requests(model, pin=pin, exclude={*exclude, "stream", "google", "tools", "response_format"})
     wrong_type = st.sampled_from(
         [
             ("temperature", "hot"),

@@ -62,10 +62,20 @@ A scenario may also name stream-only parts, which do nothing to non-streaming an
 The answer defects in ``STREAMED_ANSWER_DEFECTS`` reach streams too: the stream is built from the defective
 answer (``usage-*`` on the usage chunk, so only with ``include_usage``). The others cannot be said in a
 ``chat.completion.chunk`` stream, or have a ``stream-*`` counterpart, and are ignored when streaming:
-``content-array``, ``choices-empty``, ``choices-missing``, ``created-string``, ``object-wrong``,
-``no-nullable``, ``role-wrong``, ``index-wrong``, ``usage-missing``, ``tool-args-object`` and ``huge``.
+``content-array``, ``choices-empty``, ``choices-missing``, ``created-string``, ``fuzz-created-string-n2``,
+``object-wrong``, ``no-nullable``, ``role-wrong``, ``index-wrong``, ``usage-missing``, ``tool-args-object`` and
+``huge``.
 The wire defects apply to streams as well (``truncated`` ends the chunked body cleanly half-way, and does not
 combine with ``stream-endless``); the error and behaviour defects act before any answer.
+
+Two defects are planted for ``harness fuzz`` to find; each hides behind one input and leaves everything else
+conformant, so a test can check that the fuzzer finds it and shrinks it to that input:
+
+- ``fuzz-500-on-emoji``: a 500 (OpenAI's error body, type ``server_error``) for any request whose message text
+  (string content, or the text of text parts, in any message) holds a character outside the Basic Multilingual
+  Plane, such as an emoji. It acts before validation, like the behaviour defects; other requests are untouched.
+- ``fuzz-created-string-n2``: the answer's ``created`` is a string (``created-string``), but only when ``n`` is 2
+  or more and the answer is not streamed (a schema-invalid member for one parameter combination).
 
 Run ``python -m tests.servers --port 8123`` to try it by hand.
 
@@ -150,11 +160,13 @@ def _alnum(length: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Received:
-    """One request as the server read it: the raw path, lower-cased header names, the body bytes."""
+    """One request as the server read it: the raw path, lower-cased header names, the body bytes, and when it
+    arrived (``time.monotonic()`` once its headers were read, for tests of request rates)."""
 
     path: str
     headers: dict[str, str]
     body: bytes
+    arrived: float = 0.0
 
 
 @dataclass(slots=True)
@@ -1169,6 +1181,11 @@ def _usage(change: Callable[[dict[str, Any]], None]) -> Callable[[Completion, As
     return apply
 
 
+def _created_string_from_n2(completion: Completion, ask: Ask) -> None:
+    if ask.n >= 2:  # streams never get here: the defect is not in STREAMED_ANSWER_DEFECTS
+        completion["created"] = str(completion["created"])
+
+
 def _google_total(usage: dict[str, Any]) -> None:
     usage["completion_tokens_details"]["reasoning_tokens"] = 5
     usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"] + 5
@@ -1206,6 +1223,7 @@ ANSWER_DEFECTS: dict[str, Callable[[Completion, Ask], None]] = {
     "id-null": _set_top("id", lambda completion: None),
     "id-no-prefix": _set_top("id", lambda completion: f"resp-{_alnum(24)}"),
     "created-string": _set_top("created", lambda completion: str(completion["created"])),
+    "fuzz-created-string-n2": _created_string_from_n2,
     "object-wrong": _set_top("object", lambda completion: "chat.completion.chunk"),
     # usage
     "usage-missing": _drop_top("usage"),
@@ -1929,6 +1947,21 @@ def _retry(status: int) -> Callable[[Server, Received, Write], Reply | None]:
     return answer
 
 
+def _beyond_bmp(text: str) -> bool:
+    return any(ord(c) > 0xFFFF for c in text)
+
+
+def _500_on_emoji(server: Server, received: Received, write: Write) -> Reply | None:
+    try:
+        data = json.loads(received.body)
+    except (ValueError, RecursionError):
+        return None
+    messages = data.get("messages") if isinstance(data, dict) else None
+    if not isinstance(messages, list) or not any(_beyond_bmp(_message_text(m)) for m in messages):
+        return None
+    return _server_error(server, received, write)
+
+
 def _slow(server: Server, received: Received, write: Write) -> Reply | None:
     # Waiting on the closing event lets serve() return at once; the client has usually timed out long before.
     return Reply(0, reset=True) if server.closing.wait(SLOW_SECONDS) else None
@@ -1941,6 +1974,7 @@ BEHAVIOURS: dict[str, Callable[[Server, Received, Write], Reply | None]] = {
     "retry-429": _retry(429),
     "retry-503": _retry(503),
     "slow": _slow,
+    "fuzz-500-on-emoji": _500_on_emoji,
 }
 
 # Flags read by respond() itself.
@@ -2085,7 +2119,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         owner = self.server.owner
-        received = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, self._read_body())
+        arrived = time.monotonic()
+        received = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, self._read_body(), arrived)
         owner.record(received)
         self._send(respond(owner, self.command, received))
 

@@ -310,8 +310,11 @@ def test_minimal_instance_validates_and_violating_instance_does_not(schema: dict
 
 def test_requests_are_recorded_in_order(server: Any, post: Callable[..., httpx.Response]) -> None:
     marker = uuid.uuid4().hex
+    before = time.monotonic()
     post({"messages": [{"role": "user", "content": marker}]}, "usage-missing", headers={"X-Marker": marker})
     last = server.requests[-1]
+    assert before <= last.arrived <= time.monotonic()
+    assert [r.arrived for r in server.requests] == sorted(r.arrived for r in server.requests)
     assert last.path == "/usage-missing/v1/chat/completions"
     assert last.headers["x-marker"] == marker
     assert json.loads(last.body)["messages"][0]["content"] == marker
@@ -602,6 +605,12 @@ DEFECT_CASES: list[tuple[str, Any, Callable[[httpx.Response], bool]]] = [
     ("server-error", PLAIN, lambda r: r.status_code == 500 and r.json()["error"]["type"] == "server_error"),
     ("reject-valid", PLAIN, lambda r: r.status_code == 400 and set(r.json()["error"]) == OPENAI_ERROR_KEYS),
     ("huge", PLAIN, lambda r: len(_content(r)) == 8 * 1024 * 1024),
+    (
+        "fuzz-500-on-emoji",
+        {**PLAIN, "messages": [{"role": "user", "content": "Hi 🎒"}]},
+        lambda r: r.status_code == 500 and set(r.json()["error"]) == OPENAI_ERROR_KEYS,
+    ),
+    ("fuzz-created-string-n2", {**PLAIN, "n": 2}, lambda r: isinstance(r.json()["created"], str)),
 ]
 SPECIAL = {"slow", "reset", "retry-429", "retry-503"}  # tested below, one test each
 
@@ -638,6 +647,63 @@ def test_accept_all_answers_odd_bodies(post: Callable[..., httpx.Response]) -> N
     }
     assert post(odd, "accept-all").status_code == 200
     assert post(b"[]", "accept-all").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [{"role": "user", "content": "𐀀"}],
+        [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b 🎒✨"}]}],
+        [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "😀"}, {"role": "user", "content": "x"}],
+        [{"role": "wizard", "content": "🎒"}],  # before validation: an invalid request gets the 500 too
+    ],
+)
+def test_fuzz_500_on_emoji_fails_any_message_text_beyond_the_bmp(
+    post: Callable[..., httpx.Response], messages: list[dict[str, Any]]
+) -> None:
+    error = assert_openai_error(post({**PLAIN, "messages": messages}, "fuzz-500-on-emoji"), 500)
+    assert error["type"] == "server_error"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        PLAIN,
+        {**PLAIN, "messages": [{"role": "user", "content": "日本語 مرحبا e\u0301 \uffff"}]},
+        {**PLAIN, "stop": "🎒", "metadata": {"k": "🎒"}},  # outside the messages
+        {**PLAIN, "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "🎒"}}]}]},
+        {**PLAIN, "n": 3},
+    ],
+)
+def test_fuzz_500_on_emoji_leaves_everything_else_conformant(
+    post: Callable[..., httpx.Response], body: dict[str, Any]
+) -> None:
+    same = {"id": "", "created": 0}
+    assert post(body, "fuzz-500-on-emoji").json() | same == post(body).json() | same
+
+
+def test_fuzz_500_on_emoji_still_refuses_invalid_requests(post: Callable[..., httpx.Response]) -> None:
+    assert_openai_error(post(INVALID_BODY, "fuzz-500-on-emoji"), 400, "messages")
+    assert_openai_error(post(b"{not json \xf0\x9f\x8e\x92", "fuzz-500-on-emoji"), 400)
+
+
+@pytest.mark.parametrize(("n", "created_type"), [(None, int), (1, int), (2, str), (3, str), (128, str)])
+def test_fuzz_created_string_n2_needs_n_of_2_or_more(
+    post: Callable[..., httpx.Response], n: int | None, created_type: type
+) -> None:
+    body = PLAIN if n is None else {**PLAIN, "n": n}
+    answer = post(body, "fuzz-created-string-n2").json()
+    assert type(answer["created"]) is created_type
+    assert len(answer["choices"]) == (n or 1)
+    if created_type is str:
+        assert answer["created"].isdigit()
+
+
+def test_fuzz_created_string_n2_leaves_streams_alone(fetch: Callable[..., Streamed]) -> None:
+    body = {**PLAIN, "n": 2, "stream": True}
+    chunks = fetch(body, "fuzz-created-string-n2").chunks
+    assert chunks and all(isinstance(c["created"], int) for c in chunks)
+    assert normalized(chunks) == normalized(fetch(body).chunks)
 
 
 @pytest.mark.parametrize(("scenario", "status"), [("retry-429", 429), ("retry-503", 503)])
