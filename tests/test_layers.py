@@ -1,0 +1,67 @@
+"""Data flows one way (case → request → exchange → findings → verdict → report): no module reaches back up."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "harness"
+
+# Each module and the modules downstream of it, which it must never import.
+FORBIDDEN = {
+    "yamlfile": {"cases", "checks", "runner", "report", "cli", "fuzz", "profiles"},
+    "cases": {"checks", "runner", "report", "cli", "fuzz", "profiles", "transport", "recordings"},
+    "sse": {"checks", "runner", "report", "cli", "fuzz", "profiles", "streams"},
+    "streams": {"checks", "runner", "report", "cli", "fuzz", "profiles"},
+    "checks": {"runner", "report", "cli", "fuzz", "profiles", "transport", "recordings", "auth"},
+    "profiles": {"runner", "report", "cli", "fuzz"},
+    "transport": {"runner", "checks", "report", "cli", "fuzz", "profiles"},
+    "recordings": {"runner", "checks", "report", "cli", "fuzz", "profiles", "transport"},
+    "runner": {"report", "cli", "fuzz", "strategies"},
+    "report": {"runner", "cli", "fuzz", "checks", "transport"},
+    "strategies": {"runner", "report", "cli", "fuzz", "checks"},
+    "fuzz": {"cli"},
+}
+
+
+def _imports(path: Path) -> set[str]:
+    """The harness modules a file imports, by their first name under the package."""
+    names: set[str] = set()
+    package = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = (
+                list(package[: len(package) - node.level])
+                if path.name != "__init__.py"
+                else list(package[: len(package) - node.level + 1])
+            )
+            parts = base + (node.module.split(".") if node.module else [])
+            if len(parts) > 1:
+                names.add(parts[1])
+            else:
+                names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.Import | ast.ImportFrom) and not getattr(node, "level", 0):
+            module = node.module if isinstance(node, ast.ImportFrom) else None
+            for name in [module] if module else [a.name for a in node.names]:  # type: ignore[union-attr]
+                if name and name.startswith("harness."):
+                    names.add(name.split(".")[1])
+    return names
+
+
+@pytest.mark.parametrize("module", sorted(FORBIDDEN))
+def test_no_module_imports_what_comes_after_it(module: str) -> None:
+    files = (
+        [PACKAGE / f"{module}.py"] if (PACKAGE / f"{module}.py").exists() else sorted((PACKAGE / module).glob("*.py"))
+    )
+    assert files
+    for path in files:
+        reached = _imports(path) & FORBIDDEN[module]
+        assert not reached, f"{path.relative_to(PACKAGE.parent)} imports {sorted(reached)}, which come after it"
+
+
+def test_only_the_entry_points_import_the_cli() -> None:
+    for path in PACKAGE.rglob("*.py"):
+        if path.name not in ("cli.py", "__main__.py"):
+            assert "cli" not in _imports(path), path
