@@ -126,6 +126,13 @@ def _case(kind: str, payload: Any, number: int) -> Case:
 
 def _strategy(endpoint: Endpoint, options: FuzzOptions) -> Any:
     from hypothesis import strategies as st
+    from hypothesis.errors import InvalidArgument
+
+    unknown = sorted(set(options.exclude) - cs.PARTS)
+    if unknown:
+        raise InvalidArgument(
+            f"exclude names parts the strategies do not know: {unknown}; expected some of {sorted(cs.PARTS)}"
+        )
 
     valid = cs.chat_requests(endpoint.model, pin=options.pin, exclude=options.exclude).map(lambda r: ("valid", r))
     if not options.invalid:
@@ -150,8 +157,13 @@ def fuzz(
     from hypothesis import seed as with_seed
     from hypothesis.database import DirectoryBasedExampleDatabase
 
+    strategy = _strategy(endpoint, options)  # first: a bad pin or exclude is refused before anything opens
     loop = asyncio.new_event_loop()
-    session = loop.run_until_complete(Session.open([endpoint], run_options or Options(), environ=environ))
+    try:
+        session = loop.run_until_complete(Session.open([endpoint], run_options or Options(), environ=environ))
+    except BaseException:
+        loop.close()
+        raise
     found: dict[str, FuzzFailure] = {}
     counts = {"examples": 0, "requests": 0}
     started = time.monotonic()
@@ -177,9 +189,8 @@ def fuzz(
         return loop.run_until_complete(session.result(planned))
 
     database = DirectoryBasedExampleDatabase(str(options.database)) if options.database else None
-    strategy = _strategy(endpoint, options)
 
-    def search(known: frozenset[str]) -> None:
+    def search(known: frozenset[str], first: bool) -> None:
         """One Hypothesis pass. Failures found in earlier passes pass here, so this one looks for new ones:
         Hypothesis stops generating soon after the last failure it found, so one bug would hide the next."""
 
@@ -189,7 +200,9 @@ def fuzz(
             database=database,
             derandomize=False,
             suppress_health_check=list(HealthCheck),
-            phases=[Phase.reuse, Phase.generate, Phase.shrink],
+            # Only the first round replays the database: a later one would pass the failures it already
+            # knows, and Hypothesis would drop them from the database as fixed.
+            phases=[Phase.reuse, Phase.generate, Phase.shrink] if first else [Phase.generate, Phase.shrink],
             report_multiple_bugs=True,
             print_blob=False,
         )
@@ -221,9 +234,9 @@ def fuzz(
                 raise
 
     try:
-        for _ in range(_MAX_PASSES):
+        for round_number in range(_MAX_PASSES):
             before = frozenset(found)
-            search(before)
+            search(before, round_number == 0)
             if frozenset(found) == before:
                 break
     except _Stop:
