@@ -71,3 +71,18 @@ def run_case(
         run([case], [endpoint], options or Options(timeout=10, deadline=20), environ=environ or {}, **kwargs)
     )
     return results[0]
+
+
+@pytest.fixture(scope="module")
+def real() -> tuple[str, str]:
+    """(base URL, model) of the real llama.cpp server that .ci/run starts; skips, saying why, without one."""
+    import httpx
+
+    base_url = os.environ.get("HARNESS_REAL_BASE_URL")
+    if not base_url:
+        pytest.skip("no real server: start one with `bash .ci/real-server.sh start` and set HARNESS_REAL_BASE_URL")
+    try:
+        httpx.get(base_url.removesuffix("/v1") + "/health", timeout=5).raise_for_status()
+    except httpx.HTTPError as exc:
+        pytest.skip(f"the real server at {base_url} does not answer /health: {exc}")
+    return base_url, os.environ.get("HARNESS_REAL_MODEL", "smollm2-135m")

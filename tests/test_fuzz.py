@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from hypothesis.errors import InvalidArgument
 
@@ -583,15 +582,8 @@ def llama_cpp_deviation(fuzzed: FuzzFailure) -> str | None:
 
 
 @pytest.mark.real_server
-def test_a_short_fuzz_of_the_real_server_reports_only_real_deviations() -> None:
-    base_url = os.environ.get("HARNESS_REAL_BASE_URL")
-    if not base_url:
-        pytest.skip("no real server: start one with `bash .ci/real-server.sh start` and set HARNESS_REAL_BASE_URL")
-    try:
-        httpx.get(base_url.removesuffix("/v1") + "/health", timeout=5).raise_for_status()
-    except httpx.HTTPError as exc:
-        pytest.skip(f"the real server at {base_url} does not answer /health: {exc}")
-    model = os.environ.get("HARNESS_REAL_MODEL", "smollm2-135m")
+def test_a_short_fuzz_of_the_real_server_reports_only_real_deviations(real: tuple[str, str]) -> None:
+    base_url, model = real
     options = FuzzOptions(
         max_examples=20,
         budget_s=60,

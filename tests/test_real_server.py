@@ -6,10 +6,8 @@ model's wording. The deviations asserted here are the ones documented for this s
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import httpx
 import pytest
 
 from harness.cases import load_cases, select
@@ -18,18 +16,6 @@ from tests.conftest import run_case
 
 pytestmark = pytest.mark.real_server
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def real() -> tuple[str, str]:
-    base_url = os.environ.get("HARNESS_REAL_BASE_URL")
-    if not base_url:
-        pytest.skip("no real server: start one with `bash .ci/real-server.sh start` and set HARNESS_REAL_BASE_URL")
-    try:
-        httpx.get(base_url.removesuffix("/v1") + "/health", timeout=5).raise_for_status()
-    except httpx.HTTPError as exc:
-        pytest.skip(f"the real server at {base_url} does not answer /health: {exc}")
-    return base_url, os.environ.get("HARNESS_REAL_MODEL", "smollm2-135m")
 
 
 def test_plain_text_passes_with_timings(real: tuple[str, str]) -> None:
