@@ -179,6 +179,7 @@ class Exchange:
                     for e in self.stream.events
                 ],
                 "assembled": None if self.stream.assembled is MISSING else self.stream.assembled,
+                "notes": list(self.stream.notes),
             }
         return view
 

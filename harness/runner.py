@@ -199,9 +199,6 @@ class _Reading:
         self.total: float | None = None
         self.recorded: dict[str, Any] | None = None
 
-    def reset(self) -> None:
-        self.__init__()  # type: ignore[misc]
-
 
 def _is_stream(planned: Planned) -> bool:
     return bool(isinstance(planned.case.request, dict) and planned.case.request.get("stream") is True)
@@ -231,7 +228,7 @@ async def _exchange(client: httpx.AsyncClient, planned: Planned, options: Option
         async with asyncio.timeout(options.deadline):
             while True:
                 attempt += 1
-                reading.reset()
+                reading = _Reading()  # a retried answer replaces the one before
                 t0 = time.perf_counter()
                 request = client.build_request(
                     "POST",
