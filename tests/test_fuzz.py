@@ -90,10 +90,10 @@ def codes_of(result: dict[str, Any]) -> set[str]:
 
 
 # --------------------------------------------------------------------------- budgets, in the background
-# max_requests and budget_s stop what is sent at once, but the run itself goes on for seconds after (see the
-# xfail at the end). They are measured in a child process started with this module, so that this time passes
-# alongside the other tests. Valid variants with every optional part left out keep the examples cheap: the
-# budgets are what is under test. Each run has a path of its own on the test double, to tell its requests apart.
+# max_requests and budget_s stop what is sent, and the run, at once. They are measured in a child process
+# started with this module, so that they run alongside the other tests. Valid variants with every optional
+# part left out keep the examples cheap: the budgets are what is under test. Each run has a path of its own on
+# the test double, to tell its requests apart.
 
 BUDGET_SCENARIO, MAX_REQUESTS_SCENARIO = "ok+ok", "ok+ok+ok"
 BUDGET_CHILD = """
@@ -381,8 +381,9 @@ def test_a_pinned_member_has_its_value_in_every_valid_request(server: Server) ->
 
 @pytest.fixture(scope="module")
 def left_out(server: Server) -> list[tuple[dict[str, Any], str | None]]:
-    # Seed 9 drew an invalid variant breaking `stream` before excluded members were left unbroken.
-    return decoded(run(server, "ok", max_examples=30, seed=9, exclude=LEFT_OUT)[1])
+    # Seed 17: were excluded members broken anyway, its 15th request would be an invalid variant with `"stream":
+    # "yes"` (checked by hand against such a harness; other seeds up to 30 send none within 30 examples).
+    return decoded(run(server, "ok", max_examples=30, seed=17, exclude=LEFT_OUT)[1])
 
 
 def test_excluded_parts_are_in_no_request(left_out: list[tuple[dict[str, Any], str | None]]) -> None:
