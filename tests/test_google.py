@@ -269,20 +269,16 @@ def test_application_default_credentials_from_a_key_file(
     assert headers["authorization"] == f"Bearer {TOKEN_PREFIX}1"
 
 
-def test_a_token_is_refreshed_before_it_expires(google: Google, tmp_path: Path) -> None:
-    """Tokens that expire within five minutes are refreshed before the next request, through google-auth."""
-    google.expires_in = 120
+def three_requests(google: Google, tmp_path: Path, *more: str) -> None:
+    """Three cases sent one after another to a Vertex endpoint, with a service-account key."""
     key = service_account_key(tmp_path / "key.json", google.url + "/token")
     cases = tmp_path / "cases"
     cases.mkdir()
-    (cases / "many.case.yaml").write_text(
-        json.dumps(
-            [
-                {"id": f"c{i}", "request": {"model": "${model}", "messages": [{"role": "user", "content": f"hi {i}"}]}}
-                for i in range(3)
-            ]
-        )
-    )
+    hello = [
+        {"id": f"c{i}", "request": {"model": "${model}", "messages": [{"role": "user", "content": f"hi {i}"}]}}
+        for i in range(3)
+    ]
+    (cases / "many.case.yaml").write_text(json.dumps(hello))
     run(
         tmp_path,
         str(cases),
@@ -298,40 +294,22 @@ def test_a_token_is_refreshed_before_it_expires(google: Google, tmp_path: Path) 
         str(key),
         "--concurrency",
         "1",
+        *more,
     )
+
+
+def test_a_token_is_refreshed_before_it_expires(google: Google, tmp_path: Path) -> None:
+    """Tokens that expire within five minutes are refreshed before the next request, through google-auth."""
+    google.expires_in = 120
+    three_requests(google, tmp_path)
     sent = [h["authorization"] for _, h, _ in google.chat()]
     assert len(sent) == 3 and len(set(sent)) == 3, "each request needed a fresh token"
     assert google.tokens_issued >= 3
-    text = all_written(tmp_path)
-    assert TOKEN_PREFIX not in text
+    assert TOKEN_PREFIX not in all_written(tmp_path)
 
 
 def test_a_long_lived_token_is_reused(google: Google, tmp_path: Path) -> None:
-    key = service_account_key(tmp_path / "key.json", google.url + "/token")
-    cases = tmp_path / "cases"
-    cases.mkdir()
-    (cases / "many.case.yaml").write_text(
-        json.dumps(
-            [
-                {"id": f"c{i}", "request": {"model": "${model}", "messages": [{"role": "user", "content": f"hi {i}"}]}}
-                for i in range(3)
-            ]
-        )
-    )
-    run(
-        tmp_path,
-        str(cases),
-        "--kind",
-        "vertex",
-        "--project",
-        "p",
-        "--location",
-        "us-central1",
-        "--model",
-        "m",
-        "--credentials",
-        str(key),
-    )
+    three_requests(google, tmp_path)
     assert google.tokens_issued == 1 and len(google.chat()) == 3
 
 
