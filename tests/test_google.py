@@ -37,6 +37,8 @@ ANSWER = {
     "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
 }
 TOKEN_PREFIX = "ya29.sentinel-token-"
+# A Gemini endpoint on Vertex AI's global location, as flags.
+GLOBAL_VERTEX = ("--kind", "vertex", "--project", "p", "--location", "global", "--model", "m")
 
 
 @dataclass
@@ -344,14 +346,7 @@ def test_a_refused_credential_stops_the_run_before_anything_is_sent(
     code = run(
         tmp_path,
         str(write_case(tmp_path)),
-        "--kind",
-        "vertex",
-        "--project",
-        "p",
-        "--location",
-        "global",
-        "--model",
-        "m",
+        *GLOBAL_VERTEX,
         "--credentials",
         str(key),
     )
@@ -367,14 +362,7 @@ def test_a_broken_key_file(google: Google, tmp_path: Path, capsys: pytest.Captur
         run(
             tmp_path,
             str(write_case(tmp_path)),
-            "--kind",
-            "vertex",
-            "--project",
-            "p",
-            "--location",
-            "global",
-            "--model",
-            "m",
+            *GLOBAL_VERTEX,
             "--credentials",
             str(key),
         )

@@ -13,7 +13,7 @@ import re
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 import jsonschema
@@ -100,10 +100,15 @@ def check(
     return register
 
 
-def registry() -> dict[str, Check]:
-    """Every registered check by code (importing the check families on first use)."""
+@cache
+def _load_families() -> None:
     for family in _FAMILIES:
         importlib.import_module(f"{__name__}.{family}")
+
+
+def registry() -> dict[str, Check]:
+    """Every registered check by code (importing the check families on first use, once)."""
+    _load_families()
     return dict(_REGISTRY)
 
 
