@@ -7,7 +7,6 @@ case-file error (nothing was sent), 3 an internal error (a bug: please report it
 from __future__ import annotations
 
 import argparse
-import asyncio
 import difflib
 import enum
 import json
@@ -20,21 +19,18 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from . import strategies as cs
-from .cases import lint, load_cases, select
-from .checks import RUNNER_CODES, all_codes, registry
-from .endpoints import KINDS, Endpoint, build_endpoint, load_config, parse_header, select_endpoints
 from .errors import ConfigError, HarnessError, Problem
-from .models import Result, Verdict
-from .profiles import builtin_profiles, load_profile
-from .recordings import Recording, load_recordings
-from .redact import Redactor
-from .report import RunInfo, write_reports
-from .report.console import Console
-from .runner import Options, run
+from .options import FUZZ_PARTS, KINDS
+from .resources import bundled, profile_names
+
+if TYPE_CHECKING:
+    from .endpoints import Endpoint
+    from .recordings import Recording
+    from .report import RunInfo
+    from .runner import Options
 
 __all__ = ["ExitCode", "main"]
 
@@ -85,7 +81,7 @@ def _endpoint_flags(command: argparse.ArgumentParser) -> None:
     add("--api-key-env", metavar="NAME", help="environment variable holding the API key (sent as a bearer token)")
     add("--header", action="append", default=[], metavar="'K: V'", help="extra request header (repeatable)")
     add("--var", action="append", default=[], metavar="NAME=VALUE", help="a ${NAME} placeholder value (repeatable)")
-    add("--profile", help=f"how to weigh findings: {', '.join(builtin_profiles())}, or a profile .yaml")
+    add("--profile", help=f"how to weigh findings: {', '.join(profile_names())}, or a profile .yaml")
     add("--config", help=f"endpoint config file (default: ./{DEFAULT_CONFIG} when it exists)")
     add(
         "--endpoint",
@@ -135,7 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run_p = commands.add_parser("run", help="send cases to endpoints, check the answers, write a report")
-    run_p.add_argument("paths", nargs="*", metavar="CASES", help=f"case files or folders (default: {DEFAULT_CASES}/)")
+    run_p.add_argument(
+        "paths",
+        nargs="*",
+        metavar="CASES",
+        help=f"case files or folders (default: ./{DEFAULT_CASES}/, else the bundled catalogue)",
+    )
     _endpoint_flags(run_p)
     offline = run_p.add_argument_group("recordings")
     offline.add_argument(
@@ -143,9 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     offline.add_argument(
         "--replay",
+        action="append",
         metavar="DIR",
-        help="answer every request from the recordings in DIR, with no "
-        f"network (default with no endpoint: ./{DEFAULT_RECORDINGS})",
+        help="answer every request from the recordings in DIR (repeatable), with no network "
+        f"(default with no endpoint: ./{DEFAULT_RECORDINGS}, else the bundled recordings)",
     )
     run_p.add_argument(
         "--select",
@@ -181,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="PART",
-        help=f"leave a part out (repeatable): {', '.join(sorted(cs.PARTS))}",
+        help=f"leave a part out (repeatable): {', '.join(sorted(FUZZ_PARTS))}",
     )
     shape.add_argument(
         "--no-invalid", action="store_true", help="only valid variants (no requests that must be refused)"
@@ -195,7 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
     _sending_flags(fuzz_p)
 
     lint_p = commands.add_parser("lint", help="check case files and print file:line:column for each problem")
-    lint_p.add_argument("paths", nargs="*", metavar="PATHS", help=f"case files or folders (default: {DEFAULT_CASES}/)")
+    lint_p.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATHS",
+        help=f"case files or folders (default: ./{DEFAULT_CASES}/, else the bundled catalogue)",
+    )
 
     checks_p = commands.add_parser("checks", help="list every check code and its weight under a profile")
     checks_p.add_argument("--profile", default="generic", help="profile to show severities for (default generic)")
@@ -224,6 +231,8 @@ _REQUIRED = {
 
 
 def _endpoints(args: argparse.Namespace) -> list[Endpoint]:
+    from .endpoints import build_endpoint, load_config, parse_header, select_endpoints
+
     variables = {}
     for item in args.var:
         name, sep, value = item.partition("=")
@@ -264,30 +273,93 @@ def _endpoints(args: argparse.Namespace) -> list[Endpoint]:
     ]
 
 
+def _names_endpoint(args: argparse.Namespace) -> bool:
+    """Whether the command line says which endpoint to run (rather than leaving it to recordings)."""
+    return bool(args.base_url or args.kind or args.config)
+
+
 def _replay_endpoints(
     recordings: dict[tuple[str, str], Recording], args: argparse.Namespace, origin: str
 ) -> list[Endpoint]:
-    """Replay needs no config: each recording says which endpoint (URL, model, profile) it came from."""
-    if args.base_url or args.kind or args.config:
-        raise ConfigError(
-            Problem("--replay", "replay takes its endpoints from the recordings; pick them with --endpoint NAME")
-        )
+    """The endpoints a replay answers for.
+
+    A command line that names its endpoint (`--base-url`, `--kind`, `--config`) replays as it recorded: the
+    same flags, with `--replay` in place of `--record`. Otherwise each recording says which endpoint (URL,
+    model, profile) it came from, and `--endpoint` picks among them.
+    """
+    from .endpoints import Endpoint, select_endpoints
+
+    recorded = sorted({name for name, _ in recordings})
+    if not recorded:
+        raise ConfigError(Problem(origin, "no recordings in this folder (make some with --record)"))
+    if _names_endpoint(args):
+        endpoints = _endpoints(args)
+        for e in endpoints:
+            if e.name not in recorded:
+                raise ConfigError(
+                    Problem(
+                        "--replay",
+                        f"{origin} holds no recordings of endpoint {e.name!r}; it has {', '.join(recorded)}"
+                        + (" (name the endpoint with --name)" if args.base_url or args.kind else ""),
+                    )
+                )
+        return endpoints
     found: dict[str, Endpoint] = {}
     for (name, _), recording in sorted(recordings.items()):
         if name not in found:
             e = recording.endpoint
             found[name] = Endpoint(
-                name,
-                str(e.get("base_url") or "http://recorded.invalid/v1"),
-                e.get("model"),
-                None,
-                {},
-                {},
-                args.profile or str(e.get("profile") or "generic"),
+                name=name,
+                base_url=str(e.get("base_url") or "http://recorded.invalid/v1"),
+                model=args.model or e.get("model"),
+                profile=args.profile or str(e.get("profile") or "generic"),
             )
-    if not found:
-        raise ConfigError(Problem(origin, "no recordings in this folder (make some with --record)"))
     return select_endpoints(found, args.endpoint, origin)
+
+
+def _load_replay(folders: list[str]) -> dict[tuple[str, str], Recording]:
+    """The recordings of every `--replay` folder together; the same case of the same endpoint in two is refused."""
+    from .recordings import load_recordings
+
+    merged: dict[tuple[str, str], Recording] = {}
+    for folder in folders:
+        for key, recording in load_recordings(Path(folder)).items():
+            if key in merged:
+                raise ConfigError(
+                    Problem(
+                        "--replay",
+                        f"case {key[1]!r} of endpoint {key[0]!r} is recorded in both {merged[key].path} and "
+                        f"{recording.path}; replay one folder, or rename the endpoint in one of them",
+                    )
+                )
+            merged[key] = recording
+    return merged
+
+
+def _shown(path: Path) -> str:
+    """A path as a user can type it here: relative to the current folder when it lies below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _catalogue(paths: list[str]) -> tuple[list[str], str]:
+    """The case files to run and what to call them: those given, else ./cases, else the bundled catalogue."""
+    if paths:
+        return paths, ", ".join(paths)
+    if Path(DEFAULT_CASES).is_dir():
+        return [DEFAULT_CASES], f"./{DEFAULT_CASES}"
+    folder = _shown(bundled("cases"))
+    return [folder], f"{folder} (the catalogue bundled with chat-conformance)"
+
+
+def _default_recordings() -> tuple[str, str]:
+    """The recordings a run with no endpoint replays: ./recordings, else those bundled with the package."""
+    if Path(DEFAULT_RECORDINGS).is_dir():
+        return DEFAULT_RECORDINGS, f"./{DEFAULT_RECORDINGS}"
+    folder = _shown(bundled("recordings"))
+    return folder, f"{folder} (bundled with chat-conformance)"
 
 
 def _banner(recordings: dict[tuple[str, str], Recording], directory: str, endpoints: list[Endpoint]) -> str:
@@ -308,13 +380,13 @@ def _banner(recordings: dict[tuple[str, str], Recording], directory: str, endpoi
     return f"REPLAYED FROM RECORDINGS in {directory}, not a live run: {', '.join(described)}; made {span}."
 
 
-def _targets(endpoints: tuple[Endpoint, ...], args: argparse.Namespace, replay_dir: str | None) -> dict[str, str]:
+def _targets(endpoints: tuple[Endpoint, ...], args: argparse.Namespace, replay_dirs: Sequence[str]) -> dict[str, str]:
     """For each endpoint, the flags that point `harness run` at it again (for "reproduce with")."""
     quote = shlex.quote
     out = {}
     for e in endpoints:
-        if replay_dir:
-            flags = f"--replay {quote(replay_dir)} --endpoint {quote(e.name)}"
+        if replay_dirs:
+            flags = " ".join(f"--replay {quote(d)}" for d in replay_dirs) + f" --endpoint {quote(e.name)}"
         elif args.base_url or args.kind:
             given = {k: getattr(args, k) for k in _ENDPOINT_FLAGS if k != "profile" and getattr(args, k) is not None}
             if "base_url" in given:
@@ -339,6 +411,8 @@ def _check_writable(directory: Path, flag: str) -> None:
 
 def _sending(args: argparse.Namespace, concurrency: int) -> Options:
     """How to send, from the flags `run` and `fuzz` share."""
+    from .runner import Options
+
     secrets = [os.environ[n] for n in args.redact_env if os.environ.get(n)]
     return Options(
         concurrency=concurrency,
@@ -366,9 +440,13 @@ class _Run:
         options: Options,
         endpoints: list[Endpoint],
         duration: float,
-        replay_dir: str | None = None,
+        replay_dirs: Sequence[str] = (),
         **more: Any,
     ) -> RunInfo:
+        from .profiles import load_profile
+        from .redact import Redactor
+        from .report import RunInfo
+
         redactor = Redactor(options.extra_secrets)
         shown = tuple(replace(e, base_url=redactor.url(e.base_url), headers={}) for e in endpoints)
         return RunInfo(
@@ -379,7 +457,7 @@ class _Run:
             harness_version=__version__,
             endpoints=shown,
             profiles={e.name: load_profile(e.profile).name for e in endpoints},
-            targets=_targets(shown, args, replay_dir),
+            targets=_targets(shown, args, replay_dirs),
             **more,
         )
 
@@ -389,19 +467,26 @@ def _stamp(moment: datetime) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    replay_dir = args.replay
-    if (
-        replay_dir is None
-        and not (args.base_url or args.kind or args.config or Path(DEFAULT_CONFIG).is_file())
-        and Path(DEFAULT_RECORDINGS).is_dir()
-    ):
-        replay_dir = DEFAULT_RECORDINGS  # the default run: the bundled recordings of a real server
-    if replay_dir is not None and args.record:
+    import asyncio
+
+    from .cases import load_cases, select
+    from .models import Result, Verdict
+    from .profiles import load_profile
+    from .report import write_reports
+    from .report.console import Console
+    from .runner import run
+
+    replay_dirs: list[str] = list(args.replay or [])
+    recordings_named = ", ".join(replay_dirs)
+    if not replay_dirs and not (_names_endpoint(args) or Path(DEFAULT_CONFIG).is_file()):
+        folder, recordings_named = _default_recordings()  # the default run: recordings of a real server
+        replay_dirs = [folder]
+    if replay_dirs and args.record:
         raise ConfigError(Problem("--record", "--record and --replay cannot be used together"))
-    recordings = load_recordings(Path(replay_dir)) if replay_dir is not None else None
-    endpoints = _replay_endpoints(recordings, args, replay_dir) if recordings is not None else _endpoints(args)
-    banner = _banner(recordings, replay_dir, endpoints) if recordings and replay_dir else ""
-    paths = args.paths or [DEFAULT_CASES]
+    recordings = _load_replay(replay_dirs) if replay_dirs else None
+    endpoints = _replay_endpoints(recordings, args, recordings_named) if recordings is not None else _endpoints(args)
+    banner = _banner(recordings, recordings_named, endpoints) if recordings else ""
+    paths, catalogue = _catalogue(args.paths)
     cases = select(load_cases(paths), args.select)
     if not cases:
         raise HarnessError(
@@ -418,7 +503,7 @@ def _run(args: argparse.Namespace) -> int:
     console = Console(verbose=args.verbose)
     collected: list[Result] = []
     t0 = time.perf_counter()
-    console.start(len(cases) * len(endpoints), banner)
+    console.start(len(cases) * len(endpoints), banner, sources=f"cases: {catalogue}")
 
     def on_result(result: Result) -> None:
         collected.append(result)
@@ -446,10 +531,10 @@ def _run(args: argparse.Namespace) -> int:
         options,
         endpoints,
         duration,
-        replay_dir,
+        replay_dirs,
         case_paths=tuple(map(str, paths)),
         selected=tuple(args.select),
-        origin=f"replay:{replay_dir}" if replay_dir else "live",
+        origin=f"replay:{','.join(replay_dirs)}" if replay_dirs else "live",
     )
     written = write_reports(this.directory, info, results, banner)
     console.finish(results, info, duration, written, banner)
@@ -476,20 +561,22 @@ def _pins(items: list[str]) -> dict[str, Any]:
 
 def _fuzz(args: argparse.Namespace) -> int:
     from .fuzz import FuzzOptions, export_case, fuzz, with_case_file
+    from .report import write_reports
+    from .report.console import Console
 
     endpoints = _endpoints(args)
     if len(endpoints) != 1:
         raise ConfigError(Problem("harness fuzz", "fuzz one endpoint at a time; pick it with --endpoint NAME"))
     endpoint = endpoints[0]
-    unknown = sorted(set(args.exclude) - cs.PARTS)
+    unknown = sorted(set(args.exclude) - FUZZ_PARTS)
     if unknown:
-        hint = difflib.get_close_matches(unknown[0], sorted(cs.PARTS), n=1)
+        hint = difflib.get_close_matches(unknown[0], sorted(FUZZ_PARTS), n=1)
         raise ConfigError(
             Problem(
                 "--exclude",
                 f"unknown part {unknown[0]!r}"
                 + (f" (did you mean {hint[0]!r}?)" if hint else "")
-                + f"; expected some of {', '.join(sorted(cs.PARTS))}",
+                + f"; expected some of {', '.join(sorted(FUZZ_PARTS))}",
             )
         )
     options = FuzzOptions(
@@ -527,7 +614,9 @@ def _fuzz(args: argparse.Namespace) -> int:
 
 
 def _lint(args: argparse.Namespace) -> int:
-    cases, problems = lint(args.paths or [DEFAULT_CASES])
+    from .cases import lint
+
+    cases, problems = lint(_catalogue(args.paths)[0])
     for problem in problems:
         print(problem)
     if problems:
@@ -538,6 +627,9 @@ def _lint(args: argparse.Namespace) -> int:
 
 
 def _checks(args: argparse.Namespace) -> int:
+    from .checks import RUNNER_CODES, all_codes, registry
+    from .profiles import load_profile
+
     profile = load_profile(args.profile)
     checks = registry()
     print(f"check codes, weighed by profile {profile.name}:")

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import schemas
 from .errors import ConfigError, Problem
+from .options import KINDS
 from .pointer import join
 from .yamlfile import Source, load_yaml
 
@@ -20,7 +20,6 @@ __all__ = ["KINDS", "Endpoint", "build_endpoint", "load_config", "parse_header",
 _SENSITIVE = ("authorization", "api-key", "x-api-key", "x-goog-api-key", "proxy-authorization", "cookie")
 
 
-KINDS = ("openai", "vertex", "vertex-endpoint", "gemini-api")
 GEMINI_API_BASE = "https://generativelanguage.googleapis.com/v1beta/openai"
 _DEFAULT_PROFILE = {
     "openai": "generic",
@@ -132,7 +131,9 @@ def parse_header(text: str) -> tuple[str, str]:
 
 
 def load_config(path: str | Path) -> dict[str, Endpoint]:
-    """Every endpoint named in a config file, validated against `schemas/config.schema.json`."""
+    """Every endpoint named in a config file, validated against the bundled `config.schema.json`."""
+    from . import schemas  # jsonschema costs `harness --help` a tenth of a second; only a run needs it
+
     source = load_yaml(path)
     if source.data is None:
         raise ConfigError(Problem(str(path), "empty config file: expected 'endpoints:' with at least one endpoint"))

@@ -2,7 +2,7 @@
 
 A check reports what it sees; the profile decides whether that fails the case (`error`), is reported
 without failing (`warning`), or is not reported (`off`), and says why, usually by naming the provider's
-documentation. Profiles are YAML data (built-in ones in `harness/profiles/`, or a user's file) that can
+documentation. Profiles are YAML data (built-in ones in `harness/data/profiles/`, or a user's file) that can
 `extend` one another, so a provider difference is a line of data, never an `if provider ==` branch.
 """
 
@@ -18,11 +18,11 @@ from .checks import all_codes
 from .errors import ConfigError, HarnessError, Problem
 from .models import Finding, Severity
 from .pointer import join
+from .resources import bundled, profile_names
 from .yamlfile import Source, load_yaml
 
-__all__ = ["BUILTIN_DIR", "Profile", "Rule", "builtin_profiles", "load_profile"]
+__all__ = ["Profile", "Rule", "builtin_profiles", "load_profile"]
 
-BUILTIN_DIR = Path(__file__).resolve().parent / "profiles"
 _LEVELS = {"error": Severity.ERROR, "warning": Severity.WARNING, "off": None}
 
 
@@ -60,7 +60,7 @@ class Profile:
 
 
 def builtin_profiles() -> list[str]:
-    return sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml"))
+    return profile_names()
 
 
 def _parse_rules(source: Source, data: Any) -> tuple[dict[str, Rule], list[Problem]]:
@@ -132,7 +132,7 @@ def _locate(name_or_path: str, base: Path | None) -> Path:
         if not candidate.is_file():
             raise ConfigError(Problem(str(candidate), "no such profile file"))
         return candidate
-    path = BUILTIN_DIR / f"{name_or_path}.yaml"
+    path = bundled("profiles") / f"{name_or_path}.yaml"
     if not path.is_file():
         names = builtin_profiles()
         close = difflib.get_close_matches(name_or_path, names, n=1)

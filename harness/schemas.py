@@ -1,4 +1,4 @@
-"""The JSON Schemas in `schemas/`, loaded once and compiled: the only module that knows where they live."""
+"""The JSON Schemas shipped in the package (`harness/data/schemas/`), each loaded once and compiled."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ import json
 import re
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
 from .pointer import join
+from .resources import bundled
 
-__all__ = ["SchemaError", "compile_schema", "schema", "schema_dir", "validate"]
+__all__ = ["SchemaError", "compile_schema", "schema", "validate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,19 +27,10 @@ class SchemaError:
     schema_path: str
 
 
-def schema_dir() -> Path:
-    """`schemas/` beside the package in a checkout; the installed copy otherwise."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "schemas", here / "schemas"):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError("the harness's schemas/ folder is missing from this installation")
-
-
 @cache
 def schema(name: str) -> jsonschema.Draft202012Validator:
-    """The compiled validator for `schemas/<name>.schema.json`, built once per process."""
-    path = schema_dir() / f"{name}.schema.json"
+    """The compiled validator for the bundled `<name>.schema.json`, built once per process."""
+    path = bundled("schemas") / f"{name}.schema.json"
     document = json.loads(path.read_text(encoding="utf-8"))
     return compile_schema(document)
 

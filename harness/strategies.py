@@ -25,6 +25,8 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
+from .options import FUZZ_PARTS
+
 __all__ = [
     "PARTS",
     "chat_requests",
@@ -43,27 +45,7 @@ __all__ = [
 ]
 
 # The parts `exclude` may name: content part types, request features, and sampling parameters.
-PARTS = frozenset(
-    {
-        "image_url",
-        "input_audio",
-        "tools",
-        "response_format",
-        "stream",
-        "google",
-        "system",
-        "multi_turn",
-        "temperature",
-        "top_p",
-        "n",
-        "max_tokens",
-        "max_completion_tokens",
-        "stop",
-        "seed",
-        "presence_penalty",
-        "frequency_penalty",
-    }
-)
+PARTS = FUZZ_PARTS
 _SPECIAL_TEXT = (
     "",
     " ",

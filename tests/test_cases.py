@@ -8,9 +8,9 @@ import pytest
 
 from harness.cases import Case, fill, find_case_files, lint, load_cases, select
 from harness.errors import CaseFileError, Problem
+from harness.resources import bundled
 
-REPO = Path(__file__).resolve().parent.parent
-CATALOGUE = REPO / "cases"
+CATALOGUE = bundled("cases")
 
 
 def write(folder: Path, name: str, text: str) -> Path:

@@ -17,10 +17,11 @@ import pytest
 from harness.cases import load_cases, select
 from harness.checks import all_codes
 from harness.cli import main
+from harness.resources import bundled
 from tests.servers import Server, serve
 
 REPO = Path(__file__).resolve().parent.parent
-CASES = REPO / "cases"
+CASES = bundled("cases")
 TEXT_CASES = CASES / "text.case.yaml"
 SENTINEL = "sk-sentinel-0123456789"
 HEADER_SENTINEL = "sk-sentinel-header-9876543210"
@@ -305,7 +306,7 @@ def test_select_narrows_the_run(server: Server, workdir: Path, harness: Harness)
         ["run", "--base-url", "http://127.0.0.1:9/v1", "--header", "no colon", str(TEXT_CASES)],
         ["run", "--base-url", "http://127.0.0.1:9/v1", "--var", "novalue", str(TEXT_CASES)],
         ["run", "--base-url", "http://127.0.0.1:9/v1", "--profile", "opnai", str(TEXT_CASES)],
-        ["run", str(TEXT_CASES)],
+        ["run", "--replay", str(REPO / "no-such-folder"), str(TEXT_CASES)],
         ["run", "--base-url", "http://127.0.0.1:9/v1", str(REPO / "no-such-folder")],
         ["frobnicate"],
         [],

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,11 +18,11 @@ import pytest
 from harness.cases import load_cases
 from harness.endpoints import Endpoint
 from harness.models import Result, Severity, Verdict
+from harness.resources import bundled
 from harness.runner import Options, run
 from tests.conftest import run_case
 from tests.servers import ANSWER, THOUGHTS, Server
 
-ROOT = Path(__file__).resolve().parent.parent
 VERTEX_MODEL = "google/gemini-2.5-flash"
 GEMINI_MODEL = "gemini-2.5-flash"
 
@@ -480,7 +479,7 @@ def test_thought_tags_split_across_chunks_are_judged_on_the_whole(
 
 
 def _catalogue(server: Server, scenario: str, model: str, profile: str) -> dict[str, Result]:
-    cases = load_cases([ROOT / "cases" / "google.case.yaml"])
+    cases = load_cases([bundled("cases") / "google.case.yaml"])
     endpoint = Endpoint(scenario, server.url(scenario), model=model, profile=profile)
     results = asyncio.run(run(cases, [endpoint], Options(timeout=10, deadline=20), environ={}))
     assert len(results) == len(cases) > 10

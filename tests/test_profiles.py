@@ -11,7 +11,8 @@ import yaml
 from harness.checks import all_codes
 from harness.errors import ConfigError
 from harness.models import Finding, Severity
-from harness.profiles import BUILTIN_DIR, Profile, builtin_profiles, load_profile
+from harness.profiles import Profile, builtin_profiles, load_profile
+from harness.resources import bundled
 
 BUILTINS = ["gemini-api", "generic", "openai", "self-deployed", "vertex"]
 PROVIDERS = ["gemini-api", "self-deployed", "vertex"]
@@ -36,7 +37,7 @@ def test_builtin_profiles_are_listed() -> None:
 def test_builtin_profile_loads(name: str) -> None:
     profile = load_profile(name)
     assert profile.name == name and profile.description
-    assert Path(profile.origin) == BUILTIN_DIR / f"{name}.yaml"
+    assert Path(profile.origin) == bundled("profiles") / f"{name}.yaml"
     for code in all_codes():
         assert level(profile, code) in ("error", "warning", "off")
 
@@ -63,7 +64,7 @@ def test_generic_and_openai_severities(code: str, generic: str, openai: str) -> 
 def test_provider_allowances_name_a_url(name: str) -> None:
     """Every rule a provider profile sets itself names where the behaviour is documented: a deviation it allows
     (a warning), or a documented feature it holds the endpoint to (an error, e.g. Vertex's thought tags)."""
-    own = yaml.safe_load((BUILTIN_DIR / f"{name}.yaml").read_text(encoding="utf-8"))["checks"]
+    own = yaml.safe_load((bundled("profiles") / f"{name}.yaml").read_text(encoding="utf-8"))["checks"]
     assert own
     profile = load_profile(name)
     for code in own:
@@ -76,7 +77,7 @@ def test_provider_allowances_name_a_url(name: str) -> None:
 
 @pytest.mark.parametrize("name", PROVIDERS)
 def test_provider_profiles_are_generic_elsewhere(name: str) -> None:
-    own = yaml.safe_load((BUILTIN_DIR / f"{name}.yaml").read_text(encoding="utf-8"))["checks"]
+    own = yaml.safe_load((bundled("profiles") / f"{name}.yaml").read_text(encoding="utf-8"))["checks"]
     generic, profile = load_profile("generic"), load_profile(name)
     for code in set(all_codes()) - set(own):
         assert profile.rule(code) == generic.rule(code), code

@@ -6,16 +6,14 @@ model's wording. The deviations asserted here are the ones documented for this s
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from harness.cases import load_cases, select
 from harness.models import Verdict
+from harness.resources import bundled
 from tests.conftest import run_case
 
 pytestmark = pytest.mark.real_server
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_plain_text_passes_with_timings(real: tuple[str, str]) -> None:
@@ -92,7 +90,7 @@ def test_whole_catalogue_runs_without_transport_errors(real: tuple[str, str]) ->
     from harness.runner import Options, run
 
     base_url, model = real
-    cases = select(load_cases([ROOT / "cases"]), ["core"])
+    cases = select(load_cases([bundled("cases")]), ["core"])
     results = asyncio.run(
         run(cases, [Endpoint("llama.cpp", base_url, model=model)], Options(concurrency=2, timeout=60), environ={})
     )

@@ -20,12 +20,12 @@ from harness.errors import HarnessError
 from harness.models import Result, Verdict
 from harness.recordings import Chunk, Recording, load_recordings, save
 from harness.redact import Redactor
+from harness.resources import bundled
 from harness.runner import Options, run
 from harness.transport import EXTENSION, RecordingTransport
 from tests.servers import Server, serve
 
-ROOT = Path(__file__).resolve().parent.parent
-CASES = ROOT / "cases"
+CASES = bundled("cases")
 SENTINEL = "sk-sentinel-7f3a9c0d1e2b4a6f"
 
 
@@ -183,7 +183,7 @@ def test_the_default_run_replays_the_bundled_recordings_and_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     shutil.copytree(CASES, tmp_path / "cases")
-    shutil.copytree(ROOT / "recordings", tmp_path / "recordings")
+    shutil.copytree(bundled("recordings"), tmp_path / "recordings")
     monkeypatch.chdir(tmp_path)
     code = main(["run", "--report-dir", "out"])
     out = capsys.readouterr().out
@@ -197,7 +197,7 @@ def test_the_default_run_replays_the_bundled_recordings_and_says_so(
 
 def test_the_bundled_recordings_cover_the_catalogue_and_are_not_stale() -> None:
     """When a case changes, refresh the recordings (bash .ci/refresh-recordings.sh): this test says which."""
-    recordings = load_recordings(ROOT / "recordings")
+    recordings = load_recordings(bundled("recordings"))
     endpoints = sorted({name for name, _ in recordings})
     results = _run(
         load_cases([CASES]),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -19,8 +18,9 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from harness import strategies as cs
+from harness.resources import bundled
 
-SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "schemas" / "request.schema.json").read_text("utf-8"))
+SCHEMA = json.loads((bundled("schemas") / "request.schema.json").read_text("utf-8"))
 REQUEST = jsonschema.Draft202012Validator(SCHEMA)
 EXAMPLES = settings(
     max_examples=200,

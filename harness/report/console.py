@@ -41,9 +41,11 @@ class Console:
         self._progress: Progress | None = None
         self._task: int | None = None
 
-    def start(self, total: int, banner: str = "") -> None:
+    def start(self, total: int, banner: str = "", sources: str = "") -> None:
         if banner:
             self.out.print(f"[bold yellow]{escape(banner)}[/]")
+        if sources:
+            self.out.print(escape(sources))
         if self.out.is_terminal:
             self._progress = Progress(
                 TextColumn("{task.description}"),
