@@ -99,9 +99,13 @@ def _from_file(path: Path) -> Any:
     try:
         kind = json.loads(path.read_text(encoding="utf-8")).get("type")
         if kind == "service_account":
-            return service_account.Credentials.from_service_account_file(str(path), scopes=list(SCOPES))
+            return service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
+                str(path), scopes=list(SCOPES)
+            )
         if kind == "authorized_user":
-            return user.Credentials.from_authorized_user_file(str(path), scopes=list(SCOPES))
+            return user.Credentials.from_authorized_user_file(  # type: ignore[no-untyped-call]
+                str(path), scopes=list(SCOPES)
+            )
     except (GoogleAuthError, ValueError, KeyError, AttributeError, OSError) as exc:
         raise ConfigError(Problem(str(path), f"not a usable Google credentials file: {_reason(exc)}")) from None
     raise ConfigError(

@@ -114,7 +114,8 @@ def _schema_problem(source: Source, error: jsonschema.ValidationError, base: str
     pointer = join(base, list(error.absolute_path))
     message = error.message
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = list(error.schema.get("properties", {}))
+        schema: Any = error.schema
+        allowed = list(schema.get("properties", {}))
         extra = [k for k in error.instance if k not in allowed]
         hints = []
         for key in extra:

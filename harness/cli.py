@@ -262,13 +262,14 @@ def _endpoints(args: argparse.Namespace) -> list[Endpoint]:
             )
         )
     chosen = select_endpoints(load_config(config), args.endpoint, config)
-    overrides = {}
-    if args.profile:
-        overrides["profile"] = args.profile
-    if args.model:
-        overrides["model"] = args.model
     return [
-        replace(e, headers={**e.headers, **headers}, variables={**e.variables, **variables}, **overrides)  # type: ignore[arg-type]
+        replace(
+            e,
+            headers={**e.headers, **headers},
+            variables={**e.variables, **variables},
+            profile=args.profile or e.profile,
+            model=args.model or e.model,
+        )
         for e in chosen
     ]
 
@@ -307,12 +308,12 @@ def _replay_endpoints(
     found: dict[str, Endpoint] = {}
     for (name, _), recording in sorted(recordings.items()):
         if name not in found:
-            e = recording.endpoint
+            seen = recording.endpoint
             found[name] = Endpoint(
                 name=name,
-                base_url=str(e.get("base_url") or "http://recorded.invalid/v1"),
-                model=args.model or e.get("model"),
-                profile=args.profile or str(e.get("profile") or "generic"),
+                base_url=str(seen.get("base_url") or "http://recorded.invalid/v1"),
+                model=args.model or seen.get("model"),
+                profile=args.profile or str(seen.get("profile") or "generic"),
             )
     return select_endpoints(found, args.endpoint, origin)
 

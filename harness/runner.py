@@ -175,7 +175,7 @@ def _decode(raw: bytes, content_type: str) -> tuple[str, Any, str | None]:
 
 
 def _retry_delay(response: httpx.Response, attempt: int) -> float:
-    value = response.headers.get("retry-after")
+    value: str | None = response.headers.get("retry-after")
     if value:
         try:
             return max(0.0, float(value))
@@ -183,7 +183,7 @@ def _retry_delay(response: httpx.Response, attempt: int) -> float:
             parsed = email.utils.parsedate_to_datetime(value) if value else None
             if parsed is not None:
                 return max(0.0, (parsed - datetime.now(parsed.tzinfo)).total_seconds())
-    return 0.5 * 2**attempt
+    return 0.5 * 2.0**attempt
 
 
 class _Reading:

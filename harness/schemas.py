@@ -38,13 +38,15 @@ def schema(name: str) -> jsonschema.Draft202012Validator:
 def compile_schema(document: dict[str, Any] | bool) -> jsonschema.Draft202012Validator:
     """A validator for a schema that came with a request (a tool's parameters, a response_format)."""
     cls = jsonschema.validators.validator_for(document, default=jsonschema.Draft202012Validator)
-    return cls(document, format_checker=cls.FORMAT_CHECKER)  # type: ignore[no-any-return]
+    validator: jsonschema.Draft202012Validator = cls(document, format_checker=cls.FORMAT_CHECKER)  # type: ignore[assignment]
+    return validator
 
 
 def _describe(error: ValidationError) -> ValidationError:
     # For oneOf/anyOf the top error only says "not valid under any"; the closest branch says what to fix.
     if error.context:
-        return best_match(error.context)
+        closest: ValidationError = best_match(error.context)
+        return closest
     return error
 
 
@@ -70,7 +72,8 @@ def _show(value: Any) -> str:
 
 def _message(error: ValidationError) -> str:
     """jsonschema's message, reworded as the rule and what was seen, without dumping the whole instance."""
-    keyword, expected, value = error.validator, error.validator_value, error.instance
+    keyword, value = error.validator, error.instance
+    expected: Any = error.validator_value
     if keyword == "type":
         names = expected if isinstance(expected, list) else [expected]
         return f"must be of type {' or '.join(map(str, names))}; got {_kind(value)} {_show(value)}"

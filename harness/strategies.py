@@ -78,7 +78,7 @@ def texts(min_size: int = 1, max_size: int = 40) -> st.SearchStrategy[str]:
     if min_size < 0 or max_size < min_size:
         raise InvalidArgument(f"expected 0 <= min_size <= max_size; got min_size={min_size}, max_size={max_size}")
     generated = st.text(
-        st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), min_size=min_size, max_size=max_size
+        st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), min_size=min_size, max_size=max_size
     )
     fitting = [t for t in _SPECIAL_TEXT if min_size <= len(t) <= max_size]
     return st.one_of(generated, st.sampled_from(fitting)) if fitting else generated

@@ -107,7 +107,7 @@ class _Choice:
                 self.by_id[call_id] = call
         if isinstance(index, int):
             self.by_index[index] = call
-        function = fragment.get("function") if isinstance(fragment.get("function"), dict) else {}
+        function: dict[str, Any] = fragment["function"] if isinstance(fragment.get("function"), dict) else {}
         if call["function"]["name"] is None and function.get("name") is not None:
             call["function"]["name"] = function["name"]
         if isinstance(function.get("arguments"), str):
@@ -147,7 +147,7 @@ def assemble(chunks: list[dict[str, Any]]) -> tuple[dict[str, Any], list[str]]:
         for choice in chunk.get("choices") or []:
             if not isinstance(choice, dict):
                 continue
-            index = choice.get("index") if isinstance(choice.get("index"), int) else 0
+            index: int = choice["index"] if isinstance(choice.get("index"), int) else 0
             state = choices.setdefault(index, _Choice())
             if isinstance(choice.get("delta"), dict):
                 state.add(choice["delta"], notes)

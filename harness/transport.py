@@ -184,7 +184,7 @@ class ReplayTransport(httpx.AsyncBaseTransport):
         if recording is None:
             raise NoRecording(f"no recording of case {meta['case']!r} for endpoint {endpoint!r}")
         now = {"method": request.method, **_request_body(request, self._redactor)}
-        then = {
+        then: dict[str, Any] = {
             "method": recording.request.get("method"),
             **{k: recording.request[k] for k in ("body", "raw_body") if k in recording.request},
         }

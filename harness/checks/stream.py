@@ -381,8 +381,8 @@ def _kind(exchange: Exchange) -> list[tuple[Any, tuple[str, ...], bool | None]] 
     for choice in answer.get("choices") or []:
         if not isinstance(choice, dict):
             continue
-        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
-        calls = message.get("tool_calls") if isinstance(message.get("tool_calls"), list) else []
+        message: dict[str, Any] = choice["message"] if isinstance(choice.get("message"), dict) else {}
+        calls: list[Any] = message["tool_calls"] if isinstance(message.get("tool_calls"), list) else []
         names = tuple(sorted(str((c.get("function") or {}).get("name")) for c in calls if isinstance(c, dict)))
         content = message.get("content")
         is_json = None

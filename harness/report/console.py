@@ -14,7 +14,7 @@ from typing import TextIO
 
 from rich.console import Console as RichConsole
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..models import Result, Verdict
@@ -39,7 +39,7 @@ class Console:
             self.out.width = 140  # CI logs and pipes: wide enough that the summary table does not wrap
         self.verbose = verbose
         self._progress: Progress | None = None
-        self._task: int | None = None
+        self._task: TaskID | None = None
 
     def start(self, total: int, banner: str = "", sources: str = "") -> None:
         if banner:
