@@ -1,7 +1,8 @@
-"""The `harness` command: run, lint, checks. The only place that turns errors into exit codes.
+"""The `harness` command: run, fuzz, lint, init, checks. The only place that turns errors into exit codes.
 
 Exit codes: 0 every case passed (warnings allowed), 1 a case failed or errored, 2 a usage, config or
-case-file error (nothing was sent), 3 an internal error (a bug: please report it).
+case-file error (nothing was sent), 3 an internal error (a bug: please report it), 4 the run was interrupted
+(the reports hold the cases that finished).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class ExitCode(enum.IntEnum):
     FAILED = 1
     USAGE = 2
     INTERNAL = 3
+    INTERRUPTED = 4
 
 
 class _Parser(argparse.ArgumentParser):
@@ -204,6 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"case files or folders (default: ./{DEFAULT_CASES}/, else the bundled catalogue)",
     )
 
+    init_p = commands.add_parser(
+        "init", help="write a starter suite: a copy of the catalogue in DIR/cases and a commented DIR/harness.yaml"
+    )
+    init_p.add_argument("dir", nargs="?", default=".", metavar="DIR", help="where to write it (default: here)")
+
     checks_p = commands.add_parser("checks", help="list every check code and its weight under a profile")
     checks_p.add_argument("--profile", default="generic", help="profile to show severities for (default generic)")
     return parser
@@ -261,7 +268,10 @@ def _endpoints(args: argparse.Namespace) -> list[Endpoint]:
                 "or --config FILE with --endpoint NAME",
             )
         )
-    chosen = select_endpoints(load_config(config), args.endpoint, config)
+    defined = load_config(config)
+    if not defined:
+        raise ConfigError(Problem(config, "names no endpoint yet: add one under 'endpoints:' (see the comments there)"))
+    chosen = select_endpoints(defined, args.endpoint, config)
     return [
         replace(
             e,
@@ -272,6 +282,13 @@ def _endpoints(args: argparse.Namespace) -> list[Endpoint]:
         )
         for e in chosen
     ]
+
+
+def _configured() -> bool:
+    """Whether ./harness.yaml names an endpoint; a starter file that names none leaves the run to replay."""
+    from .endpoints import load_config
+
+    return Path(DEFAULT_CONFIG).is_file() and bool(load_config(DEFAULT_CONFIG))
 
 
 def _names_endpoint(args: argparse.Namespace) -> bool:
@@ -479,7 +496,7 @@ def _run(args: argparse.Namespace) -> int:
 
     replay_dirs: list[str] = list(args.replay or [])
     recordings_named = ", ".join(replay_dirs)
-    if not replay_dirs and not (_names_endpoint(args) or Path(DEFAULT_CONFIG).is_file()):
+    if not replay_dirs and not (_names_endpoint(args) or _configured()):
         folder, recordings_named = _default_recordings()  # the default run: recordings of a real server
         replay_dirs = [folder]
     if replay_dirs and args.record:
@@ -543,7 +560,7 @@ def _run(args: argparse.Namespace) -> int:
         console.out.print(f"recordings: {args.record}/")
     if interrupted:
         console.out.print("interrupted: the report holds the cases that finished")
-        return ExitCode.USAGE
+        return ExitCode.INTERRUPTED
     return ExitCode.FAILED if any(r.verdict in (Verdict.FAIL, Verdict.ERROR) for r in results) else ExitCode.OK
 
 
@@ -627,6 +644,38 @@ def _lint(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _init(args: argparse.Namespace) -> int:
+    """A starter suite a team can commit and grow: its own catalogue to edit, and a config to name endpoints in."""
+    import shutil
+    import tempfile
+
+    from .atomic import atomic_write
+
+    target = Path(args.dir)
+    cases, config = target / DEFAULT_CASES, target / DEFAULT_CONFIG
+    for path in (cases, config):
+        if path.exists():
+            raise ConfigError(Problem(str(path), "already exists; harness init never overwrites (pick another DIR)"))
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        # Copied beside the destination and renamed into place, so an interrupted init leaves no half catalogue.
+        staging = Path(tempfile.mkdtemp(prefix=".cases.", dir=target))
+        try:
+            shutil.copytree(bundled("cases"), staging / DEFAULT_CASES)
+            (staging / DEFAULT_CASES).rename(cases)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        atomic_write(config, (bundled("starter") / DEFAULT_CONFIG).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(Problem(str(target), f"cannot write the starter suite: {exc.strerror or exc}")) from None
+    count = len(list(cases.rglob("*.case.yaml")))
+    print(f"wrote {_shown(cases)}/ ({count} case files) and {_shown(config)}")
+    print(
+        "next: harness lint, then harness run (it replays the bundled recordings until harness.yaml names an endpoint)"
+    )
+    return ExitCode.OK
+
+
 def _checks(args: argparse.Namespace) -> int:
     from .checks import RUNNER_CODES, all_codes, registry
     from .profiles import load_profile
@@ -646,7 +695,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `harness` command; returns the exit code."""
     try:
         args = build_parser().parse_args(argv)
-        handler = {"run": _run, "fuzz": _fuzz, "lint": _lint, "checks": _checks}[args.command]
+        handler = {"run": _run, "fuzz": _fuzz, "lint": _lint, "init": _init, "checks": _checks}[args.command]
         return int(handler(args))
     except HarnessError as exc:
         for problem in exc.problems:

@@ -1,4 +1,4 @@
-"""The data that ships inside the package: JSON Schemas, profiles, the case catalogue and bundled recordings.
+"""The data that ships inside the package: JSON Schemas, profiles, the catalogue, recordings, a starter suite.
 
 Everything a run needs is package data read through `importlib.resources`, so an installed wheel behaves the
 same from any folder as a checkout does; this module is the only one that knows where that data lives. It
@@ -12,7 +12,7 @@ from pathlib import Path
 
 __all__ = ["BUNDLED", "bundled", "profile_names"]
 
-BUNDLED = ("schemas", "profiles", "cases", "recordings")
+BUNDLED = ("schemas", "profiles", "cases", "recordings", "starter")
 
 
 def bundled(name: str) -> Path:
