@@ -127,6 +127,23 @@ def _sending_flags(command: argparse.ArgumentParser) -> None:
     add("--report-dir", help="where to write the report (default: reports/<run-id>/)")
 
 
+def _console_flags(command: argparse.ArgumentParser, *, verbose: bool = False) -> None:
+    """How much the console says, for the commands that print a run (report files are the same either way)."""
+    output = command.add_argument_group("output")
+    chatter = output.add_mutually_exclusive_group()
+    chatter.add_argument(
+        "-q", "--quiet", action="store_true", help="print only failures, the closing count and the report paths"
+    )
+    if verbose:
+        chatter.add_argument("-v", "--verbose", action="store_true", help="also show cases that passed with warnings")
+    output.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour: auto (a terminal, unless NO_COLOR is set), always (CI logs that render it), never",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="harness", description="Conformance tests for OpenAI-compatible Chat Completions endpoints.")
     parser.add_argument("--version", action="version", version=f"chat-conformance {__version__}")
@@ -160,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run_p.add_argument("--concurrency", type=_positive_int, default=4, help="requests in flight at once (default 4)")
     _sending_flags(run_p)
-    run_p.add_argument("-v", "--verbose", action="store_true", help="also show cases that passed with warnings")
+    _console_flags(run_p, verbose=True)
 
     fuzz_p = commands.add_parser("fuzz", help="send generated request variants to one endpoint and check every answer")
     _endpoint_flags(fuzz_p)
@@ -197,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"where each failure is written as a case (default {DEFAULT_EXPORT}/)",
     )
     _sending_flags(fuzz_p)
+    _console_flags(fuzz_p)
 
     lint_p = commands.add_parser("lint", help="check case files and print file:line:column for each problem")
     lint_p.add_argument(
@@ -518,7 +536,7 @@ def _run(args: argparse.Namespace) -> int:
     this = _Run(args)
     if args.record:
         _check_writable(Path(args.record), "--record")
-    console = Console(verbose=args.verbose)
+    console = Console(verbose=args.verbose, quiet=args.quiet, color=args.color)
     collected: list[Result] = []
     t0 = time.perf_counter()
     console.start(len(cases) * len(endpoints), banner, sources=f"cases: {catalogue}")
@@ -609,7 +627,7 @@ def _fuzz(args: argparse.Namespace) -> int:
     )
     run_options = _sending(args, 1)
     this = _Run(args, "fuzz-")
-    console = Console()
+    console = Console(quiet=args.quiet, color=args.color)
     with console.counter(f"fuzzing {endpoint.name}", args.max_examples) as tick:
         report = fuzz(endpoint, options, run_options, on_example=tick)
     export = Path(args.export)

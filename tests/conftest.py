@@ -36,6 +36,9 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     # No gcloud configuration of the machine's user either: Application Default Credentials come from the test.
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path_factory.mktemp("gcloud")))
     monkeypatch.setenv("NO_COLOR", "1")
+    # Nor may a test run on GitHub's runners write annotations into the log or runs into the job's summary page.
+    for name in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_WORKSPACE"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from typing import Any
 from ..models import Finding, Result, Severity, Verdict
 from .info import RunInfo
 
-__all__ = ["failure_block", "headline", "worst"]
+__all__ = ["by_code", "failure_block", "headline", "worst"]
 
 BODY_LIMIT = 600
 
@@ -18,6 +18,18 @@ BODY_LIMIT = 600
 def worst(result: Result) -> Finding | None:
     order = sorted(result.findings, key=lambda f: f.severity is not Severity.ERROR)
     return order[0] if order else None
+
+
+def by_code(result: Result) -> list[tuple[Finding, int]]:
+    """Each code once, errors first, with how many findings it had.
+
+    A clock that ticks during a stream gives one `stream.consistent_created` per change; the reader needs the
+    first of them and how many there were, not two dozen alike.
+    """
+    groups: dict[tuple[Severity, str], list[Finding]] = {}
+    for finding in sorted(result.findings, key=lambda f: f.severity is not Severity.ERROR):
+        groups.setdefault((finding.severity, finding.code), []).append(finding)
+    return [(group[0], len(group)) for group in groups.values()]
 
 
 def headline(result: Result) -> str:
@@ -74,12 +86,9 @@ def failure_block(result: Result, info: RunInfo | None = None) -> str:
     """Everything needed to understand and reproduce one failing (or warned) case, as plain text."""
     lines = [headline(result)]
     lines.append(f"  {result.name}  {result.file}:{result.line}" + (f"  {result.title}" if result.title else ""))
-    counts: dict[str, int] = {}
-    for finding in result.findings:
-        counts[finding.code] = counts.get(finding.code, 0) + 1
-    for finding in sorted(result.findings, key=lambda f: f.severity is not Severity.ERROR):
-        count = f" ({counts[finding.code]})" if counts[finding.code] > 1 else ""
-        lines.append(f"  {finding.severity.value:<8}{finding.code}{count}  at {finding.pointer or '/'}")
+    for finding, count in by_code(result):
+        more = f" (first of {count})" if count > 1 else ""
+        lines.append(f"  {finding.severity.value:<8}{finding.code}  at {finding.pointer or '/'}{more}")
         lines.append(f"          {finding.message}")
         if finding.expected is not None or finding.actual is not None:
             lines.append(f"          expected {_value(finding.expected)}; seen {_value(finding.actual)}")

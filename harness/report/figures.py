@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ..models import Result
 
-__all__ = ["Figures", "figures"]
+__all__ = ["Figures", "case_cell", "figures"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,3 +45,8 @@ def figures(result: Result) -> Figures:
         prompt_tokens=_count(usage.get("prompt_tokens")),
         completion_tokens=_count(usage.get("completion_tokens")),
     )
+
+
+def case_cell(result: Result) -> str:
+    """A both-ways case has two rows in a table; `[stream]` tells the streamed one from the plain one."""
+    return f"{result.case_id} [{result.mode}]" if result.mode else result.case_id

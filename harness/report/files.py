@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import socket
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
@@ -12,7 +14,7 @@ from ..atomic import atomic_write
 from ..endpoints import Endpoint
 from ..models import Result, Verdict, to_json
 from .failure import failure_block, headline
-from .figures import figures
+from .figures import case_cell, figures
 from .info import RunInfo
 
 __all__ = ["RESULTS_FORMAT", "RunInfo", "atomic_write", "summarize", "write_reports"]
@@ -22,11 +24,16 @@ TEXT_LIMIT = 64 * 1024
 
 
 def summarize(results: list[Result]) -> dict[str, int]:
+    """Counts by verdict, and warnings as (case, code) pairs.
+
+    A stream whose clock ticks 24 times has one `stream.consistent_created` problem, not 24: counting findings
+    would let one chatty case outweigh every other warning of the run.
+    """
     counts = Counter(r.verdict.value for r in results)
     return {
         "total": len(results),
         **{v.value: counts.get(v.value, 0) for v in Verdict},
-        "warnings": sum(len(r.warnings) for r in results),
+        "warnings": sum(len({f.code for f in r.warnings}) for r in results),
     }
 
 
@@ -90,8 +97,31 @@ def results_json(info: RunInfo, results: list[Result]) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
+# XML 1.0 cannot hold most control characters nor lone surrogates (a JSON string may decode to one); an answer
+# that contains them must still give a junit.xml that parses.
+_NOT_XML = re.compile(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml_safe(text: str) -> str:
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
+
+
+def _seconds(result: Result) -> float:
+    return (result.exchange.timings.total_ms or 0) / 1000 if result.exchange else 0.0
+
+
 def junit_xml(info: RunInfo, results: list[Result]) -> str:
-    root = ET.Element("testsuites", name="chat-conformance")
+    """JUnit XML in the shape pytest's xunit2 family and Jenkins' junit-10.xsd describe (tests/data/junit.xsd)."""
+    total = summarize(results)
+    root = ET.Element(
+        "testsuites",
+        name="chat-conformance",
+        tests=str(total["total"]),
+        failures=str(total["fail"]),
+        errors=str(total["error"]),
+        time=f"{sum(_seconds(r) for r in results):.3f}",
+    )
+    hostname = socket.gethostname() or "localhost"
     for endpoint in info.endpoints:
         mine = [r for r in results if r.endpoint == endpoint.name]
         counts = summarize(mine)
@@ -103,23 +133,22 @@ def junit_xml(info: RunInfo, results: list[Result]) -> str:
             failures=str(counts["fail"]),
             errors=str(counts["error"]),
             skipped=str(counts["skip"]),
+            time=f"{sum(_seconds(r) for r in mine):.3f}",
             timestamp=info.started,
+            hostname=hostname,
         )
         if info.origin != "live":
             properties = ET.SubElement(suite, "properties")
             ET.SubElement(properties, "property", name="origin", value=info.origin)
         for result in mine:
-            seconds = (result.exchange.timings.total_ms or 0) / 1000 if result.exchange else 0.0
             classname = result.file.removesuffix(".yaml").removesuffix(".yml").replace("/", ".")
             case = ET.SubElement(
-                suite,
-                "testcase",
-                classname=classname,
-                name=result.name,
-                file=result.file,
-                line=str(result.line or 0),
-                time=f"{seconds:.3f}",
+                suite, "testcase", classname=classname, name=result.name, time=f"{_seconds(result):.3f}"
             )
+            if result.file:
+                case.set("file", result.file)
+            if result.line:  # a case built in code has no line; the schema wants a positive one or none
+                case.set("line", str(result.line))
             block = failure_block(result, info)
             if result.verdict is Verdict.FAIL:
                 element = ET.SubElement(
@@ -139,7 +168,7 @@ def junit_xml(info: RunInfo, results: list[Result]) -> str:
             elif result.warnings:
                 ET.SubElement(case, "system-out").text = block
     ET.indent(root)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + _xml_safe(ET.tostring(root, encoding="unicode")) + "\n"
 
 
 def _cell(text: Any) -> str:
@@ -176,7 +205,7 @@ def summary_md(info: RunInfo, results: list[Result], banner: str = "") -> str:
         codes = ", ".join(sorted({f.code for f in r.findings})) or (r.reason if r.verdict is Verdict.SKIP else "")
         status, ms, ttft, tokens = figures(r).cells()
         lines.append(
-            f"| {_cell(r.case_id)} | {_cell(r.endpoint)} | {r.verdict.value} | {status} | {ms} | {ttft} | {tokens} "
+            f"| {_cell(case_cell(r))} | {_cell(r.endpoint)} | {r.verdict.value} | {status} | {ms} | {ttft} | {tokens} "
             f"| {_cell(codes)} |"
         )
     bad = [r for r in results if r.verdict in (Verdict.FAIL, Verdict.ERROR)]
@@ -184,9 +213,9 @@ def summary_md(info: RunInfo, results: list[Result], banner: str = "") -> str:
         lines += ["", "## Failures", ""]
         for r in bad:
             lines += [f"### {_cell(r.name)}", "", "```text", failure_block(r, info), "```", ""]
-    warned = Counter(f.code for r in results for f in r.warnings)
+    warned = Counter(code for r in results for code in {f.code for f in r.warnings})
     if warned:
-        lines += ["", "## Warnings", "", "| check | count | why it is a warning |", "|---|---|---|"]
+        lines += ["", "## Warnings", "", "| check | cases | why it is a warning |", "|---|---|---|"]
         notes = {f.code: f.note or "" for r in results for f in r.warnings}
         for code, count in sorted(warned.items()):
             lines.append(f"| {code} | {count} | {_cell(notes[code])} |")
@@ -202,6 +231,8 @@ def write_reports(directory: Path, info: RunInfo, results: list[Result], banner:
     }
     paths = []
     for name, text in files.items():
-        atomic_write(directory / name, text)
+        # A JSON answer may hold a lone surrogate ("\ud800" decodes to one), which UTF-8 cannot encode; written as
+        # that same escape, results.json still reads back to the exact value, and the run keeps its report.
+        atomic_write(directory / name, text.encode("utf-8", "backslashreplace").decode("utf-8"))
         paths.append(directory / name)
     return paths

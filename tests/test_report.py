@@ -1,0 +1,398 @@
+"""The reports a run leaves: what the console prints, junit.xml against its schema, warning counts, GitHub's hooks.
+
+Most results are built in memory, so each test says exactly which verdicts and findings it shows; the rest replay
+the bundled recordings through `harness run`, the way a CI job meets them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import xmlschema
+
+from harness.cli import build_parser, main
+from harness.endpoints import Endpoint
+from harness.models import Exchange, Finding, HttpResponse, Result, SentRequest, Severity, Timings, Verdict
+from harness.report import RunInfo, failure_block, write_reports
+from harness.report.console import Console
+from harness.report.files import junit_xml, results_json, summarize, summary_md
+from harness.report.github import annotation
+from harness.resources import bundled
+from tests.servers import Server
+
+SCHEMA = Path(__file__).resolve().parent / "data" / "junit.xsd"
+RECORDINGS = bundled("recordings")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+INFO = RunInfo(
+    run_id="20260101-000000",
+    started="2026-01-01T00:00:00Z",
+    finished="2026-01-01T00:00:01Z",
+    duration_s=1.0,
+    harness_version="0.0.0",
+    endpoints=(Endpoint(name="local", base_url="http://127.0.0.1:9/v1", model="m"),),
+    origin="replay:recordings",
+)
+
+
+def _exchange(text: str = '{"object": "chat.completion"}', status: int = 200) -> Exchange:
+    return Exchange(
+        request=SentRequest(
+            method="POST", url="http://127.0.0.1:9/v1/chat/completions", headers={}, body={"model": "m"}
+        ),
+        response=HttpResponse(status=status, headers={"content-type": "application/json"}, text=text, size=len(text)),
+        timings=Timings(started="2026-01-01T00:00:00Z", total_ms=12.0),
+    )
+
+
+def _result(case_id: str, verdict: Verdict, *findings: Finding, **more: Any) -> Result:
+    fields: dict[str, Any] = {"file": "cases/text.case.yaml", "line": 2, "exchange": _exchange()} | more
+    return Result(case_id=case_id, endpoint="local", verdict=verdict, findings=findings, **fields)
+
+
+def _warning(code: str, pointer: str, message: str) -> Finding:
+    return Finding(code=code, pointer=pointer, message=message, severity=Severity.WARNING, note="a profile said so")
+
+
+def _ticking_clock(events: int) -> tuple[Finding, ...]:
+    """What `stream.consistent_created` gives for a stream whose clock ticks on every one of `events` events."""
+    return tuple(
+        _warning(
+            "stream.consistent_created",
+            f"/stream/events/{i}/data/created",
+            f"created changed within the stream from {1000 + i - 1} to {1000 + i}",
+        )
+        for i in range(1, events + 1)
+    )
+
+
+FAILED = _result(
+    "text-basic",
+    Verdict.FAIL,
+    Finding(code="response.usage_total", pointer="/response/body/usage/total_tokens", message="total is wrong"),
+)
+ERRORED = _result(
+    "text-errored",
+    Verdict.ERROR,
+    Finding(code="transport.connect", pointer="", message="connection refused"),
+    exchange=None,
+)
+SKIPPED = _result("text-skipped", Verdict.SKIP, reason="no recording of case 'text-skipped'", exchange=None)
+PASSED = _result("text-passed", Verdict.PASS)
+WARNED = _result("text-passed", Verdict.PASS, *_ticking_clock(24), mode="stream")
+
+
+def _printed(results: list[Result], **console: Any) -> str:
+    """What the console prints for a run of `results`, start to finish, into a pipe (not a terminal)."""
+    buffer = io.StringIO()
+    out = Console(buffer, **console)
+    out.start(len(results), banner="REPLAYED FROM RECORDINGS", sources="cases: cases")
+    for result in results:
+        out.add(result)
+    out.finish(results, INFO, 1.0, [Path("r/results.json"), Path("r/junit.xml")], banner="REPLAYED FROM RECORDINGS")
+    return buffer.getvalue()
+
+
+@dataclass
+class Outcome:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def harness(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., Outcome]:
+    """`harness(*argv)` in an empty folder (so the bundled catalogue and recordings are the defaults)."""
+    monkeypatch.chdir(tmp_path)
+
+    def call(*argv: str | Path) -> Outcome:
+        code = main([str(a) for a in argv])
+        captured = capsys.readouterr()
+        return Outcome(code, captured.out, captured.err)
+
+    return call
+
+
+def _replay(harness: Callable[..., Outcome], *more: str) -> Outcome:
+    """The tools cases from the bundled recordings: passes, failures, and one case run both ways."""
+    return harness("run", "--replay", RECORDINGS, "--select", "tools-choice-*", "--report-dir", "r", *more)
+
+
+# --- junit.xml and its schema ------------------------------------------------------------------------------------
+
+
+def test_junit_of_every_verdict_is_valid() -> None:
+    # Control characters in the answer's text, and a lone surrogate that a JSON "\ud800" escape decodes to.
+    nasty = replace(
+        FAILED,
+        findings=(replace(FAILED.findings[0], actual={"a": "\ud800"}),),
+        exchange=_exchange(text='{"a": "\x00\x1b[31m 50% off, a:b"}', status=500),
+        line=None,  # a result built in code has no line
+    )
+    document = junit_xml(INFO, [nasty, ERRORED, SKIPPED, PASSED, WARNED])
+    xmlschema.XMLSchema(SCHEMA).validate(document)
+    assert "\\x1b[31m" in document and "\\ud800" in document, "control characters are shown, not dropped"
+
+
+def test_junit_of_a_replayed_run_with_pass_fail_error_and_skip_is_valid(
+    harness: Callable[..., Outcome], tmp_path: Path
+) -> None:
+    cases = bundled("cases")
+    shutil.copy(cases / "tools.case.yaml", tmp_path / "tools.case.yaml")
+    text = (cases / "text.case.yaml").read_text(encoding="utf-8")
+    edited = text.replace("What is the capital of France?", "What is the capital of Spain?")  # a stale recording
+    assert edited != text
+    edited += '\n- id: not-recorded\n  request: {model: "${model}", messages: [{role: user, content: hi}]}\n'
+    (tmp_path / "text.case.yaml").write_text(edited, encoding="utf-8")
+
+    outcome = harness("run", "--replay", RECORDINGS, "--report-dir", "r", "text.case.yaml", "tools.case.yaml")
+    assert outcome.code == 1, outcome.err
+    verdicts = {r["verdict"] for r in json.loads((tmp_path / "r" / "results.json").read_text())["results"]}
+    assert verdicts == {"pass", "fail", "error", "skip"}
+    xmlschema.XMLSchema(SCHEMA).validate(str(tmp_path / "r" / "junit.xml"))
+
+
+def test_an_answer_with_a_lone_surrogate_still_gets_its_report(tmp_path: Path) -> None:
+    odd = replace(FAILED, findings=(replace(FAILED.findings[0], actual={"content": "\ud800", "text": "café 🎒"}),))
+    write_reports(tmp_path, INFO, [odd])
+    written = (tmp_path / "results.json").read_text(encoding="utf-8")
+    assert "café 🎒" in written, "text UTF-8 can hold is written as it is"
+    [result] = json.loads(written)["results"]
+    assert result["findings"][0]["actual"] == {"content": "\ud800", "text": "café 🎒"}
+    assert "\\ud800" in (tmp_path / "summary.md").read_text(encoding="utf-8")
+    xmlschema.XMLSchema(SCHEMA).validate(str(tmp_path / "junit.xml"))
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (' hostname="', ' host="'),  # a testsuite without a hostname
+        (' line="2"', ' line="0"'),  # a case built in code, as junit_xml used to write it
+        (' time="0.012"', ' time="12 ms"'),
+        ("<skipped ", "<skip "),
+    ],
+)
+def test_the_schema_refuses_what_dashboards_refuse(before: str, after: str) -> None:
+    """The schema has teeth: what junit_xml used to write (no hostname, line 0) does not pass it."""
+    document = junit_xml(INFO, [FAILED, SKIPPED, PASSED])
+    assert before in document
+    with pytest.raises(xmlschema.XMLSchemaValidationError):
+        xmlschema.XMLSchema(SCHEMA).validate(document.replace(before, after, 1))
+
+
+# --- warnings: counted per case and code -------------------------------------------------------------------------
+
+
+def test_a_repeated_warning_counts_once_for_its_case() -> None:
+    other = _warning("response.system_fingerprint", "/response/body", "no system_fingerprint")
+    warned = replace(WARNED, findings=(*WARNED.findings, other))
+    assert summarize([warned])["warnings"] == 2
+    assert "2 warnings" in _printed([warned])
+    assert "**1 passed, 0 failed, 0 errors, 0 skipped, 2 warnings** out of 1." in summary_md(INFO, [warned])
+    assert "| stream.consistent_created | 1 |" in summary_md(INFO, [warned])
+
+
+def test_the_same_warning_in_two_cases_counts_twice() -> None:
+    plain = replace(WARNED, mode="", findings=_ticking_clock(1))
+    assert summarize([WARNED, plain])["warnings"] == 2
+    assert "| stream.consistent_created | 2 |" in summary_md(INFO, [WARNED, plain])
+
+
+def test_a_failure_block_shows_a_repeated_code_once_with_its_count() -> None:
+    block = failure_block(WARNED, INFO)
+    assert block.count("stream.consistent_created") == 2, block  # the headline, and one line for the code
+    assert "stream.consistent_created  at /stream/events/1/data/created (first of 24)" in block
+    assert "from 1000 to 1001" in block and "from 1001 to 1002" not in block
+    junit = junit_xml(INFO, [WARNED])
+    assert junit.count("stream.consistent_created") == 2 and "(first of 24)" in junit
+
+
+def test_a_code_found_once_has_no_count() -> None:
+    block = failure_block(FAILED, INFO)
+    assert "response.usage_total  at /response/body/usage/total_tokens\n" in block
+    assert "first of" not in block
+
+
+def test_results_json_keeps_every_finding() -> None:
+    [result] = json.loads(results_json(INFO, [WARNED]))["results"]
+    assert len(result["findings"]) == 24
+    assert json.loads(results_json(INFO, [WARNED]))["summary"]["warnings"] == 1
+
+
+# --- the console's table: a both-ways case has two rows that can be told apart ------------------------------------
+
+
+def test_the_streamed_row_of_a_both_ways_case_is_marked() -> None:
+    printed = _printed([PASSED, WARNED])
+    rows = [line for line in printed.splitlines() if "text-passed" in line and "│" in line]
+    assert len(rows) == 2
+    assert "text-passed [stream]" in rows[1] and "[stream]" not in rows[0]
+    assert "| text-passed [stream] |" in summary_md(INFO, [PASSED, WARNED])
+
+
+def test_a_replayed_both_ways_case_shows_one_plain_and_one_streamed_row(harness: Callable[..., Outcome]) -> None:
+    outcome = _replay(harness)
+    rows = [line for line in outcome.out.splitlines() if "│ tools-choice-required" in line]
+    assert [row.split("│")[1].strip() for row in rows] == ["tools-choice-required", "tools-choice-required [stream]"]
+    assert "tools-choice-named [stream]" not in outcome.out, "a plain-only case has no streamed row"
+
+
+# --- -q and --color ------------------------------------------------------------------------------------------------
+
+
+def test_quiet_prints_failures_the_count_and_the_paths_only() -> None:
+    printed = _printed([FAILED, PASSED, WARNED, SKIPPED], quiet=True, verbose=True)
+    assert "FAILURES" in printed and failure_block(FAILED, INFO) in printed
+    assert "FAIL text-basic[local] - response.usage_total: total is wrong" in printed
+    assert "1 failed, 2 passed, 1 skipped, 1 warnings in" in printed
+    assert "report: r/results.json" in printed and "report: r/junit.xml" in printed
+    for absent in ("PASS  text-passed", "Summary", "│", "WARNINGS", "REPLAYED", "cases: cases"):
+        assert absent not in printed, absent
+
+
+def test_without_quiet_every_case_and_the_table_are_printed() -> None:
+    printed = _printed([FAILED, PASSED])
+    assert "PASS  text-passed[local]" in printed and "FAIL  text-basic[local]" in printed
+    assert "Summary" in printed and "│ text-passed" in printed and "REPLAYED" in printed
+
+
+def test_quiet_on_the_command_line(harness: Callable[..., Outcome]) -> None:
+    quiet, loud = _replay(harness, "-q"), _replay(harness)
+    assert quiet.code == loud.code == 1
+    assert "short test summary info" in quiet.out and "report: r/junit.xml" in quiet.out
+    assert "Summary" not in quiet.out and "PASS " not in quiet.out
+    assert "Summary" in loud.out and "PASS  tools-choice-required" in loud.out
+    assert not (quiet.err or loud.err)
+
+
+def test_quiet_and_verbose_together_is_a_usage_error(harness: Callable[..., Outcome]) -> None:
+    outcome = _replay(harness, "-q", "-v")
+    assert outcome.code == 2 and "not allowed with argument" in outcome.err
+
+
+def test_fuzz_takes_quiet_and_color() -> None:
+    args = build_parser().parse_args(["fuzz", "--base-url", "http://x/v1", "-q", "--color", "always"])
+    assert args.quiet and args.color == "always"
+    assert not build_parser().parse_args(["fuzz", "--base-url", "http://x/v1"]).quiet
+
+
+@pytest.mark.parametrize(
+    ("color", "environ", "coloured"),
+    [
+        ("auto", {}, False),  # a pipe, not a terminal
+        ("auto", {"NO_COLOR": "1"}, False),
+        ("always", {}, True),
+        ("always", {"NO_COLOR": "1"}, True),  # the flag wins over the variable
+        ("never", {}, False),
+    ],
+)
+def test_color(color: str, environ: Mapping[str, str], coloured: bool) -> None:
+    printed = _printed([FAILED, PASSED], color=color, environ=environ)
+    assert bool(ANSI.search(printed)) is coloured
+    assert "text-passed" in ANSI.sub("", printed)
+
+
+def test_color_always_on_the_command_line_beats_no_color(harness: Callable[..., Outcome]) -> None:
+    assert ANSI.search(_replay(harness, "--color", "always").out)  # conftest sets NO_COLOR
+    assert not ANSI.search(_replay(harness).out)
+    assert not ANSI.search(_replay(harness, "--color", "never").out)
+    assert _replay(harness, "--color", "sometimes").code == 2
+
+
+# --- GitHub Actions -----------------------------------------------------------------------------------------------
+
+
+def test_annotation_points_at_the_case_file_and_line() -> None:
+    assert annotation(FAILED) == (
+        "::error file=cases/text.case.yaml,line=2,title=text-basic[local]::"
+        "FAIL text-basic[local] - response.usage_total: total is wrong"
+    )
+
+
+def test_annotation_escapes_what_github_would_misread() -> None:
+    odd = replace(
+        FAILED,
+        case_id="a,b:c",
+        file="cases/x,y:z.case.yaml",
+        findings=(Finding(code="http.status", pointer="", message="100% bad\r\nsecond line: a, b"),),
+    )
+    line = annotation(odd)
+    assert line == (
+        "::error file=cases/x%2Cy%3Az.case.yaml,line=2,title=a%2Cb%3Ac[local]::"
+        "FAIL a,b:c[local] - http.status: 100%25 bad%0D%0Asecond line: a, b"
+    )
+    assert "\n" not in line and "\r" not in line
+
+
+def test_annotation_is_relative_to_the_workspace(tmp_path: Path) -> None:
+    inside = replace(FAILED, file=str(tmp_path / "cases" / "text.case.yaml"))
+    assert annotation(inside, str(tmp_path)).startswith("::error file=cases/text.case.yaml,line=2,")
+    assert annotation(inside, "/somewhere/else").startswith(f"::error file={inside.file},")
+    assert ",line=" not in annotation(replace(FAILED, line=None))
+
+
+def test_failures_are_annotated_inside_github_actions() -> None:
+    printed = _printed([FAILED, ERRORED, PASSED, SKIPPED], environ={"GITHUB_ACTIONS": "true"})
+    lines = [line for line in printed.splitlines() if line.startswith("::")]
+    assert lines == [annotation(FAILED), annotation(ERRORED)]
+    quiet = _printed([FAILED, PASSED], quiet=True, environ={"GITHUB_ACTIONS": "true"})
+    assert annotation(FAILED) in quiet.splitlines()
+
+
+@pytest.mark.parametrize("environ", [{}, {"GITHUB_ACTIONS": "false"}, {"CI": "true"}])
+def test_no_annotations_outside_github_actions(environ: Mapping[str, str]) -> None:
+    assert "::error" not in _printed([FAILED, ERRORED], environ=environ)
+
+
+def test_a_run_annotates_and_adds_its_summary_to_the_job(
+    harness: Callable[..., Outcome], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    step_summary = tmp_path / "step-summary.md"
+    step_summary.write_text("# an earlier step's part\n", encoding="utf-8")
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
+    outcome = _replay(harness)
+    failed = [r for r in json.loads((tmp_path / "r" / "results.json").read_text())["results"] if r["verdict"] == "fail"]
+    annotations = [line for line in outcome.out.splitlines() if line.startswith("::error ")]
+    assert failed and len(annotations) == len(failed)
+    assert all(
+        f"title={r['name']}::" in a and f",line={r['line']}," in a for r, a in zip(failed, annotations, strict=True)
+    )
+    summary = (tmp_path / "r" / "summary.md").read_text(encoding="utf-8")
+    assert step_summary.read_text(encoding="utf-8") == "# an earlier step's part\n" + summary
+
+
+def test_a_run_outside_github_actions_leaves_no_trace_of_it(harness: Callable[..., Outcome], tmp_path: Path) -> None:
+    outcome = _replay(harness)
+    assert outcome.code == 1 and "::error" not in outcome.out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+def test_an_unwritable_step_summary_does_not_change_the_verdict(
+    harness: Callable[..., Outcome], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "no-such-folder" / "summary.md"))
+    outcome = _replay(harness)
+    assert outcome.code == 1 and "could not add the summary to GITHUB_STEP_SUMMARY" in outcome.out
+
+
+def test_fuzz_adds_its_summary_to_the_job(
+    server: Server, harness: Callable[..., Outcome], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    step_summary = tmp_path / "step-summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
+    fuzz = ("fuzz", "--base-url", server.url("ok"), "--model", "m", "--max-examples", "3", "--seed", "1")
+    outcome = harness(*fuzz, "--export", "cases", "--report-dir", "r", "-q")
+    assert outcome.code == 0, outcome.out + outcome.err
+    assert "FUZZ RUN against cli: 3 examples" in step_summary.read_text(encoding="utf-8")
+    assert step_summary.read_text(encoding="utf-8") == (tmp_path / "r" / "summary.md").read_text(encoding="utf-8")
