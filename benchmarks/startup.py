@@ -39,7 +39,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=15)
     runs = parser.parse_args().runs
     samples: dict[str, list[float]] = {name: [] for name in COMMANDS}
-    for name, argv in COMMANDS.items():  # warm the file cache first
+    for argv in COMMANDS.values():  # warm the file cache first
         _time(argv)
     for _ in range(runs):
         for name, argv in COMMANDS.items():

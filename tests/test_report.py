@@ -250,13 +250,14 @@ def test_a_replayed_both_ways_case_shows_one_plain_and_one_streamed_row(harness:
 # --- -q and --color ------------------------------------------------------------------------------------------------
 
 
-def test_quiet_prints_failures_the_count_and_the_paths_only() -> None:
+def test_quiet_prints_failures_the_count_the_paths_and_the_replay_banner_only() -> None:
     printed = _printed([FAILED, PASSED, WARNED, SKIPPED], quiet=True, verbose=True)
     assert "FAILURES" in printed and failure_block(FAILED, INFO) in printed
     assert "FAIL text-basic[local] - response.usage_total: total is wrong" in printed
     assert "1 failed, 2 passed, 1 skipped, 1 warnings in" in printed
     assert "report: r/results.json" in printed and "report: r/junit.xml" in printed
-    for absent in ("PASS  text-passed", "Summary", "│", "WARNINGS", "REPLAYED", "cases: cases"):
+    assert printed.count("REPLAYED FROM RECORDINGS") == 2  # replayed answers never pass for live ones
+    for absent in ("PASS  text-passed", "Summary", "│", "WARNINGS", "cases: cases"):
         assert absent not in printed, absent
 
 
@@ -271,6 +272,9 @@ def test_quiet_on_the_command_line(harness: Callable[..., Outcome]) -> None:
     assert quiet.code == loud.code == 1
     assert "short test summary info" in quiet.out and "report: r/junit.xml" in quiet.out
     assert "Summary" not in quiet.out and "PASS " not in quiet.out
+    # Replayed answers say so on the first and the last page even when quiet.
+    lines = quiet.out.splitlines()
+    assert lines[0].startswith("REPLAYED FROM RECORDINGS") and lines[-4].startswith("REPLAYED FROM RECORDINGS")
     assert "Summary" in loud.out and "PASS  tools-choice-required" in loud.out
     assert not (quiet.err or loud.err)
 

@@ -69,7 +69,7 @@ class Console:
         self._task: TaskID | None = None
 
     def start(self, total: int, banner: str = "", sources: str = "") -> None:
-        if banner and not self.quiet:
+        if banner:  # even with -q: replayed answers must never pass for a live run
             self.out.print(f"[bold yellow]{escape(banner)}[/]")
         if sources and not self.quiet:
             self.out.print(escape(sources))
@@ -166,7 +166,7 @@ class Console:
         ]
         color = "red" if counts["fail"] or counts["error"] else "green"
         self.out.rule(f"[bold {color}]{', '.join(parts) or 'no cases ran'} in {duration_s:.1f}s[/]", style=color)
-        if banner and not self.quiet:
+        if banner:
             self.out.print(f"[bold yellow]{escape(banner)}[/]")
         for path in reports or []:
             self.out.print(f"report: {escape(str(path))}")
