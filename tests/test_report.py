@@ -10,6 +10,7 @@ import io
 import json
 import re
 import shutil
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -400,3 +401,9 @@ def test_fuzz_adds_its_summary_to_the_job(
     assert outcome.code == 0, outcome.out + outcome.err
     assert "FUZZ RUN against cli: 3 examples" in step_summary.read_text(encoding="utf-8")
     assert step_summary.read_text(encoding="utf-8") == (tmp_path / "r" / "summary.md").read_text(encoding="utf-8")
+
+
+def test_junit_groups_cases_by_the_name_of_their_file(harness: Callable[..., Outcome]) -> None:
+    harness("run", "--replay", RECORDINGS, "--report-dir", "r")
+    classes = {t.get("classname") for t in ET.parse("r/junit.xml").getroot().iter("testcase")}
+    assert classes == {p.name.removesuffix(".case.yaml") for p in bundled("cases").glob("*.case.yaml")}

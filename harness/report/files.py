@@ -7,7 +7,7 @@ import re
 import socket
 import xml.etree.ElementTree as ET
 from collections import Counter
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from ..atomic import atomic_write
@@ -141,7 +141,8 @@ def junit_xml(info: RunInfo, results: list[Result]) -> str:
             properties = ET.SubElement(suite, "properties")
             ET.SubElement(properties, "property", name="origin", value=info.origin)
         for result in mine:
-            classname = result.file.removesuffix(".yaml").removesuffix(".yml").replace("/", ".")
+            # Grouped by case file, named as dashboards show it: the file's name, not its absolute path.
+            classname = PurePath(result.file).name.removesuffix(".yaml").removesuffix(".yml").removesuffix(".case")
             case = ET.SubElement(
                 suite, "testcase", classname=classname, name=result.name, time=f"{_seconds(result):.3f}"
             )
