@@ -12,6 +12,7 @@ import datetime
 import json
 import os
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import httpx
 from .endpoints import Endpoint
 from .errors import ConfigError, Problem
 
-__all__ = ["SCOPES", "BearerAuth", "GoogleAuth", "auth_for"]
+__all__ = ["SCOPES", "BearerAuth", "GoogleAuth", "TokenSource", "auth_for", "shown_authorization", "token_source"]
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 REFRESH_MARGIN = datetime.timedelta(minutes=5)
@@ -117,15 +118,19 @@ def _from_file(path: Path) -> Any:
     )
 
 
+def _key_file(endpoint: Endpoint, path: Path) -> Path:
+    if not path.is_file():
+        raise ConfigError(Problem(f"endpoint {endpoint.name}", f"credentials file {path} does not exist"))
+    return path
+
+
 def _google(endpoint: Endpoint, environ: Mapping[str, str], on_token: Callable[[str], None]) -> GoogleAuth:
     import google.auth
     from google.auth.exceptions import DefaultCredentialsError
 
     where = f"endpoint {endpoint.name}"
     if endpoint.credentials and endpoint.credentials != "adc":
-        path = Path(endpoint.credentials)
-        if not path.is_file():
-            raise ConfigError(Problem(where, f"credentials file {path} does not exist"))
+        path = _key_file(endpoint, Path(endpoint.credentials))
         credentials = _from_file(path)
         return GoogleAuth(credentials, f"{where}: credentials file {path}", on_token)
     try:
@@ -143,26 +148,77 @@ def _google(endpoint: Endpoint, environ: Mapping[str, str], on_token: Callable[[
     return GoogleAuth(credentials, f"{where}: Application Default Credentials", on_token)
 
 
+# How a shell gets the token Google's examples send: `gcloud auth print-access-token`, whichever credential minted ours.
+GCLOUD_TOKEN = "$(gcloud auth print-access-token)"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSource:
+    """Where an endpoint's bearer token comes from, said without touching it.
+
+    `--dry-run` and the "reproduce with" curl line need to name the credential, never to hold it: `shown`
+    says which one a run would use, `shell` is what a shell types to get an equivalent token.
+    """
+
+    shown: str
+    shell: str
+    variable: str | None = None
+    setting: str = ""
+    key_file: Path | None = None
+
+
+def token_source(endpoint: Endpoint) -> TokenSource | None:
+    """The credential an endpoint's requests carry, in the order of precedence the README gives; None for none."""
+    for variable, setting in ((endpoint.api_key_env, "api_key_env"), (endpoint.access_token_env, "access_token_env")):
+        if variable:
+            return TokenSource(shown=f"${variable}", shell=f"${variable}", variable=variable, setting=setting)
+    if endpoint.credentials == "adc":
+        return TokenSource(shown="token from Application Default Credentials", shell=GCLOUD_TOKEN)
+    if endpoint.credentials:
+        path = Path(endpoint.credentials)
+        return TokenSource(shown=f"token from key file {path}", shell=GCLOUD_TOKEN, key_file=path)
+    return None
+
+
+def _variable(endpoint: Endpoint, source: TokenSource, environ: Mapping[str, str]) -> str:
+    """The value of the variable a token comes from; unset or empty is a `ConfigError` saying which it was."""
+    assert source.variable is not None
+    token = environ.get(source.variable)
+    if not token:
+        state = "is empty" if source.variable in environ else "is not set"
+        kind = "API key" if source.setting == "api_key_env" else "access token"
+        raise ConfigError(
+            Problem(
+                f"endpoint {endpoint.name}",
+                f"the {kind} variable {source.variable} {state}; tried: {source.setting}={source.variable}",
+            )
+        )
+    return token
+
+
+def shown_authorization(endpoint: Endpoint, environ: Mapping[str, str] | None = None) -> tuple[str | None, list[str]]:
+    """The Authorization header a run would send, with the token described instead of fetched, and the secrets
+    to redact: what `--dry-run` prints. A missing variable or key file is the same usage error as in a run;
+    nothing is read from Google (no refresh, not even a look for Application Default Credentials)."""
+    environ = os.environ if environ is None else environ
+    source = token_source(endpoint)
+    if source is None:
+        return None, []
+    secrets = [_variable(endpoint, source, environ)] if source.variable else []
+    if source.key_file is not None:
+        _key_file(endpoint, source.key_file)
+    return f"Bearer <redacted: {source.shown}>", secrets
+
+
 def auth_for(
     endpoint: Endpoint, environ: Mapping[str, str] | None = None, on_token: Callable[[str], None] = lambda token: None
 ) -> tuple[httpx.Auth | None, list[str]]:
     """The auth flow for an endpoint and the secret values it uses; a missing credential is a `ConfigError`."""
     environ = os.environ if environ is None else environ
-    for variable in (endpoint.api_key_env, endpoint.access_token_env):
-        if not variable:
-            continue
-        token = environ.get(variable)
-        if not token:
-            state = "is empty" if variable in environ else "is not set"
-            kind = "API key" if variable == endpoint.api_key_env else "access token"
-            raise ConfigError(
-                Problem(
-                    f"endpoint {endpoint.name}",
-                    f"the {kind} variable {variable} {state}; "
-                    f"tried: {'api_key_env' if kind == 'API key' else 'access_token_env'}={variable}",
-                )
-            )
+    source = token_source(endpoint)
+    if source is None:
+        return None, []
+    if source.variable:
+        token = _variable(endpoint, source, environ)
         return BearerAuth(token), [token]
-    if endpoint.credentials:
-        return _google(endpoint, environ, on_token), []
-    return None, []
+    return _google(endpoint, environ, on_token), []

@@ -77,6 +77,11 @@ def _endpoint_flags(command: argparse.ArgumentParser) -> None:
     add("--location", help="region such as us-central1, or global (--kind vertex, vertex-endpoint)")
     add("--endpoint-id", help="Vertex AI endpoint id of a model you deployed (--kind vertex-endpoint)")
     add("--api-version", choices=("v1", "v1beta1"), help="Vertex AI API version (default v1)")
+    add(
+        "--api-endpoint",
+        metavar="URL",
+        help="another scheme and host for a Google --kind's documented URL, path kept (e.g. http://127.0.0.1:8080)",
+    )
     add("--credentials", metavar="adc|FILE", help="Google credentials: adc (default for vertex kinds) or a key file")
     add("--access-token-env", metavar="NAME", help="environment variable holding an OAuth access token (not refreshed)")
     add("--model", help="fills ${model} in cases (leave out for endpoints that take none)")
@@ -176,6 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="only cases whose id or tag matches (wildcards, commas)",
     )
     run_p.add_argument("--concurrency", type=_positive_int, default=4, help="requests in flight at once (default 4)")
+    run_p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print each request as it would be sent (credentials named, not fetched) and send nothing",
+    )
     _sending_flags(run_p)
     _console_flags(run_p, verbose=True)
 
@@ -242,6 +252,7 @@ _ENDPOINT_FLAGS = (
     "location",
     "endpoint_id",
     "api_version",
+    "api_endpoint",
     "api_key_env",
     "access_token_env",
     "credentials",
@@ -256,7 +267,7 @@ _REQUIRED = {
 
 
 def _endpoints(args: argparse.Namespace) -> list[Endpoint]:
-    from .endpoints import build_endpoint, load_config, parse_header, select_endpoints
+    from .endpoints import FLAGS, build_endpoint, load_config, parse_header, select_endpoints
 
     variables = {}
     for item in args.var:
@@ -276,7 +287,11 @@ def _endpoints(args: argparse.Namespace) -> list[Endpoint]:
         missing = [f"--{k.replace('_', '-')}" for k in _REQUIRED.get(args.kind or "openai", ()) if not spec.get(k)]
         if missing:
             raise ConfigError(Problem(flag, f"--kind {args.kind} needs {', '.join(missing)}"))
-        return [build_endpoint(args.name, spec)]
+        return [build_endpoint(args.name, spec, settings=FLAGS)]
+    if args.api_endpoint:
+        raise ConfigError(
+            Problem("--api-endpoint", "goes with a Google --kind; in a config file, give the entry api_endpoint:")
+        )
     config = args.config or (DEFAULT_CONFIG if Path(DEFAULT_CONFIG).is_file() else None)
     if config is None:
         raise ConfigError(
@@ -519,6 +534,14 @@ def _run(args: argparse.Namespace) -> int:
         replay_dirs = [folder]
     if replay_dirs and args.record:
         raise ConfigError(Problem("--record", "--record and --replay cannot be used together"))
+    if args.dry_run and (replay_dirs or args.record):
+        raise ConfigError(
+            Problem(
+                "--dry-run",
+                "shows what would be sent to an endpoint, and records or replays nothing: name the endpoint "
+                "with --base-url, --kind or --config, without --record or --replay",
+            )
+        )
     recordings = _load_replay(replay_dirs) if replay_dirs else None
     endpoints = _replay_endpoints(recordings, args, recordings_named) if recordings is not None else _endpoints(args)
     banner = _banner(recordings, recordings_named, endpoints) if recordings else ""
@@ -533,6 +556,11 @@ def _run(args: argparse.Namespace) -> int:
     for e in endpoints:
         load_profile(e.profile)  # a bad profile is a usage error before anything is sent
     options = _sending(args, args.concurrency)
+    if args.dry_run:  # before the report folder exists: a dry run writes nothing
+        from .dryrun import dry_run
+
+        print(dry_run(cases, endpoints, extra_secrets=options.extra_secrets), end="")
+        return ExitCode.OK
     this = _Run(args)
     if args.record:
         _check_writable(Path(args.record), "--record")

@@ -48,7 +48,7 @@ from .redact import Redactor
 from .streams import read_stream
 from .transport import EXTENSION, RECORDED_TIMINGS, NoRecording, RecordingTransport, ReplayTransport, StaleRecording
 
-__all__ = ["Options", "Planned", "Session", "build_request", "judge", "plan", "run"]
+__all__ = ["Options", "Outgoing", "Planned", "Session", "build_request", "judge", "outgoing", "plan", "run"]
 
 RETRY_STATUSES = (429, 503)
 
@@ -97,6 +97,24 @@ def build_request(case: Case, endpoint: Endpoint) -> tuple[dict[str, str], bytes
     if case.raw_body is not None:
         return headers, case.raw_body.encode("utf-8")
     return headers, json.dumps(case.request, ensure_ascii=False).encode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A request as the harness sends it, before the auth flow adds the credential."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    content: bytes
+
+
+def outgoing(planned: Planned) -> Outgoing:
+    """The request a filled-in case becomes, built in one place so that `--dry-run` prints what a run sends."""
+    headers, content = build_request(planned.case, planned.endpoint)
+    if _is_stream(planned):
+        headers["accept"] = "text/event-stream"
+    return Outgoing(method="POST", url=planned.endpoint.url, headers=headers, content=content)
 
 
 def plan(cases: Iterable[Case], endpoints: Iterable[Endpoint], environ: Mapping[str, str]) -> list[Planned]:
@@ -205,11 +223,10 @@ def _is_stream(planned: Planned) -> bool:
 
 
 async def _exchange(client: httpx.AsyncClient, planned: Planned, options: Options, redactor: Redactor) -> Exchange:
-    headers, content = build_request(planned.case, planned.endpoint)
+    sending = outgoing(planned)
+    headers, content = sending.headers, sending.content
     case = planned.case
     streaming = _is_stream(planned)
-    if streaming:
-        headers["accept"] = "text/event-stream"
     started = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     sent_headers: list[tuple[str, str]] = list(headers.items())
     body = redactor.value(case.request) if case.raw_body is None else None
@@ -231,8 +248,8 @@ async def _exchange(client: httpx.AsyncClient, planned: Planned, options: Option
                 reading = _Reading()  # a retried answer replaces the one before
                 t0 = time.perf_counter()
                 request = client.build_request(
-                    "POST",
-                    planned.endpoint.url,
+                    sending.method,
+                    sending.url,
                     headers=headers,
                     content=content,
                     extensions={EXTENSION: meta},

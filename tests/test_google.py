@@ -1,7 +1,8 @@
 """Google's endpoints: URLs built as the docs give them, and google-auth's real credential path, offline.
 
 A local server stands in for both Google's OAuth token endpoint (a service-account key's `token_uri` points
-at it) and the chat endpoint (the `host` override), so every request is checked as sent: path, headers, body.
+at it) and the chat endpoint (`--api-endpoint`, as Google's client libraries take `api_endpoint`), so every
+request is checked as sent: path, headers, body.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from harness.cli import main
-from harness.endpoints import GEMINI_API_BASE, build_endpoint, vertex_base_url
+from harness.endpoints import GEMINI_API_BASE, Endpoint, api_origin, build_endpoint, vertex_base_url
 
 ANSWER = {
     "id": "chatcmpl-google-test",
@@ -204,9 +205,16 @@ def google(stand_in: Google, monkeypatch: pytest.MonkeyPatch) -> Google:
     original = endpoints.vertex_base_url
 
     def local(
-        project: str, location: str, api_version: str = "v1", *, endpoint_id: str | None = None, host: str | None = None
+        project: str,
+        location: str,
+        api_version: str = "v1",
+        *,
+        endpoint_id: str | None = None,
+        api_endpoint: str | None = None,
     ) -> str:
-        return original(project, location, api_version, endpoint_id=endpoint_id, host=host or google.url)
+        return original(
+            project, location, api_version, endpoint_id=endpoint_id, api_endpoint=api_endpoint or google.url
+        )
 
     google = stand_in
     monkeypatch.setattr(endpoints, "vertex_base_url", local)
@@ -389,7 +397,7 @@ def test_a_config_takes_project_and_location_from_the_environment(
         "    project: ${env:GOOGLE_CLOUD_PROJECT}\n"
         "    location: ${env:GOOGLE_CLOUD_LOCATION}\n"
         "    model: gemini-2.5-flash\n"
-        f"    host: {google.url}\n"
+        f"    api_endpoint: {google.url}\n"
         "    credentials: key.json\n"
     )
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "env-proj")
@@ -404,3 +412,317 @@ def test_a_config_takes_project_and_location_from_the_environment(
     run(tmp_path, str(write_case(tmp_path)), "--config", str(config), "--endpoint", "vertex-flash")
     [(path, _, _)] = google.chat()
     assert path == "/v1/projects/env-proj/locations/asia-northeast1/endpoints/openapi/chat/completions"
+
+
+# --api-endpoint: Google's documented path on another host, as Google's client libraries take api_endpoint
+
+
+def endpoint_flags(stand_in: Google, key: Path) -> tuple[str, ...]:
+    """A self-deployed model on Vertex AI, moved to the stand-in, with a key file the stand-in mints tokens for."""
+    return (
+        "--kind",
+        "vertex-endpoint",
+        "--project",
+        "P",
+        "--location",
+        "L",
+        "--endpoint-id",
+        "E",
+        "--credentials",
+        str(key),
+        "--api-endpoint",
+        stand_in.url,
+    )
+
+
+def test_api_endpoint_sends_the_documented_path_to_a_local_server(stand_in: Google, tmp_path: Path) -> None:
+    key = service_account_key(tmp_path / "key.json", stand_in.url + "/token")
+    assert run(tmp_path, str(write_case(tmp_path)), *endpoint_flags(stand_in, key)) == 0
+    [(path, headers, body)] = stand_in.chat()
+    assert path == "/v1/projects/P/locations/L/endpoints/E/chat/completions"
+    assert headers["authorization"] == f"Bearer {TOKEN_PREFIX}1", "a token minted by the local token endpoint"
+    assert body == {"messages": [{"role": "user", "content": "Say hello."}]}
+    assert [p for p, _, _ in stand_in.requests] == ["/token", path]
+
+
+def test_without_api_endpoint_the_url_is_googles() -> None:
+    spec = {"kind": "vertex-endpoint", "project": "P", "location": "L", "endpoint_id": "E"}
+    google = build_endpoint("e", spec).url
+    moved = build_endpoint("e", {**spec, "api_endpoint": "http://127.0.0.1:8080"}).url
+    assert google == "https://L-aiplatform.googleapis.com/v1/projects/P/locations/L/endpoints/E/chat/completions"
+    assert moved == "http://127.0.0.1:8080/v1/projects/P/locations/L/endpoints/E/chat/completions"
+    gemini = {"kind": "gemini-api", "model": "m"}
+    assert build_endpoint("g", gemini).url == GEMINI_API_BASE + "/chat/completions"
+    assert build_endpoint("g", {**gemini, "api_endpoint": "localhost:9"}).url == (
+        "https://localhost:9/v1beta/openai/chat/completions"
+    ), "a bare host means https, as in Google's client libraries"
+
+
+@pytest.mark.parametrize(
+    "value", ["http://127.0.0.1:8080/v1", "http://h/?key=x", "ftp://h", "http://user:pw@h", "http://h:port", ""]
+)
+def test_api_endpoint_takes_a_scheme_and_host_only(value: str) -> None:
+    with pytest.raises(ValueError, match="scheme and host only"):
+        api_origin(value)
+
+
+@pytest.mark.parametrize("value", ["http://127.0.0.1:8080", "https://h/", "europe-west4-aiplatform.googleapis.com"])
+def test_api_endpoint_accepts_a_host_or_an_origin(value: str) -> None:
+    assert api_origin(value) in ("http://127.0.0.1:8080", "https://h", "https://europe-west4-aiplatform.googleapis.com")
+
+
+def test_base_url_with_a_google_kind_is_refused(
+    stand_in: Google, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = service_account_key(tmp_path / "key.json", stand_in.url + "/token")
+    flags = (*GLOBAL_VERTEX, "--credentials", str(key), "--base-url", stand_in.url + "/v1")
+    assert run(tmp_path, str(write_case(tmp_path)), *flags) == 2
+    err = capsys.readouterr().err
+    assert "error: --base-url: --kind vertex builds the URL Google documents" in err
+    assert "give --api-endpoint" in err
+    assert stand_in.requests == [], "never a silent replacement of the whole URL"
+
+
+def test_api_endpoint_with_a_path_is_refused(
+    stand_in: Google, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = (*GLOBAL_VERTEX, "--api-endpoint", stand_in.url + "/v1", "--dry-run")
+    assert run(tmp_path, str(write_case(tmp_path)), *flags) == 2
+    assert "error: --api-endpoint: expected a scheme and host only" in capsys.readouterr().err
+
+
+def test_api_endpoint_is_for_google_kinds_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    flags = ("--base-url", "http://127.0.0.1:9/v1", "--api-endpoint", "http://127.0.0.1:9", "--dry-run")
+    assert run(tmp_path, str(write_case(tmp_path)), *flags) == 2
+    assert "--api-endpoint: only Google's kinds" in capsys.readouterr().err
+
+
+def test_a_config_entry_takes_api_endpoint_and_refuses_base_url(
+    stand_in: Google, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    service_account_key(tmp_path / "key.json", stand_in.url + "/token")
+    config = tmp_path / "harness.yaml"
+    entry = "".join(
+        f"    {line}\n"
+        for line in ("kind: vertex-endpoint", "project: P", "location: L", "endpoint_id: E", "credentials: key.json")
+    )
+    entry = "  own:\n" + entry
+    config.write_text(f"endpoints:\n{entry}    base_url: {stand_in.url}/v1\n")
+    assert run(tmp_path, str(write_case(tmp_path)), "--config", str(config)) == 2
+    err = capsys.readouterr().err
+    assert f"{config}:8:15: /endpoints/own/base_url: kind vertex-endpoint builds the URL Google documents" in err
+    assert "give api_endpoint" in err and stand_in.requests == []
+    config.write_text(f"endpoints:\n{entry}    api_endpoint: {stand_in.url}\n")
+    assert run(tmp_path, str(write_case(tmp_path)), "--config", str(config)) == 0
+    [(path, _, _)] = stand_in.chat()
+    assert path == "/v1/projects/P/locations/L/endpoints/E/chat/completions"
+
+
+def test_api_endpoint_flag_needs_a_kind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "harness.yaml"
+    config.write_text("endpoints:\n  local:\n    base_url: http://127.0.0.1:9/v1\n")
+    assert run(tmp_path, str(write_case(tmp_path)), "--config", str(config), "--api-endpoint", "http://h") == 2
+    assert "--api-endpoint: goes with a Google --kind" in capsys.readouterr().err
+
+
+# --dry-run: each request as it would be sent; nothing is sent, no token is fetched
+
+
+@pytest.fixture
+def no_connections(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any attempt to open a connection fails the test, wherever it comes from."""
+    import socket
+
+    def refuse(self: socket.socket, *args: Any) -> None:
+        raise AssertionError(f"a dry run opened a connection to {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+
+
+def both_ways_case(folder: Path) -> Path:
+    path = folder / "both.case.yaml"
+    request = {"model": "${model}", "messages": [{"role": "user", "content": "Say hello."}]}
+    path.write_text(json.dumps({"id": "both", "both_ways": True, "request": request}))
+    return path
+
+
+@pytest.mark.usefixtures("no_connections")
+def test_dry_run_prints_each_request_and_sends_nothing(
+    stand_in: Google, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = service_account_key(tmp_path / "key.json", stand_in.url + "/token")
+    assert run(tmp_path, str(both_ways_case(tmp_path)), *endpoint_flags(stand_in, key), "--dry-run") == 0
+    out = capsys.readouterr().out
+    url = f"POST {stand_in.url}/v1/projects/P/locations/L/endpoints/E/chat/completions"
+    assert out.count(url) == 2, "the plain and the streamed request of a both-ways case"
+    assert "# both[cli]  " in out and "# both[cli][stream]  " in out
+    assert out.count(f"Authorization: Bearer <redacted: token from key file {key}>") == 2
+    assert "accept: application/json" in out and "accept: text/event-stream" in out
+    assert '{\n  "messages": [\n    {\n      "role": "user",' in out, "the body, indented"
+    assert '  "stream": true\n}' in out
+    assert stand_in.requests == [] and stand_in.tokens_issued == 0
+    assert not (tmp_path / "report").exists(), "a dry run writes no report"
+
+
+@pytest.mark.usefixtures("no_connections")
+@pytest.mark.parametrize("adc", [False, True])
+def test_dry_run_names_application_default_credentials_without_looking_for_them(
+    stand_in: Google, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, adc: bool
+) -> None:
+    """With no ADC a run would stop (exit 2); with ADC it would mint a token: a dry run does neither."""
+    if adc:
+        key = service_account_key(tmp_path / "adc.json", stand_in.url + "/token")
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key))
+    assert run(tmp_path, str(write_case(tmp_path)), *GLOBAL_VERTEX, "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert (
+        "POST https://aiplatform.googleapis.com/v1/projects/p/locations/global/endpoints/openapi/chat/completions"
+        in out
+    )
+    assert "Authorization: Bearer <redacted: token from Application Default Credentials>" in out
+    assert '"model": "google/m"' in out
+    assert stand_in.requests == [], "no token request"
+
+
+@pytest.mark.usefixtures("no_connections")
+def test_dry_run_of_an_endpoint_without_a_credential_and_of_a_missing_key_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plain = ("--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--dry-run")
+    assert run(tmp_path, str(write_case(tmp_path)), *plain) == 0
+    out = capsys.readouterr().out
+    assert "POST http://127.0.0.1:9/v1/chat/completions" in out and "Authorization" not in out
+    missing = tmp_path / "gone.json"
+    assert run(tmp_path, str(write_case(tmp_path)), *GLOBAL_VERTEX, "--credentials", str(missing), "--dry-run") == 2
+    assert f"credentials file {missing} does not exist" in capsys.readouterr().err
+
+
+def test_the_same_flags_without_dry_run_send(stand_in: Google, tmp_path: Path) -> None:
+    key = service_account_key(tmp_path / "key.json", stand_in.url + "/token")
+    assert run(tmp_path, str(both_ways_case(tmp_path)), *endpoint_flags(stand_in, key)) in (0, 1)
+    assert stand_in.tokens_issued == 1 and len(stand_in.chat()) == 2
+
+
+def test_dry_run_names_the_key_variable_and_never_shows_its_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gemini = ("--kind", "gemini-api", "--model", "gemini-2.5-flash", "--dry-run")
+    assert run(tmp_path, str(write_case(tmp_path)), *gemini) == 2, "a missing variable is the usual usage error"
+    assert "the API key variable GEMINI_API_KEY is not set" in capsys.readouterr().err
+    monkeypatch.setenv("GEMINI_API_KEY", "AIza-sentinel-key-000111")
+    monkeypatch.setenv("TEAM_TOKEN", "team-sentinel-222")
+    echo = {"model": "${model}", "messages": [{"role": "user", "content": "${env:GEMINI_API_KEY}"}]}
+    assert run(tmp_path, str(write_case(tmp_path, echo)), *gemini, "--header", "X-Goog-Api-Key: header-sentinel") == 0
+    out = capsys.readouterr().out
+    assert "POST https://generativelanguage.googleapis.com/v1beta/openai/chat/completions" in out
+    assert "Authorization: Bearer <redacted: $GEMINI_API_KEY>" in out
+    assert "x-goog-api-key: [redacted]" in out and '"content": "[redacted]"' in out
+    assert "sentinel" not in out
+    vertex = (*GLOBAL_VERTEX, "--api-key-env", "TEAM_TOKEN", "--dry-run")
+    assert run(tmp_path, str(write_case(tmp_path)), *vertex) == 0
+    assert "Authorization: Bearer <redacted: $TEAM_TOKEN>" in capsys.readouterr().out
+
+
+def test_dry_run_does_not_replay(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(tmp_path, str(write_case(tmp_path)), "--replay", str(tmp_path), "--dry-run") == 2
+    assert "--dry-run: shows what would be sent to an endpoint" in capsys.readouterr().err
+
+
+# "reproduce with": the credential as a shell gets it, never its value
+
+
+@pytest.mark.parametrize(
+    ("settings", "header"),
+    [
+        ({"kind": "vertex", "project": "p", "location": "global", "model": "m"}, "$(gcloud auth print-access-token)"),
+        (
+            {"kind": "vertex-endpoint", "project": "p", "location": "l", "endpoint_id": "1", "credentials": "/k.json"},
+            "$(gcloud auth print-access-token)",
+        ),
+        ({"kind": "gemini-api", "model": "m"}, "$GEMINI_API_KEY"),
+        ({"kind": "gemini-api", "model": "m", "api_key_env": "MY_KEY"}, "$MY_KEY"),
+        ({"kind": "vertex", "project": "p", "location": "l", "model": "m", "access_token_env": "TOK"}, "$TOK"),
+        ({"base_url": "http://127.0.0.1:9/v1", "api_key_env": "OPENAI_API_KEY"}, "$OPENAI_API_KEY"),
+    ],
+)
+def test_the_curl_line_carries_the_credential_as_a_shell_gets_it(settings: dict[str, str], header: str) -> None:
+    endpoint = build_endpoint("e", settings)
+    assert reproduce_lines(endpoint)[-1].count(f' -H "Authorization: Bearer {header}" ') == 1
+
+
+def test_the_curl_line_of_an_endpoint_without_a_credential_has_no_authorization() -> None:
+    assert "Authorization" not in reproduce_lines(build_endpoint("e", {"base_url": "http://127.0.0.1:9/v1"}))[-1]
+
+
+def reproduce_lines(endpoint: Endpoint) -> list[str]:
+    from harness.models import Exchange, Result, SentRequest, Timings, Verdict
+    from harness.report import RunInfo
+    from harness.report.failure import reproduce
+
+    sent = SentRequest(method="POST", url=endpoint.url, headers={}, body={"messages": []})
+    result = Result(
+        case_id="c",
+        endpoint=endpoint.name,
+        verdict=Verdict.FAIL,
+        file="c.case.yaml",
+        exchange=Exchange(request=sent, response=None, timings=Timings(started="2026-01-01T00:00:00Z")),
+    )
+    info = RunInfo(run_id="r", started="", finished="", duration_s=0, harness_version="0", endpoints=(endpoint,))
+    return reproduce(result, info)
+
+
+def test_a_failing_vertex_case_is_reproduced_with_gcloud(
+    stand_in: Google, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = service_account_key(tmp_path / "key.json", stand_in.url + "/token")
+    case = tmp_path / "goodbye.case.yaml"
+    request = {"messages": [{"role": "user", "content": "Say goodbye."}]}
+    case.write_text(json.dumps({"id": "goodbye", "request": request, "expect": {"content_matches": "^Goodbye"}}))
+    assert run(tmp_path, str(case), *endpoint_flags(stand_in, key)) == 1
+    out = capsys.readouterr().out
+    url = f"{stand_in.url}/v1/projects/P/locations/L/endpoints/E/chat/completions"
+    assert (
+        f"curl -sS {url} -H 'content-type: application/json'"
+        ' -H "Authorization: Bearer $(gcloud auth print-access-token)"' in out
+    )
+    assert f"--api-endpoint {stand_in.url}" in out, "the harness line moves the endpoint again"
+    assert TOKEN_PREFIX not in out + all_written(tmp_path)
+
+
+# Proxies: google-auth refreshes tokens through requests, which honours the proxy variables
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("bypassed", [False, True])
+def test_the_token_refresh_honours_the_proxy_variables(
+    stand_in: Google,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    bypassed: bool,
+) -> None:
+    """The key file's token endpoint does not exist; only the proxy (the stand-in) can answer for it."""
+    token_uri = f"http://127.0.0.1:{closed_port()}/token"
+    key = service_account_key(tmp_path / "key.json", token_uri)
+    for name in ("http_proxy", "https_proxy", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", stand_in.url)
+    if bypassed:
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    code = run(tmp_path, str(write_case(tmp_path)), *endpoint_flags(stand_in, key))
+    if bypassed:
+        assert code == 2 and "cannot get an access token" in capsys.readouterr().err
+        assert stand_in.requests == []
+    else:
+        assert code == 0
+        assert stand_in.requests[0][0] == token_uri, "the token request went through the proxy"
+        [(path, _, _)] = stand_in.chat()
+        assert path.endswith("/v1/projects/P/locations/L/endpoints/E/chat/completions")

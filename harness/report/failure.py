@@ -7,6 +7,7 @@ import re
 import shlex
 from typing import Any
 
+from ..auth import token_source
 from ..models import Finding, Result, Severity, Verdict
 from .info import RunInfo
 
@@ -60,7 +61,9 @@ def reproduce(result: Result, info: RunInfo | None) -> list[str]:
     if exchange is not None:
         request = exchange.request
         body = request.raw_body if request.raw_body is not None else json.dumps(request.body, ensure_ascii=False)
-        auth = f' -H "Authorization: Bearer ${endpoint.api_key_env}"' if endpoint and endpoint.api_key_env else ""
+        # The credential as a shell gets it ($NAME, or gcloud as Google's examples do), never its value.
+        source = token_source(endpoint) if endpoint else None
+        auth = f' -H "Authorization: Bearer {source.shell}"' if source else ""
         quoted = shlex.quote(body)
         lines.append(f"curl -sS {shlex.quote(request.url)} -H 'content-type: application/json'{auth} -d {quoted}")
     return lines
