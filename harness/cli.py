@@ -38,7 +38,7 @@ __all__ = ["ExitCode", "main"]
 DEFAULT_CASES = "cases"
 DEFAULT_CONFIG = "harness.yaml"
 DEFAULT_RECORDINGS = "recordings"
-DEFAULT_EXPORT = "cases/regressions"
+DEFAULT_EXPORT = "regressions"  # beside ./cases, not in it: a plain `harness run` must not pick them up
 
 
 class ExitCode(enum.IntEnum):
@@ -221,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--export",
         metavar="DIR",
         default=DEFAULT_EXPORT,
-        help=f"where each failure is written as a case (default {DEFAULT_EXPORT}/)",
+        help=f"where each failure is written as a case, for `harness run DIR` (default {DEFAULT_EXPORT}/)",
     )
     _sending_flags(fuzz_p)
     _console_flags(fuzz_p)
@@ -624,7 +624,7 @@ def _pins(items: list[str]) -> dict[str, Any]:
 
 
 def _fuzz(args: argparse.Namespace) -> int:
-    from .fuzz import FuzzOptions, export_case, fuzz, with_case_file
+    from .fuzz import FuzzOptions, add_counts, export_case, fuzz, with_case_file
     from .report import write_reports
     from .report.console import Console
 
@@ -659,21 +659,21 @@ def _fuzz(args: argparse.Namespace) -> int:
     with console.counter(f"fuzzing {endpoint.name}", args.max_examples) as tick:
         report = fuzz(endpoint, options, run_options, on_example=tick)
     export = Path(args.export)
-    results = []
+    results, cases = [], []
     for failure in report.failures:
         path = export_case(failure, endpoint, export)
+        cases.append(path)
         results.append(with_case_file(failure, path, path.name.removesuffix(".case.yaml")).result)
-    pinned = ", ".join(f"{k}={json.dumps(v)}" for k, v in report.pinned.items()) or "nothing"
-    banner = (
-        f"FUZZ RUN against {endpoint.name}: {report.examples} examples, {report.requests} requests in "
-        f"{report.elapsed_s:.1f} s (stopped by {report.stopped_by}), seed {report.seed}; pinned: {pinned}; "
-        f"left out: {', '.join(sorted(report.excluded)) or 'nothing'}."
-    )
+    banner = report.header(len(cases))
     info = this.info(args, run_options, [endpoint], report.elapsed_s, origin="fuzz")
     written = write_reports(this.directory, info, results, banner)
+    add_counts(this.directory / "results.json", report, cases)
     console.finish(results, info, report.elapsed_s, written, banner)
-    for result in results:
-        console.out.print(f"regression case: {result.file}")
+    for path in cases:
+        console.out.print(f"regression case: {path}")
+    # The last word is the run's: the rule finish() drew counts its regression cases' verdicts.
+    color = "red" if cases else "green"
+    console.out.rule(f"[bold {color}]{report.tally(len(cases))} in {report.elapsed_s:.1f}s[/]", style=color)
     return ExitCode.FAILED if results else ExitCode.OK
 
 

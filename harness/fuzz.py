@@ -6,6 +6,11 @@ failure (by check code) is shrunk to the smallest payload that still shows it an
 
 Hypothesis is the search and shrink engine; the harness keeps its own record of the smallest payload seen
 for each failure, so a run that a budget stops half-way through shrinking still reports what it found.
+
+A search runs in rounds: Hypothesis stops generating soon after the last failure it found, so each round that
+finds a new failure is followed by another, which passes the failures already known and looks for others. Each
+round generates at most `max_examples` variants; shrinking and replaying failures send more. So `examples` can
+exceed `max_examples`, and reports say by how much and why.
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ import asyncio
 import hashlib
 import json
 import re
+import textwrap
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,9 +38,23 @@ from .models import Finding, Result, Severity, Verdict
 from .runner import Options, Planned, Session
 from .yamlfile import Source
 
-__all__ = ["FuzzFailure", "FuzzOptions", "FuzzReport", "export_case", "fuzz"]
+__all__ = [
+    "REPLAY_SETTINGS",
+    "FuzzFailure",
+    "FuzzOptions",
+    "FuzzReport",
+    "add_counts",
+    "export_case",
+    "fuzz",
+    "replay_note",
+    "settle",
+]
 
 STATE_DIR = Path(".harness")
+
+# What a valid variant's exported case adds when the failing request did not set it: with sampling pinned down,
+# a pass after a fix tells "fixed" from a lucky answer. Seed 1, not 0: code that tests `if seed:` takes 0 for none.
+REPLAY_SETTINGS: Mapping[str, Any] = {"temperature": 0, "seed": 1}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,12 +74,19 @@ class FuzzOptions:
 
 @dataclass(frozen=True, slots=True)
 class FuzzFailure:
-    """The smallest payload found for one check code, and what the endpoint did with it."""
+    """The smallest payload found for one check code, and what the endpoint did with it.
+
+    `settings` are the REPLAY_SETTINGS added to a valid variant's request for its replay, and `reproduced` says
+    whether that request failed the same way (None: the run stopped before it could be sent). When it did not,
+    `payload` stays the request as it failed, since a case that passes while the bug is there is worse than none.
+    """
 
     code: str
     kind: str  # valid, invalid or malformed
     payload: Any
     result: Result
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    reproduced: bool | None = None
 
     @property
     def finding(self) -> Finding:
@@ -68,15 +95,78 @@ class FuzzFailure:
 
 @dataclass(frozen=True, slots=True)
 class FuzzReport:
+    """What a fuzz run did. `examples` counts every variant sent (generated, shrunk or replayed), `passed`
+    those the endpoint got right, and `requests` adds the failures re-sent with REPLAY_SETTINGS (`resent`)."""
+
     endpoint: str
     examples: int
+    passed: int
     requests: int
+    resent: int
+    rounds: int
+    max_examples: int
     elapsed_s: float
     stopped_by: str
     failures: tuple[FuzzFailure, ...]
     pinned: Mapping[str, Any]
     excluded: frozenset[str]
     seed: int | None
+
+    def header(self, cases: int) -> str:
+        """The banner of the run's reports (`cases`: regression cases written).
+
+        A report counts the cases it lists, and a fuzz run's cases are only its regression cases, so the banner
+        says what the run did. Its examples can outnumber --max-examples, which bounds each search round, not the
+        run: a round that finds a new failure is followed by another, and shrinking a failure sends more.
+        """
+        rounds = f"{self.rounds} search round{'' if self.rounds == 1 else 's'}"
+        if self.failures:
+            found = (
+                f"{self.passed} passed, {_plural(len(self.failures), 'failure')} found (written as the "
+                f"{_plural(cases, 'regression case')} this report lists); at most {self.max_examples} examples "
+                f"generated in each of {rounds} (--max-examples {self.max_examples}), the others replayed or shrank "
+                f"a failure"
+            )
+        else:
+            found = (
+                f"{self.passed} passed, no failure found; {rounds} of at most {self.max_examples} examples "
+                f"(--max-examples {self.max_examples})"
+            )
+        resent = f" ({self.resent} re-sent a failure with the settings of its replay)" if self.resent else ""
+        pinned = ", ".join(f"{k}={json.dumps(v)}" for k, v in self.pinned.items()) or "nothing"
+        return (
+            f"FUZZ RUN against {self.endpoint}: {_plural(self.examples, 'example')}: {found}; "
+            f"{_plural(self.requests, 'request')}{resent} in {self.elapsed_s:.1f} s (stopped by {self.stopped_by}), "
+            f"seed {self.seed}; pinned: {pinned}; left out: {', '.join(sorted(self.excluded)) or 'nothing'}."
+        )
+
+    def tally(self, cases: int) -> str:
+        """The closing line: variants that passed and distinct failures, not the regression cases' verdicts (which
+        read `0 passed, 3 failed` after 57 variants passed)."""
+        passed = f"{self.passed} {'variant' if self.passed == 1 else 'variants'} passed"
+        if not self.failures:
+            return f"{passed}, no failure found"
+        return f"{passed}, {_plural(len(self.failures), 'failure')} found ({_plural(cases, 'regression case')} written)"
+
+    def counts(self, cases: Sequence[Path]) -> dict[str, Any]:
+        """The run's numbers for machines, beside results.json's counts of cases."""
+        return {
+            "examples": self.examples,
+            "passed": self.passed,
+            "failed": self.examples - self.passed,
+            "failures": len(self.failures),
+            "rounds": self.rounds,
+            "max_examples": self.max_examples,
+            "requests": self.requests,
+            "resent": self.resent,
+            "stopped_by": self.stopped_by,
+            "seed": self.seed,
+            "regression_cases": [str(p) for p in cases],
+        }
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 _MAX_PASSES = 8
@@ -165,7 +255,7 @@ def fuzz(
         loop.close()
         raise
     found: dict[str, FuzzFailure] = {}
-    counts = {"examples": 0, "requests": 0}
+    counts = {"examples": 0, "passed": 0, "requests": 0, "resent": 0, "rounds": 0}
     started = time.monotonic()
     stopped_by = "max-examples"  # each pass generates at most max_examples variants
     last_send = 0.0
@@ -182,6 +272,8 @@ def fuzz(
         if options.rate:
             wait = last_send + 1 / options.rate - time.monotonic()
             if wait > 0:
+                if options.budget_s is not None and time.monotonic() + wait - started >= options.budget_s:
+                    raise _Stop  # waiting for the rate would send this request once the budget is over
                 time.sleep(wait)
         last_send = time.monotonic()
         counts["requests"] += 1
@@ -211,18 +303,20 @@ def fuzz(
             if exhausted():
                 raise _Stop  # a BaseException: Hypothesis stops at once instead of shrinking it
             kind, payload = item
-            counts["examples"] += 1
             result = send(kind, payload)
+            counts["examples"] += 1
             errors = [f for f in result.findings if f.severity is Severity.ERROR]
+            passed = result.verdict not in (Verdict.FAIL, Verdict.ERROR) or not errors
+            counts["passed"] += int(passed)
             on_example(counts["examples"], counts["requests"], len(found))
-            if result.verdict not in (Verdict.FAIL, Verdict.ERROR) or not errors:
+            if passed:
                 return
             code = errors[0].code
             key = f"{code} ({kind})"  # a 500 on a valid request and a 200 on an invalid one are different bugs
             if key in known:
                 return
             if key not in found or _size(payload) < _size(found[key].payload):
-                found[key] = FuzzFailure(code, kind, payload, result)
+                found[key] = FuzzFailure(code=code, kind=kind, payload=payload, result=result)
             raise _failure_type(key)(f"{code}: {errors[0].message}")
 
         if options.seed is not None:
@@ -233,30 +327,67 @@ def fuzz(
             if not _expected(exc):
                 raise
 
+    def resend(kind: str, payload: Any) -> Result:
+        counts["resent"] += 1
+        return send(kind, payload)
+
+    settled: dict[str, FuzzFailure] = {}
     try:
-        for round_number in range(_MAX_PASSES):
-            before = frozenset(found)
-            search(before, round_number == 0)
-            if frozenset(found) == before:
-                break
+        try:
+            for round_number in range(_MAX_PASSES):
+                before = frozenset(found)
+                counts["rounds"] += 1
+                search(before, round_number == 0)
+                if frozenset(found) == before:
+                    break
+        except _Stop:
+            stopped_by = exhausted() or "budget"
+        for key in sorted(found):  # within the budgets: a spent one leaves the rest unchecked
+            settled[key] = settle(found[key], options.exclude, None if exhausted() else resend)
     except _Stop:
-        stopped_by = exhausted() or "budget"
+        pass
     except KeyboardInterrupt:
         stopped_by = "interrupted"
     finally:
         loop.run_until_complete(session.aclose())
         loop.close()
     return FuzzReport(
-        endpoint.name,
-        counts["examples"],
-        counts["requests"],
-        round(time.monotonic() - started, 3),
-        stopped_by,
-        tuple(found[c] for c in sorted(found)),
-        dict(options.pin),
-        options.exclude,
-        options.seed,
+        endpoint=endpoint.name,
+        examples=counts["examples"],
+        passed=counts["passed"],
+        requests=counts["requests"],
+        resent=counts["resent"],
+        rounds=counts["rounds"],
+        max_examples=options.max_examples,
+        elapsed_s=round(time.monotonic() - started, 3),
+        stopped_by=stopped_by,
+        failures=tuple(settled.get(k) or settle(found[k], options.exclude, None) for k in sorted(found)),
+        pinned=dict(options.pin),
+        excluded=options.exclude,
+        seed=options.seed,
     )
+
+
+def settle(failure: FuzzFailure, exclude: Collection[str], send: Callable[[str, Any], Result] | None) -> FuzzFailure:
+    """A valid variant's failure with REPLAY_SETTINGS added to its request, so that its case tells a fix from luck.
+
+    What the failing request set itself (drawn or pinned) is kept, and what the run left out (`exclude`, a
+    member the endpoint is known to refuse) stays out. The request is sent once more (`send`; None when the run
+    has stopped) to make sure it still fails the same way: settings that make the failure go away would give a
+    case that passes while the bug is there, so then the case keeps the request as it failed.
+    """
+    if failure.kind != "valid" or not isinstance(failure.payload, dict):
+        return failure
+    added = {k: v for k, v in REPLAY_SETTINGS.items() if k not in failure.payload and k not in exclude}
+    if not added:
+        return failure
+    payload = {**failure.payload, **added}
+    if send is None:
+        return replace(failure, payload=payload, settings=added, reproduced=None)
+    result = send(failure.kind, payload)
+    if failure.code in {f.code for f in result.errors} and result.verdict in (Verdict.FAIL, Verdict.ERROR):
+        return replace(failure, payload=payload, result=result, settings=added, reproduced=True)
+    return replace(failure, settings=added, reproduced=False)
 
 
 class _Dumper(yaml.SafeDumper):
@@ -276,17 +407,54 @@ def _escape(value: Any, model: str | None) -> Any:
     return value
 
 
+def _settings(values: Mapping[str, Any]) -> str:
+    return " and ".join(f"{k}: {json.dumps(v)}" for k, v in values.items())
+
+
+def replay_note(failure: FuzzFailure) -> str:
+    """How far a pass of the case can be trusted, said in the case file: a valid variant's answer may depend on
+    sampling, and a case that passed by luck would announce a fix that is not there."""
+    if failure.kind != "valid" or not isinstance(failure.payload, dict):
+        return ""
+    own = {k: failure.payload[k] for k in REPLAY_SETTINGS if k in failure.payload and k not in failure.settings}
+    kept = f" ({_settings(own)} as the failing request had)" if own else ""
+    added = _settings(failure.settings)
+    if not failure.settings:
+        missing = [k for k in REPLAY_SETTINGS if k not in failure.payload]
+        if missing:
+            return (
+                f"Sent as it failed{kept}. The fuzz run left {' and '.join(missing)} out (--exclude), so none is "
+                f"added: a pass may be a lucky answer, run it more than once."
+            )
+        return f"Sent as it failed{kept}: with sampling pinned down, a pass means the bug is fixed, not luck."
+    if failure.reproduced is False:
+        return (
+            f"Sent as it failed: with {added} added the endpoint did not fail, so this failure depends on "
+            f"sampling and a pass may be luck: run it more than once."
+        )
+    if failure.reproduced is None:
+        return (
+            f"Sent with {added} added to the request that failed{kept}, so that a pass means fixed, not lucky; "
+            f"the fuzz run stopped before it could check that the request still fails with them."
+        )
+    return (
+        f"Sent with {added} added to the request that failed{kept}, and it failed the same way with them: "
+        f"with sampling pinned down, a pass means the bug is fixed, not luck."
+    )
+
+
 def export_case(failure: FuzzFailure, endpoint: Endpoint, directory: Path) -> Path:
     """Write the failure as a ready case file that `harness run` replays; returns its path."""
     digest = hashlib.sha256(_size(failure.payload)[1].encode()).hexdigest()[:8]
     slug = failure.code.replace(".", "-").replace("_", "-")
     case_id = f"regression-{slug}-{digest}"
     finding = failure.finding
+    note = replay_note(failure)
     case: dict[str, Any] = {
         "id": case_id,
         "title": f"Fuzzing found {failure.code} on {endpoint.name}",
         "description": f"Found by harness fuzz on {datetime.now(UTC).date().isoformat()} against {endpoint.name} "
-        f"(chat-conformance {__version__}), shrunk to this payload: {finding.message}",
+        f"(chat-conformance {__version__}), shrunk to this payload: {finding.message}" + (f" {note}" if note else ""),
         "tags": ["regression", "fuzz", slug.split("-")[0]],
     }
     if failure.kind == "malformed":
@@ -296,8 +464,19 @@ def export_case(failure: FuzzFailure, endpoint: Endpoint, directory: Path) -> Pa
     if failure.kind != "valid":
         case["expect"] = {"status": "4xx"}
     path = directory / f"{case_id}.case.yaml"
-    atomic_write(path, yaml.dump(case, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110))
+    comment = "".join(f"# {line}\n" for line in textwrap.wrap(note, 108)) if note else ""
+    atomic_write(path, comment + yaml.dump(case, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110))
     return path
+
+
+def add_counts(results_json: Path, report: FuzzReport, cases: Sequence[Path]) -> None:
+    """Give results.json the run's own numbers under `fuzz`: its `summary` counts cases, and a fuzz run's cases
+    are only its regression cases."""
+    if not results_json.is_file():
+        return
+    document = json.loads(results_json.read_text(encoding="utf-8"))
+    document["fuzz"] = report.counts(cases)
+    atomic_write(results_json, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
 
 def with_case_file(failure: FuzzFailure, path: Path, case_id: str) -> FuzzFailure:
