@@ -102,7 +102,13 @@ def _endpoint_flags(command: argparse.ArgumentParser) -> None:
 
 def _sending_flags(command: argparse.ArgumentParser) -> None:
     add = command.add_argument
-    add("--timeout", type=_positive_float, default=60.0, help="seconds to wait for a connection or data (default 60)")
+    add(
+        "--timeout",
+        type=_positive_float,
+        default=60.0,
+        help="seconds to wait for an answer's first byte (a request may queue at a busy server), then between the "
+        "bytes of a plain answer; connecting gets at most 10 (default 60)",
+    )
     add(
         "--deadline",
         type=_positive_float,
@@ -114,7 +120,8 @@ def _sending_flags(command: argparse.ArgumentParser) -> None:
         "--stream-idle-timeout",
         type=_positive_float,
         default=30.0,
-        help="seconds a stream may go without an event before the case ends as an error (default 30)",
+        help="seconds a stream may go without data once it has started, before the case ends as an error; "
+        "until its first byte, --timeout applies (default 30)",
     )
     add(
         "--max-response-bytes",

@@ -1,6 +1,7 @@
 """Running cases against endpoints: build each request, send it, keep the exchange, check it, judge it.
 
-Sending is async with bounded concurrency, connect/read timeouts, a per-case deadline and bounded retries
+Sending is async with bounded concurrency, a connect timeout, read timeouts by phase (the first byte, which
+may wait in a busy server's queue, then the gaps in a stream), a per-case deadline and bounded retries
 of 429/503 that honour Retry-After. Every httpx failure is mapped to a `transport.<kind>` finding in one
 function, so a broken endpoint yields an `error` verdict and the run goes on. Checks never see a secret:
 the exchange is redacted as it is built.
@@ -14,11 +15,11 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -46,11 +47,20 @@ from .profiles import Profile, load_profile
 from .recordings import Recording
 from .redact import Redactor
 from .streams import read_stream
-from .transport import EXTENSION, RECORDED_TIMINGS, NoRecording, RecordingTransport, ReplayTransport, StaleRecording
+from .transport import (
+    EXTENSION,
+    RECORDED_TIMINGS,
+    EnvironmentTransport,
+    NoRecording,
+    RecordingTransport,
+    ReplayTransport,
+    StaleRecording,
+)
 
 __all__ = ["Options", "Outgoing", "Planned", "Session", "build_request", "judge", "outgoing", "plan", "run"]
 
 RETRY_STATUSES = (429, 503)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +93,63 @@ class Planned:
 
 class _TooLarge(Exception):
     pass
+
+
+class _Silence(Exception):
+    """Nothing arrived within a limit the runner keeps itself; `phase` says which limit ran out.
+
+    Phases: `first` (not one byte of the answer), `headers` (its headers, then nothing), `stream` (a stream
+    that had started went quiet), `body` (a plain answer that had started went quiet).
+    """
+
+    def __init__(self, phase: str, seconds: float) -> None:
+        super().__init__(f"no data in the {phase} phase for {seconds:g} s")
+        self.phase = phase
+        self.seconds = seconds
+
+
+async def _within(seconds: float, phase: str, awaitable: Awaitable[_T]) -> _T:
+    """`awaitable`, or `_Silence` after `seconds`; the case's deadline around it still wins when it comes first."""
+    timer = asyncio.timeout(seconds)
+    try:
+        async with timer:
+            return await awaitable
+    except TimeoutError:
+        if timer.expired():
+            raise _Silence(phase, seconds) from None
+        raise
+
+
+class _FirstByte:
+    """The wait for an answer's first byte, counted from when the request was written.
+
+    httpx has one read timeout for a whole answer, but a stream needs two: a request queued at a server whose
+    slots are busy waits long for its first byte, then its events come quickly. So the runner times reads
+    itself. httpcore's `trace` extension says when the request has been written; a transport that does not
+    trace (replay, mocks) gets the connect limit on top, so a slow connection still ends as `connect`.
+    """
+
+    def __init__(self, seconds: float, connect: float) -> None:
+        self.seconds = seconds
+        self._connect = connect
+        self._timer: asyncio.Timeout | None = None
+
+    async def trace(self, name: str, info: Mapping[str, Any]) -> None:
+        timer = self._timer
+        if timer is not None and not timer.expired() and name.endswith(".send_request_body.complete"):
+            timer.reschedule(asyncio.get_running_loop().time() + self.seconds)
+
+    async def response(self, sending: Awaitable[httpx.Response]) -> httpx.Response:
+        timer = self._timer = asyncio.timeout(self._connect + self.seconds)
+        try:
+            async with timer:
+                return await sending
+        except TimeoutError:
+            if timer.expired():
+                raise _Silence("first", self.seconds) from None
+            raise
+        finally:
+            self._timer = None
 
 
 def build_request(case: Case, endpoint: Endpoint) -> tuple[dict[str, str], bytes]:
@@ -146,29 +213,58 @@ def plan(cases: Iterable[Case], endpoints: Iterable[Endpoint], environ: Mapping[
     return planned
 
 
-def _map_transport_error(exc: BaseException, options: Options, streaming: bool = False) -> TransportError:
-    """The one place an exception from sending becomes a finding kind."""
+def _map_transport_error(
+    exc: BaseException, options: Options, limit: float | None = None, flag: str = "--timeout"
+) -> TransportError:
+    """The one place an exception from sending becomes a finding kind, with a message naming what to change.
+
+    `limit` is the endpoint's wait for data (`--timeout`, or its own `timeout`, which `flag` names).
+    """
+    limit = options.timeout if limit is None else limit
     if isinstance(exc, _TooLarge):
         return TransportError(
             "too_large", f"the response is larger than --max-response-bytes ({options.max_response_bytes} bytes)"
         )
+    if isinstance(exc, _Silence):
+        return TransportError("timeout", _silence_message(exc, options, flag))
     if isinstance(exc, TimeoutError):
-        return TransportError("deadline", f"the case did not finish within its deadline of {options.deadline:g} s")
+        return TransportError(
+            "deadline",
+            f"the case did not finish within its deadline of {options.deadline:g} s, retries included; "
+            "raise --deadline for an endpoint this slow",
+        )
     if isinstance(exc, httpx.ConnectTimeout):
-        return TransportError("connect", f"timed out connecting ({type(exc).__name__})")
+        return TransportError(
+            "connect",
+            f"timed out connecting ({type(exc).__name__}); on a network that needs a proxy, set HTTPS_PROXY "
+            "or HTTP_PROXY",
+        )
     if isinstance(exc, httpx.ConnectError):
         return TransportError("connect", f"cannot connect: {exc or type(exc).__name__}")
-    if isinstance(exc, httpx.ReadTimeout) and streaming:
-        return TransportError(
-            "timeout", f"the stream stalled: no data for {options.stream_idle_timeout:g} s (--stream-idle-timeout)"
-        )
     if isinstance(exc, httpx.TimeoutException):
-        return TransportError("timeout", f"no data for {options.timeout:g} s ({type(exc).__name__})")
+        return TransportError("timeout", f"no progress for {limit:g} s ({type(exc).__name__}); raise {flag}")
     if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
         return TransportError(
             "reset", f"the connection was closed before the answer was complete: {exc or type(exc).__name__}"
         )
     return TransportError("protocol", f"{type(exc).__name__}: {exc}")
+
+
+def _silence_message(silence: _Silence, options: Options, flag: str) -> str:
+    """What a timeout means in its phase: before the first byte the request was most likely queued."""
+    seconds = f"{silence.seconds:g} s"
+    if silence.phase == "stream":
+        return (
+            f"the stream stalled: no data for {seconds} after it had started; raise --stream-idle-timeout if the "
+            "endpoint pauses this long between events"
+        )
+    if silence.phase == "body":
+        return f"the answer stalled: no data for {seconds} after it had started; raise {flag} for an endpoint this slow"
+    what = "not one byte of the answer came" if silence.phase == "first" else "the headers came, then no data"
+    return (
+        f"{what} within {seconds} of sending ({flag}); a server whose slots are all busy queues requests, "
+        f"so lower --concurrency (now {options.concurrency}) or raise {flag}"
+    )
 
 
 def _decode(raw: bytes, content_type: str) -> tuple[str, Any, str | None]:
@@ -232,10 +328,13 @@ async def _exchange(client: httpx.AsyncClient, planned: Planned, options: Option
     body = redactor.value(case.request) if case.raw_body is None else None
     raw = redactor.text(case.raw_body) if case.raw_body is not None else None
     meta = {"case": planned.key, "case_file": case.file, "endpoint": _describe(planned.endpoint)}
-    timeout = None
-    if streaming:  # between events, the idle timeout is what bounds a stalled stream
-        read = options.stream_idle_timeout
-        timeout = httpx.Timeout(max(read, options.timeout), read=read, connect=min(10.0, options.timeout))
+    limit = planned.endpoint.timeout or options.timeout
+    flag = "--timeout" if planned.endpoint.timeout is None else "the endpoint's `timeout`"
+    connect = min(10.0, limit)
+    # Reads are timed below, by phase: the first byte within `limit` (the request may wait in the server's
+    # queue), then a stream's events within the idle timeout, and a plain answer's bytes within `limit`.
+    timeout = httpx.Timeout(limit, connect=connect, read=None)
+    between = options.stream_idle_timeout if streaming else limit
     reading = _Reading()
     error: TransportError | None = None
     attempt = 0
@@ -247,16 +346,17 @@ async def _exchange(client: httpx.AsyncClient, planned: Planned, options: Option
                 attempt += 1
                 reading = _Reading()  # a retried answer replaces the one before
                 t0 = time.perf_counter()
+                first_byte = _FirstByte(limit, connect)
                 request = client.build_request(
                     sending.method,
                     sending.url,
                     headers=headers,
                     content=content,
-                    extensions={EXTENSION: meta},
-                    timeout=timeout or httpx.USE_CLIENT_DEFAULT,
+                    extensions={EXTENSION: meta, "trace": first_byte.trace},
+                    timeout=timeout,
                 )
                 try:
-                    response = await client.send(request, stream=True)
+                    response = await first_byte.response(client.send(request, stream=True))
                 except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
                     if resent:
                         raise
@@ -277,7 +377,14 @@ async def _exchange(client: httpx.AsyncClient, planned: Planned, options: Option
                         continue
                     recorded = response.extensions.get(RECORDED_TIMINGS)
                     reading.recorded = recorded if isinstance(recorded, dict) else None
-                    async for chunk in response.aiter_bytes():
+                    chunks = response.aiter_bytes()
+                    while True:
+                        if reading.chunks:  # the answer has started
+                            wait = _within(between, "stream" if streaming else "body", anext(chunks, None))
+                        else:
+                            wait = _within(limit, "headers", anext(chunks, None))
+                        if (chunk := await wait) is None:
+                            break
                         reading.size += len(chunk)
                         if reading.size > options.max_response_bytes:
                             raise _TooLarge
@@ -292,8 +399,8 @@ async def _exchange(client: httpx.AsyncClient, planned: Planned, options: Option
             f"the case changed since {exc.path} was recorded: "
             f"{'; '.join(exc.differences)}; record it again with --record",
         )
-    except (httpx.HTTPError, TimeoutError, _TooLarge) as exc:
-        error = _map_transport_error(exc, options, streaming)
+    except (httpx.HTTPError, TimeoutError, _TooLarge, _Silence) as exc:
+        error = _map_transport_error(exc, options, limit, flag)
         reading.total = (time.perf_counter() - t0) * 1000
     sent = SentRequest("POST", redactor.url(planned.endpoint.url), redactor.headers(sent_headers), body, raw)
     return _build_exchange(sent, reading, started, attempt, error, streaming, redactor)
@@ -460,13 +567,16 @@ class Session:
             if replay is not None:
                 sender = ReplayTransport(replay, redactor)
             elif record is not None:
-                sender = RecordingTransport(transport or httpx.AsyncHTTPTransport(trust_env=False), record, redactor)
+                sender = RecordingTransport(transport or EnvironmentTransport(), record, redactor)
             session.clients[endpoint.name] = httpx.AsyncClient(
                 auth=auth,
                 timeout=httpx.Timeout(limit, connect=min(10.0, limit)),
                 transport=sender,
                 follow_redirects=False,
-                trust_env=False,
+                # A live run goes through HTTPS_PROXY/HTTP_PROXY except for NO_PROXY hosts, as httpx does by
+                # default, since corporate networks reach endpoints only that way; a replay reads nothing from
+                # the environment. httpx ignores these variables when it is given a transport (tests' mocks).
+                trust_env=replay is None,
             )
         if problems:
             await session.aclose()

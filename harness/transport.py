@@ -20,7 +20,14 @@ from . import __version__
 from .recordings import Chunk, Recording, diff, save
 from .redact import Redactor
 
-__all__ = ["EXTENSION", "NoRecording", "RecordingTransport", "ReplayTransport", "StaleRecording"]
+__all__ = [
+    "EXTENSION",
+    "EnvironmentTransport",
+    "NoRecording",
+    "RecordingTransport",
+    "ReplayTransport",
+    "StaleRecording",
+]
 
 EXTENSION = "chat_conformance"
 RECORDED_TIMINGS = "chat_conformance_recorded_timings"
@@ -86,6 +93,23 @@ def _decoded(chunks: list[Chunk], headers: list[tuple[str, str]]) -> tuple[list[
         return chunks, headers
     kept = [(k, v) for k, v in headers if k.lower() not in ("content-encoding", "content-length")]
     return out, [*kept, ("x-recorded-content-encoding", encoding)]
+
+
+class EnvironmentTransport(httpx.AsyncBaseTransport):
+    """Sends as a default httpx client does: through HTTPS_PROXY/HTTP_PROXY unless NO_PROXY names the host.
+
+    httpx picks proxies from the environment only for the transports it builds itself, so a recording run,
+    which wraps the transport, would otherwise go direct where a plain live run goes through the proxy.
+    """
+
+    def __init__(self) -> None:
+        self._client = httpx.AsyncClient(follow_redirects=False, trust_env=True)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._client.send(request, stream=True)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
 
 
 class RecordingTransport(httpx.AsyncBaseTransport):

@@ -26,6 +26,8 @@ CREDENTIAL_VARIABLES = (
     "HARNESS_TEST_KEY",
     "GOOGLE_CLOUD_PROJECT",
 )
+# What a live run's httpx client reads from the environment (as httpx's own test suite strips them).
+HTTPX_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR")
 
 
 @pytest.fixture(autouse=True)
@@ -33,6 +35,9 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     """No test may pick up a real credential from the machine it runs on."""
     for name in CREDENTIAL_VARIABLES:
         monkeypatch.delenv(name, raising=False)
+    # Nor a proxy: a test talks to its servers on 127.0.0.1 directly unless it sets a proxy itself.
+    for name in [n for n in os.environ if n.upper() in HTTPX_VARIABLES]:
+        monkeypatch.delenv(name)
     # No gcloud configuration of the machine's user either: Application Default Credentials come from the test.
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path_factory.mktemp("gcloud")))
     monkeypatch.setenv("NO_COLOR", "1")
@@ -85,7 +90,8 @@ def real() -> tuple[str, str]:
     if not base_url:
         pytest.skip("no real server: start one with `bash .ci/real-server.sh start` and set HARNESS_REAL_BASE_URL")
     try:
-        httpx.get(base_url.removesuffix("/v1") + "/health", timeout=5).raise_for_status()
+        # Module-scoped, so it runs before clean_environ strips a proxy: the server is local, reached directly.
+        httpx.get(base_url.removesuffix("/v1") + "/health", timeout=5, trust_env=False).raise_for_status()
     except httpx.HTTPError as exc:
         pytest.skip(f"the real server at {base_url} does not answer /health: {exc}")
     return base_url, os.environ.get("HARNESS_REAL_MODEL", "smollm2-135m")

@@ -144,6 +144,7 @@ JSON_MODES = ("json_object", "json_schema")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 ROUTE = re.compile(r"/(?P<scenario>[^/]+)/v1/chat/completions")
 SLOW_SECONDS = 3.0
+QUEUED_SECONDS = 1.5  # how long ``queued`` and ``stream-late-start`` keep a request waiting for a busy slot
 HUGE_BYTES = 8 * 1024 * 1024
 STREAM_PAUSE = 0.001  # between two events, so they arrive at different times
 STALL_SECONDS = 5.0
@@ -1440,6 +1441,7 @@ STREAM_WRITES = {
     "stream-drop": "the connection closes in the middle of an event, without the chunked terminator",
     "stream-stall": f"the first two events, then {STALL_SECONDS:g} s of silence before the rest",
     "stream-endless": "content deltas without end, until the client hangs up",
+    "stream-late-start": f"the headers at once, then {QUEUED_SECONDS:g} s of silence before the first event",
 }
 
 
@@ -1494,6 +1496,8 @@ def _writes(events: Iterable[bytes], names: set[str]) -> Iterator[bytes | float]
     for number, event in enumerate(events):
         if number and "stream-endless" not in names:
             yield STREAM_PAUSE
+        if number == 0 and "stream-late-start" in names:
+            yield QUEUED_SECONDS
         if number == 2 and "stream-stall" in names:
             yield STALL_SECONDS
         if "sse-bytewise" in names:
@@ -1967,6 +1971,11 @@ def _slow(server: Server, received: Received, write: Write) -> Reply | None:
     return Reply(0, reset=True) if server.closing.wait(SLOW_SECONDS) else None
 
 
+def _queued(server: Server, received: Received, write: Write) -> Reply | None:
+    # A server whose slots are all busy: nothing at all until one frees up, then the answer as usual.
+    return Reply(0, reset=True) if server.closing.wait(QUEUED_SECONDS) else None
+
+
 # Behaviours act before validation, in table order; a reply ends the request, None lets it go on.
 BEHAVIOURS: dict[str, Callable[[Server, Received, Write], Reply | None]] = {
     "reset": lambda server, received, write: Reply(0, reset=True),
@@ -1974,6 +1983,7 @@ BEHAVIOURS: dict[str, Callable[[Server, Received, Write], Reply | None]] = {
     "retry-429": _retry(429),
     "retry-503": _retry(503),
     "slow": _slow,
+    "queued": _queued,
     "fuzz-500-on-emoji": _500_on_emoji,
 }
 

@@ -470,8 +470,10 @@ def test_a_rate_spaces_the_requests_out(server: Server) -> None:
     arrived = [r.arrived for r in sent]
     assert report.requests == len(arrived) == 15
     assert arrived[-1] - arrived[0] >= 0.65, arrived  # 14 gaps of 1/20 s
-    # Unpaced, two requests can arrive 5 ms apart; paced, 50 ms, give or take how long each took to arrive.
-    assert min(later - earlier for earlier, later in itertools.pairwise(arrived)) >= 0.025, arrived
+    # Unpaced, two requests arrive ~5 ms apart; paced, 50 ms, give or take how long each took to arrive. On a
+    # busy machine one late arrival makes one gap short (and the next long), so the typical gap is what is judged.
+    gaps = sorted(later - earlier for earlier, later in itertools.pairwise(arrived))
+    assert gaps[len(gaps) // 2] >= 0.035, arrived
 
 
 @pytest.mark.slow

@@ -27,6 +27,8 @@ from tests.servers import (
     DEFECTS,
     FRAMINGS,
     GOOGLE_DEFECTS,
+    QUEUED_SECONDS,
+    STALL_SECONDS,
     STREAMED_ANSWER_DEFECTS,
     SURFACES,
     THOUGHTS,
@@ -612,7 +614,7 @@ DEFECT_CASES: list[tuple[str, Any, Callable[[httpx.Response], bool]]] = [
     ),
     ("fuzz-created-string-n2", {**PLAIN, "n": 2}, lambda r: isinstance(r.json()["created"], str)),
 ]
-SPECIAL = {"slow", "reset", "retry-429", "retry-503"}  # tested below, one test each
+SPECIAL = {"slow", "queued", "reset", "retry-429", "retry-503"}  # tested below, one test each
 
 
 @pytest.mark.parametrize(("scenario", "body", "produces"), DEFECT_CASES, ids=[c[0] for c in DEFECT_CASES])
@@ -720,6 +722,14 @@ def test_slow_times_the_client_out(post: Callable[..., httpx.Response]) -> None:
         post(PLAIN, "slow", timeout=0.2)
 
 
+def test_queued_answers_in_full_once_a_slot_frees(post: Callable[..., httpx.Response]) -> None:
+    started = time.monotonic()
+    assert _content(post(PLAIN, "queued")) == ANSWER
+    assert time.monotonic() - started >= QUEUED_SECONDS
+    with pytest.raises(httpx.ReadTimeout):  # and until then, not one byte
+        post(PLAIN, "queued", timeout=httpx.Timeout(10, read=0.2))
+
+
 def test_reset_closes_without_answering(post: Callable[..., httpx.Response]) -> None:
     with pytest.raises(httpx.TransportError):
         post(PLAIN, "reset")
@@ -783,6 +793,7 @@ class Streamed:
     response: httpx.Response
     pieces: list[bytes] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
+    headers_at: float = field(default_factory=time.perf_counter)
 
     @property
     def raw(self) -> bytes:
@@ -1199,7 +1210,7 @@ STREAM_DEFECT_CASES: list[tuple[str, dict[str, Any], Callable[[Streamed], bool]]
         lambda s: _usage_chunk(s)["completion_tokens_details"]["reasoning_tokens"] == 5,
     ),
 ]
-STREAM_SPECIAL = {"stream-drop", "stream-stall", "stream-endless"}  # tested below, one test each
+STREAM_SPECIAL = {"stream-drop", "stream-stall", "stream-endless", "stream-late-start"}  # tested below, one each
 
 
 # defects around the chunks, which leave the chunks themselves as they are
@@ -1279,9 +1290,19 @@ def test_stream_stall_is_cut_by_a_read_timeout(
         ) as response,
     ):
         pieces.extend(response.iter_raw())
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < STALL_SECONDS  # cut by the read timeout, not by the stall's end
     assert len(parse_sse(b"".join(pieces))) == 2
     _wait_until_no_stream_is_open(server, post)
+
+
+def test_stream_late_start_sends_its_headers_then_waits(
+    server: Any, client: httpx.Client, fetch: Callable[..., Streamed]
+) -> None:
+    late = fetch(TEXT_STREAM, "stream-late-start")
+    assert late.response.status_code == 200
+    # The server counts its pause from writing the headers, the client from reading them: a little less here.
+    assert late.times[0] - late.headers_at >= QUEUED_SECONDS / 2
+    assert normalized(late.chunks) == normalized(fetch(TEXT_STREAM).chunks)
 
 
 def test_stream_endless_stops_when_the_client_hangs_up(
