@@ -18,10 +18,11 @@ if TYPE_CHECKING:
     from .cases import Case, Expect, load_cases
     from .checks import CheckContext, check
     from .endpoints import Endpoint
+    from .engine import run
     from .errors import CaseFileError, ConfigError, HarnessError
     from .models import Exchange, Finding, Result, Severity, Verdict
     from .profiles import Profile, load_profile
-    from .runner import Options, run
+    from .runner import Options
 
 _HOME = {
     "Case": "cases",
@@ -41,7 +42,7 @@ _HOME = {
     "Profile": "profiles",
     "load_profile": "profiles",
     "Options": "runner",
-    "run": "runner",
+    "run": "engine",
 }
 
 __all__ = [

@@ -13,14 +13,14 @@ import enum
 import json
 import os
 import shlex
+import signal
 import sys
-import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import __version__
 from .errors import ConfigError, HarnessError, Problem
@@ -29,9 +29,12 @@ from .resources import bundled, profile_names
 
 if TYPE_CHECKING:
     from .endpoints import Endpoint
+    from .engine import Stop
     from .recordings import Recording
-    from .report import RunInfo
+    from .report.console import Console
     from .runner import Options
+
+_T = TypeVar("_T")
 
 __all__ = ["ExitCode", "main"]
 
@@ -483,8 +486,8 @@ def _sending(args: argparse.Namespace, concurrency: int) -> Options:
     )
 
 
-class _Run:
-    """When a run started, where its report goes, and its header once it is over."""
+class _Report:
+    """A run's id, and the report folder it writes into, checked writable before anything is sent."""
 
     def __init__(self, args: argparse.Namespace, prefix: str = "") -> None:
         self.started = datetime.now(UTC)
@@ -492,47 +495,63 @@ class _Run:
         self.directory = Path(args.report_dir) if args.report_dir else Path("reports") / self.id
         _check_writable(self.directory, "--report-dir")
 
-    def info(
-        self,
-        args: argparse.Namespace,
-        options: Options,
-        endpoints: list[Endpoint],
-        duration: float,
-        replay_dirs: Sequence[str] = (),
-        **more: Any,
-    ) -> RunInfo:
-        from .profiles import load_profile
-        from .redact import Redactor
-        from .report import RunInfo
 
-        redactor = Redactor(options.extra_secrets)
-        shown = tuple(replace(e, base_url=redactor.url(e.base_url), headers={}) for e in endpoints)
-        return RunInfo(
-            run_id=self.id,
-            started=_stamp(self.started),
-            finished=_stamp(datetime.now(UTC)),
-            duration_s=round(duration, 3),
-            harness_version=__version__,
-            endpoints=shown,
-            profiles={e.name: load_profile(e.profile).name for e in endpoints},
-            targets=_targets(shown, args, replay_dirs),
-            **more,
-        )
+def _shown_endpoints(endpoints: Sequence[Endpoint], options: Options) -> tuple[Endpoint, ...]:
+    """The endpoints as reports may show them: URLs redacted, no headers (they may carry credentials)."""
+    from .redact import Redactor
+
+    redactor = Redactor(options.extra_secrets)
+    return tuple(replace(e, base_url=redactor.url(e.base_url), headers={}) for e in endpoints)
 
 
-def _stamp(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+def _console(args: argparse.Namespace, **more: Any) -> Console:
+    from .report.console import Console
+
+    return Console(verbose=getattr(args, "verbose", False), quiet=args.quiet, color=args.color, **more)
+
+
+async def _stoppable(work: Callable[[Stop], Awaitable[_T]]) -> _T:
+    """`work`, stopped cleanly by a first SIGINT or SIGTERM (reports are written), at once by a second.
+
+    The first signal asks the engine to stop sending; it cancels what is in flight and every reporter writes
+    what finished. A second signal raises KeyboardInterrupt where the program is: files are written atomically,
+    so it leaves each one whole or absent, never half-written.
+    """
+    import asyncio
+
+    from .engine import Stop
+
+    loop = asyncio.get_running_loop()
+    stop = Stop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    before = {s: signal.getsignal(s) for s in signals}
+
+    def at_once(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    def first(signum: signal.Signals) -> None:
+        stop.request(signum.name)
+        for s in signals:
+            loop.remove_signal_handler(s)
+            signal.signal(s, at_once)
+
+    for s in signals:
+        loop.add_signal_handler(s, first, s)
+    try:
+        return await work(stop)
+    finally:
+        for s in signals:
+            loop.remove_signal_handler(s)
+            signal.signal(s, before[s])
 
 
 def _run(args: argparse.Namespace) -> int:
     import asyncio
 
     from .cases import load_cases, select
-    from .models import Result, Verdict
+    from .engine import Source, execute
     from .profiles import load_profile
-    from .report import write_reports
-    from .report.console import Console
-    from .runner import run
+    from .report import report_files
 
     replay_dirs: list[str] = list(args.replay or [])
     recordings_named = ", ".join(replay_dirs)
@@ -568,53 +587,39 @@ def _run(args: argparse.Namespace) -> int:
 
         print(dry_run(cases, endpoints, extra_secrets=options.extra_secrets), end="")
         return ExitCode.OK
-    this = _Run(args)
+    this = _Report(args)
     if args.record:
         _check_writable(Path(args.record), "--record")
-    console = Console(verbose=args.verbose, quiet=args.quiet, color=args.color)
-    collected: list[Result] = []
-    t0 = time.perf_counter()
-    console.start(len(cases) * len(endpoints), banner, sources=f"cases: {catalogue}")
-
-    def on_result(result: Result) -> None:
-        collected.append(result)
-        console.add(result)
-
-    interrupted = False
-    try:
-        results = asyncio.run(
-            run(
-                cases,
-                endpoints,
-                options,
-                on_result=on_result,
-                record=Path(args.record) if args.record else None,
-                replay=recordings,
-            )
-        )
-    except KeyboardInterrupt:
-        interrupted = True
-        order = {(c.id, e.name): i for i, (c, e) in enumerate((c, e) for e in endpoints for c in cases)}
-        results = sorted(collected, key=lambda r: order.get((r.case_id, r.endpoint), 0))
-    duration = time.perf_counter() - t0
-    info = this.info(
-        args,
-        options,
-        endpoints,
-        duration,
-        replay_dirs,
+    targets = _targets(_shown_endpoints(endpoints, options), args, replay_dirs)
+    files = report_files(this.directory, targets)
+    console = _console(args, targets=targets, reports=[f.path for f in files])
+    source = Source(
+        run_id=this.id,
+        origin=f"replay:{','.join(replay_dirs)}" if replay_dirs else "live",
+        banner=banner,
+        sources=f"cases: {catalogue}",
         case_paths=tuple(map(str, paths)),
         selected=tuple(args.select),
-        origin=f"replay:{','.join(replay_dirs)}" if replay_dirs else "live",
     )
-    written = write_reports(this.directory, info, results, banner)
-    console.finish(results, info, duration, written, banner)
+    finished = asyncio.run(
+        _stoppable(
+            lambda stop: execute(
+                cases,
+                endpoints,
+                [*files, console],
+                options=options,
+                source=source,
+                record=Path(args.record) if args.record else None,
+                replay=recordings,
+                stop=stop,
+            )
+        )
+    )
     if args.record:
         console.out.print(f"recordings: {args.record}/")
-    if interrupted:
-        console.out.print("interrupted: the report holds the cases that finished")
+    if finished.interrupted:
         return ExitCode.INTERRUPTED
-    return ExitCode.FAILED if any(r.verdict in (Verdict.FAIL, Verdict.ERROR) for r in results) else ExitCode.OK
+    return ExitCode.FAILED if console.counts["fail"] or console.counts["error"] else ExitCode.OK
 
 
 def _pins(items: list[str]) -> dict[str, Any]:
@@ -631,9 +636,9 @@ def _pins(items: list[str]) -> dict[str, Any]:
 
 
 def _fuzz(args: argparse.Namespace) -> int:
+    from .engine import stamp
     from .fuzz import FuzzOptions, add_counts, export_case, fuzz, with_case_file
-    from .report import write_reports
-    from .report.console import Console
+    from .report import RunInfo, report_files, tell
 
     endpoints = _endpoints(args)
     if len(endpoints) != 1:
@@ -661,8 +666,8 @@ def _fuzz(args: argparse.Namespace) -> int:
         invalid=not args.no_invalid,
     )
     run_options = _sending(args, 1)
-    this = _Run(args, "fuzz-")
-    console = Console(quiet=args.quiet, color=args.color)
+    this = _Report(args, "fuzz-")
+    console = _console(args)
     with console.counter(f"fuzzing {endpoint.name}", args.max_examples) as tick:
         report = fuzz(endpoint, options, run_options, on_example=tick)
     export = Path(args.export)
@@ -671,16 +676,26 @@ def _fuzz(args: argparse.Namespace) -> int:
         path = export_case(failure, endpoint, export)
         cases.append(path)
         results.append(with_case_file(failure, path, path.name.removesuffix(".case.yaml")).result)
-    banner = report.header(len(cases))
-    info = this.info(args, run_options, [endpoint], report.elapsed_s, origin="fuzz")
-    written = write_reports(this.directory, info, results, banner)
+    shown = _shown_endpoints([endpoint], run_options)
+    info = RunInfo(
+        run_id=this.id,
+        started=stamp(this.started),
+        finished=stamp(datetime.now(UTC)),
+        duration_s=round(report.elapsed_s, 3),
+        harness_version=__version__,
+        endpoints=shown,
+        profiles={endpoint.name: endpoint.profile},
+        targets=_targets(shown, args, ()),
+        origin="fuzz",
+        banner=report.header(len(cases)),
+    )
+    files = report_files(this.directory, info.targets)
+    # The closing line counts the run's variants, not the regression cases the table lists.
+    console.reports, console.targets, console.closing = [f.path for f in files], info.targets, report.tally(len(cases))
+    tell([*files, console], info, results)
     add_counts(this.directory / "results.json", report, cases)
-    console.finish(results, info, report.elapsed_s, written, banner)
     for path in cases:
         console.out.print(f"regression case: {path}")
-    # The last word is the run's: the rule finish() drew counts its regression cases' verdicts.
-    color = "red" if cases else "green"
-    console.out.rule(f"[bold {color}]{report.tally(len(cases))} in {report.elapsed_s:.1f}s[/]", style=color)
     return ExitCode.FAILED if results else ExitCode.OK
 
 
@@ -754,6 +769,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         return ExitCode.USAGE
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before a run started
+        print("interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
     except SystemExit as exc:  # --help and --version
         return int(exc.code or 0)
     except BrokenPipeError:  # `harness checks | head`

@@ -15,7 +15,7 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,7 +57,7 @@ from .transport import (
     StaleRecording,
 )
 
-__all__ = ["Options", "Outgoing", "Planned", "Session", "build_request", "judge", "outgoing", "plan", "run"]
+__all__ = ["Options", "Outgoing", "Planned", "Session", "build_request", "compare", "judge", "outgoing", "plan"]
 
 RETRY_STATUSES = (429, 503)
 _T = TypeVar("_T")
@@ -492,7 +492,7 @@ def judge(exchange: Exchange, case: Case, profile: Profile) -> tuple[Verdict, tu
     return Verdict.PASS, findings
 
 
-def _compare(plain: Result, streamed: Result, profile: Profile) -> Result:
+def compare(plain: Result, streamed: Result, profile: Profile) -> Result:
     """The streamed result, with what it says differently in kind from the plain answer to the same case."""
     if plain.exchange is None or streamed.exchange is None or streamed.verdict is Verdict.ERROR:
         return streamed
@@ -610,44 +610,3 @@ class Session:
     async def aclose(self) -> None:
         for client in self.clients.values():
             await client.aclose()
-
-
-async def run(
-    cases: list[Case],
-    endpoints: list[Endpoint],
-    options: Options = Options(),
-    *,
-    transport: httpx.AsyncBaseTransport | None = None,
-    on_result: Callable[[Result], None] | None = None,
-    environ: Mapping[str, str] | None = None,
-    record: Path | None = None,
-    replay: dict[tuple[str, str], Recording] | None = None,
-) -> list[Result]:
-    """Every case against every endpoint; results come back in case order, and to `on_result` as they finish.
-
-    Everything that can be wrong with the input (placeholders, credentials, profiles) is found before the
-    first request, and raised as a `HarnessError`. `record` writes each exchange as a recording into that
-    folder; `replay` answers every request from recordings instead of the network (and needs no credentials).
-    """
-    environ = os.environ if environ is None else environ
-    planned = plan(cases, endpoints, environ)
-    session = await Session.open(endpoints, options, environ=environ, transport=transport, record=record, replay=replay)
-
-    async def unit(items: list[Planned]) -> list[Result]:
-        """One case against one endpoint: once, or both ways (plain, then streamed, then compared)."""
-        results = [await session.result(item) for item in items]
-        if len(results) == 2:
-            results[1] = _compare(results[0], results[1], session.profiles[items[1].endpoint.name])
-        for result in results:
-            if on_result is not None:
-                on_result(result)
-        return results
-
-    units: dict[tuple[str, str], list[Planned]] = {}
-    for item in planned:
-        units.setdefault((item.case.id, item.endpoint.name), []).append(item)
-    try:
-        done = await asyncio.gather(*(unit(items) for items in units.values()))
-        return [result for results in done for result in results]
-    finally:
-        await session.aclose()

@@ -571,8 +571,8 @@ def fuzz_command(url: str, tmp: Path, *more: str) -> list[str]:
 
 
 def closing_line(out: str) -> str:
-    """The console's last line, without the rule drawn around it."""
-    return out.strip().splitlines()[-1].strip("─ ")
+    """The console's closing count line (the last rule), without the rule drawn around it."""
+    return [line for line in out.splitlines() if line.startswith("─")][-1].strip("─ ")
 
 
 def test_the_command_exits_0_and_writes_no_case_when_nothing_fails(

@@ -17,9 +17,10 @@ import pytest
 
 from harness.cases import load_cases
 from harness.endpoints import Endpoint
+from harness.engine import run
 from harness.models import Result, Severity, Verdict
 from harness.resources import bundled
-from harness.runner import Options, run
+from harness.runner import Options
 from tests.conftest import run_case
 from tests.servers import ANSWER, THOUGHTS, Server
 

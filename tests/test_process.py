@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -52,7 +53,7 @@ def test_each_command_imports_only_what_it_uses(tmp_path: Path) -> None:
     assert {"httpx", "jsonschema", "rich"} <= ran  # the probe sees a real run, not an early exit
 
 
-@pytest.mark.parametrize("how", [signal.SIGINT])
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupted_run_exits_4_and_keeps_what_finished(
     server: Server, tmp_path: Path, how: signal.Signals
 ) -> None:
@@ -86,7 +87,36 @@ def test_an_interrupted_run_exits_4_and_keeps_what_finished(
         process.kill()
     assert process.returncode == 4, err
     assert "interrupted: the report holds the cases that finished" in out
+    assert f"interrupted ({how.name}) after 1 passed in" in out
     assert "Traceback" not in err
-    document = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))
+    reports = tmp_path / "out"
+    document = json.loads((reports / "results.json").read_text(encoding="utf-8"))
+    assert document["run"]["interrupted"] is True and document["run"]["interrupted_by"] == how.name
     assert [r["name"] for r in document["results"]] == ["text-basic[fast]"]
     assert document["results"][0]["verdict"] == "pass"
+    assert document["summary"]["total"] == 1
+    assert [json.loads(line)["name"] for line in (reports / "results.jsonl").read_text().splitlines()] == [
+        "text-basic[fast]"
+    ]
+    junit = ET.parse(reports / "junit.xml").getroot()
+    assert [t.get("name") for t in junit.iter("testcase")] == ["text-basic[fast]"]
+    assert {(p.get("name"), p.get("value")) for p in junit.iter("property")} == {("interrupted", how.name)}
+    summary = (reports / "summary.md").read_text(encoding="utf-8")
+    assert f"INTERRUPTED ({how.name})" in summary and "| text-basic | fast | pass |" in summary
+
+
+def test_a_run_that_is_not_interrupted_says_so(server: Server, tmp_path: Path) -> None:
+    argv = ["run", "--base-url", server.url("ok"), "--model", "m", "--select", "text-basic", "--report-dir", "out"]
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", *argv, str(bundled("cases") / "text.case.yaml")],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    document = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))
+    assert document["run"]["interrupted"] is False and document["run"]["interrupted_by"] is None
+    assert "INTERRUPTED" not in (tmp_path / "out" / "summary.md").read_text(encoding="utf-8")
+    assert "interrupted" not in done.stdout

@@ -16,9 +16,10 @@ import pytest
 
 from harness.cases import parse_case
 from harness.endpoints import Endpoint
+from harness.engine import run
 from harness.models import Result, Verdict
 from harness.recordings import load_recordings
-from harness.runner import Options, run
+from harness.runner import Options
 from tests.conftest import run_case
 from tests.servers import Server
 from tests.test_checks import TEXT

@@ -87,7 +87,8 @@ def test_whole_catalogue_runs_without_transport_errors(real: tuple[str, str]) ->
     import asyncio
 
     from harness.endpoints import Endpoint
-    from harness.runner import Options, run
+    from harness.engine import run
+    from harness.runner import Options
 
     base_url, model = real
     cases = select(load_cases([bundled("cases")]), ["core"])

@@ -16,12 +16,13 @@ import yaml
 from harness.cases import load_cases, parse_case
 from harness.cli import main
 from harness.endpoints import Endpoint
+from harness.engine import run
 from harness.errors import HarnessError
 from harness.models import Result, Verdict
 from harness.recordings import Chunk, Recording, load_recordings, save
 from harness.redact import Redactor
 from harness.resources import bundled
-from harness.runner import Options, run
+from harness.runner import Options
 from harness.transport import EXTENSION, RecordingTransport
 from tests.servers import Server, serve
 

@@ -22,7 +22,7 @@ import xmlschema
 from harness.cli import build_parser, main
 from harness.endpoints import Endpoint
 from harness.models import Exchange, Finding, HttpResponse, Result, SentRequest, Severity, Timings, Verdict
-from harness.report import RunInfo, failure_block, write_reports
+from harness.report import RunInfo, failure_block, tell, write_reports
 from harness.report.console import Console
 from harness.report.files import junit_xml, results_json, summarize, summary_md
 from harness.report.github import annotation
@@ -94,11 +94,8 @@ WARNED = _result("text-passed", Verdict.PASS, *_ticking_clock(24), mode="stream"
 def _printed(results: list[Result], **console: Any) -> str:
     """What the console prints for a run of `results`, start to finish, into a pipe (not a terminal)."""
     buffer = io.StringIO()
-    out = Console(buffer, **console)
-    out.start(len(results), banner="REPLAYED FROM RECORDINGS", sources="cases: cases")
-    for result in results:
-        out.add(result)
-    out.finish(results, INFO, 1.0, [Path("r/results.json"), Path("r/junit.xml")], banner="REPLAYED FROM RECORDINGS")
+    out = Console(buffer, reports=[Path("r/results.json"), Path("r/junit.xml")], **console)
+    tell([out], replace(INFO, banner="REPLAYED FROM RECORDINGS"), results)
     return buffer.getvalue()
 
 

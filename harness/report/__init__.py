@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..atomic import atomic_write
 from .failure import failure_block, headline
-from .files import summarize, write_reports
+from .files import report_files, summarize, tell, write_reports
 from .info import RunInfo
 
-__all__ = ["RunInfo", "atomic_write", "failure_block", "headline", "summarize", "write_reports"]
+__all__ = ["RunInfo", "atomic_write", "failure_block", "headline", "report_files", "summarize", "tell", "write_reports"]

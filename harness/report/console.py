@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Literal, TextIO, get_args
 
@@ -19,10 +19,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..models import Result, Verdict
-from .failure import failure_block, headline
-from .figures import case_cell, figures
-from .files import summarize, summary_md
+from ..events import ResultReady, RunFinished, RunStarted
+from ..models import Verdict
+from .digest import Digest, digest, summarize
+from .failure import headline
+from .files import render_summary
 from .github import annotation, append_step_summary, in_actions
 from .info import RunInfo
 
@@ -35,7 +36,12 @@ _STYLE = {Verdict.PASS: "green", Verdict.FAIL: "red", Verdict.ERROR: "magenta", 
 
 
 class Console:
-    """Reports a run as it happens: `start`, `add` for each result, `finish` with the summary."""
+    """Reports a run as it happens, as a handler of the engine's events: progress, then failures and a summary.
+
+    `targets` are the flags that point `harness run` at each endpoint again (for the reproduce lines);
+    `reports` the files to name at the end; `closing`, when given, replaces the closing count line (a fuzz run
+    counts variants, not the regression cases it reports).
+    """
 
     def __init__(
         self,
@@ -45,6 +51,9 @@ class Console:
         quiet: bool = False,
         color: Color = "auto",
         environ: Mapping[str, str] | None = None,
+        targets: Mapping[str, str] | None = None,
+        reports: Sequence[Path] = (),
+        closing: str | None = None,
     ) -> None:
         """`environ` stands for os.environ (NO_COLOR, GITHUB_*), so a test can pose as a CI runner."""
         if color not in COLORS:
@@ -65,14 +74,23 @@ class Console:
         self.annotate = in_actions(environ)
         self.workspace = environ.get("GITHUB_WORKSPACE")
         self.step_summary = environ.get("GITHUB_STEP_SUMMARY")
+        self.targets = dict(targets or {})
+        self.reports = list(reports)
+        self.closing = closing
+        self._info: RunInfo | None = None
+        self._digests: list[Digest] = []
         self._progress: Progress | None = None
         self._task: TaskID | None = None
+        self._annotations: list[str] = []
 
-    def start(self, total: int, banner: str = "", sources: str = "") -> None:
-        if banner:  # even with -q: replayed answers must never pass for a live run
-            self.out.print(f"[bold yellow]{escape(banner)}[/]")
-        if sources and not self.quiet:
-            self.out.print(escape(sources))
+    def start(self, event: RunStarted) -> None:
+        self._info = RunInfo.opening(event, self.targets)
+        self._digests = []
+        total = event.total
+        if event.banner:  # even with -q: replayed answers must never pass for a live run
+            self.out.print(f"[bold yellow]{escape(event.banner)}[/]")
+        if event.sources and not self.quiet:
+            self.out.print(escape(event.sources))
         if self.out.is_terminal:
             self._progress = Progress(
                 TextColumn("{task.description}"),
@@ -105,7 +123,11 @@ class Console:
 
             yield tick
 
-    def add(self, result: Result) -> None:
+    def result(self, event: ResultReady) -> None:
+        result = event.result
+        self._digests.append(digest(result, self._info))
+        if self.annotate and result.verdict in (Verdict.FAIL, Verdict.ERROR):
+            self._annotations.append(annotation(result, self.workspace))
         if self._progress is not None and self._task is not None:
             self._progress.advance(self._task)
             if result.verdict in (Verdict.FAIL, Verdict.ERROR):
@@ -121,38 +143,33 @@ class Console:
         )
         self.out.print(f"[{style}]{result.verdict.value.upper():5}[/] {escape(result.name)}{ms}")
 
-    def finish(
-        self,
-        results: list[Result],
-        info: RunInfo,
-        duration_s: float,
-        reports: list[Path] | None = None,
-        banner: str = "",
-    ) -> None:
+    def finish(self, event: RunFinished) -> None:
+        assert self._info is not None
+        info = self._info.closing(event)
+        digests = self._digests
         if self._progress is not None:
             self._progress.stop()
-        bad = [r for r in results if r.verdict in (Verdict.FAIL, Verdict.ERROR)]
+        bad = [d for d in digests if d.bad]
         if bad:
             self.out.rule("FAILURES")
-            for result in bad:
-                self.out.print(escape(failure_block(result, info)))
+            for d in bad:
+                self.out.print(escape(d.block))
                 self.out.print()
-        warned = [r for r in results if r.warnings and r.verdict is Verdict.PASS]
+        warned = [d for d in digests if d.warnings and d.verdict is Verdict.PASS]
         if warned and self.verbose and not self.quiet:
             self.out.rule("WARNINGS")
-            for result in warned:
-                self.out.print(escape(failure_block(result, info)))
+            for d in warned:
+                self.out.print(escape(d.block))
                 self.out.print()
         if not self.quiet:
-            self.out.print(self._table(results))
+            self.out.print(self._table(digests))
         if bad:
             self.out.rule("short test summary info")
-            for result in bad:
-                self.out.print(escape(headline(result)))
-        if self.annotate:
-            for result in bad:
-                self.out.out(annotation(result, self.workspace), highlight=False)
-        counts = summarize(results)
+            for d in bad:
+                self.out.print(escape(d.headline))
+        for line in self._annotations:
+            self.out.out(line, highlight=False)
+        counts = summarize(digests)
         parts = [
             f"{counts[k]} {label}"
             for k, label in (
@@ -164,30 +181,40 @@ class Console:
             )
             if counts[k]
         ]
-        color = "red" if counts["fail"] or counts["error"] else "green"
-        self.out.rule(f"[bold {color}]{', '.join(parts) or 'no cases ran'} in {duration_s:.1f}s[/]", style=color)
-        if banner:
-            self.out.print(f"[bold yellow]{escape(banner)}[/]")
-        for path in reports or []:
+        color = "red" if counts["fail"] or counts["error"] or event.interrupted else "green"
+        line = self.closing or ", ".join(parts) or "no cases ran"
+        if event.interrupted:
+            line = f"interrupted ({event.reason or 'stopped'}) after {line}"
+        self.out.rule(f"[bold {color}]{escape(line)} in {event.duration_s:.1f}s[/]", style=color)
+        if info.banner:
+            self.out.print(f"[bold yellow]{escape(info.banner)}[/]")
+        for path in self.reports:
             self.out.print(f"report: {escape(str(path))}")
+        if event.interrupted:
+            self.out.print("interrupted: the report holds the cases that finished")
         if self.step_summary:
             try:
-                append_step_summary(Path(self.step_summary), summary_md(info, results, banner))
+                append_step_summary(Path(self.step_summary), render_summary(info, digests))
             except OSError as exc:  # the report folder holds the same summary; the run's verdict stands
                 where = escape(self.step_summary)
                 self.out.print(f"could not add the summary to GITHUB_STEP_SUMMARY ({where}): {escape(str(exc))}")
 
-    def _table(self, results: list[Result]) -> Table:
+    @property
+    def counts(self) -> dict[str, int]:
+        """Counts by verdict of what this console was told, for the exit code."""
+        return summarize(self._digests)
+
+    def _table(self, digests: list[Digest]) -> Table:
         table = Table(title="Summary", show_lines=False)
         for column in ("case", "endpoint", "verdict", "status", "ms", "ttft", "tokens", "findings"):
             table.add_column(column, overflow="fold")
-        for r in results:
-            codes = ", ".join(sorted({f.code for f in r.findings}))
+        for d in digests:
+            codes = ", ".join(d.codes)
             table.add_row(
-                escape(case_cell(r)),
-                escape(r.endpoint),
-                f"[{_STYLE[r.verdict]}]{r.verdict.value}[/]",
-                *figures(r).cells(),
-                escape(codes or (r.reason if r.verdict is Verdict.SKIP else "")),
+                escape(d.case),
+                escape(d.endpoint),
+                f"[{_STYLE[d.verdict]}]{d.verdict.value}[/]",
+                *d.cells,
+                escape(codes or (d.reason if d.verdict is Verdict.SKIP else "")),
             )
         return table

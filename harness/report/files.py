@@ -2,39 +2,41 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import socket
 import xml.etree.ElementTree as ET
 from collections import Counter
-from pathlib import Path, PurePath
-from typing import Any
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TextIO
 
-from ..atomic import atomic_write
+from ..atomic import atomic_stream, atomic_write
 from ..endpoints import Endpoint
+from ..events import Handler, ResultReady, RunFinished, RunStarted
 from ..models import Result, Verdict, to_json
-from .failure import failure_block, headline
-from .figures import case_cell, figures
+from .digest import Digest, Tally, digest, summarize
 from .info import RunInfo
 
-__all__ = ["RESULTS_FORMAT", "RunInfo", "atomic_write", "summarize", "write_reports"]
+__all__ = [
+    "RESULTS_FORMAT",
+    "JUnitFile",
+    "ResultsFile",
+    "SummaryFile",
+    "junit_xml",
+    "render_summary",
+    "report_files",
+    "results_json",
+    "summarize",
+    "summary_md",
+    "tell",
+    "write_reports",
+]
 
 RESULTS_FORMAT = "chat-conformance/results@1"
 TEXT_LIMIT = 64 * 1024
-
-
-def summarize(results: list[Result]) -> dict[str, int]:
-    """Counts by verdict, and warnings as (case, code) pairs.
-
-    A stream whose clock ticks 24 times has one `stream.consistent_created` problem, not 24: counting findings
-    would let one chatty case outweigh every other warning of the run.
-    """
-    counts = Counter(r.verdict.value for r in results)
-    return {
-        "total": len(results),
-        **{v.value: counts.get(v.value, 0) for v in Verdict},
-        "warnings": sum(len({f.code for f in r.warnings}) for r in results),
-    }
 
 
 def _endpoint_json(endpoint: Endpoint, profile: str) -> dict[str, Any]:
@@ -77,24 +79,85 @@ def _result_json(result: Result) -> dict[str, Any]:
     return out
 
 
-def results_json(info: RunInfo, results: list[Result]) -> str:
-    document = {
-        "format": RESULTS_FORMAT,
-        "run": {
-            "id": info.run_id,
-            "started": info.started,
-            "finished": info.finished,
-            "duration_s": info.duration_s,
-            "harness_version": info.harness_version,
-            "origin": info.origin,
-            "case_paths": list(info.case_paths),
-            "selected": list(info.selected),
-            "endpoints": [_endpoint_json(e, info.profiles.get(e.name, e.profile)) for e in info.endpoints],
-        },
-        "summary": summarize(results),
-        "results": [_result_json(r) for r in results],
+def _run_json(info: RunInfo) -> dict[str, Any]:
+    return {
+        "id": info.run_id,
+        "started": info.started,
+        "finished": info.finished,
+        "duration_s": info.duration_s,
+        "harness_version": info.harness_version,
+        "origin": info.origin,
+        "case_paths": list(info.case_paths),
+        "selected": list(info.selected),
+        "endpoints": [_endpoint_json(e, info.profiles.get(e.name, e.profile)) for e in info.endpoints],
+        "interrupted": info.interrupted,
+        "interrupted_by": info.interrupted_by or None,
     }
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def _json_text(text: str) -> str:
+    # A JSON answer may hold a lone surrogate ("\ud800" decodes to one), which UTF-8 cannot encode; written as that
+    # same escape, results.json still reads back to the exact value, and the run keeps its report.
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _assemble(info: RunInfo, summary: dict[str, int], lines: Iterable[str], out: TextIO) -> None:
+    """results.json from the JSON Lines record, one result at a time, as `json.dumps(indent=2)` would lay it out."""
+    head = _json_text(
+        json.dumps({"format": RESULTS_FORMAT, "run": _run_json(info), "summary": summary}, indent=2, ensure_ascii=False)
+    )
+    out.write(head[: head.rindex("}")].rstrip() + ',\n  "results": [')
+    first = True
+    for line in lines:
+        if not line.strip():
+            continue
+        item = _json_text(json.dumps(json.loads(line), indent=2, ensure_ascii=False)).replace("\n", "\n    ")
+        out.write(("\n    " if first else ",\n    ") + item)
+        first = False
+    out.write("\n  ]\n}\n" if not first else "]\n}\n")
+
+
+class ResultsFile:
+    """`results.jsonl`, a line per result as it arrives, then `results.json` assembled from it at the end.
+
+    The JSON Lines file is the run's append-only record: an interrupted or killed run keeps every result that
+    finished, and memory holds none of them.
+    """
+
+    def __init__(self, directory: Path, targets: dict[str, str] | None = None) -> None:
+        self.path = directory / "results.json"
+        self.log = directory / "results.jsonl"
+        self._targets = targets or {}
+        self._info: RunInfo | None = None
+        self._tally = Tally()
+        self._handle: TextIO | None = None
+
+    def start(self, event: RunStarted) -> None:
+        self._info = RunInfo.opening(event, self._targets)
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = self.log.open("w", encoding="utf-8", newline="\n")
+
+    def result(self, event: ResultReady) -> None:
+        assert self._handle is not None
+        line = json.dumps(_result_json(event.result), ensure_ascii=False)
+        self._handle.write(_json_text(line) + "\n")
+        self._handle.flush()
+        self._tally.add(event.result)
+
+    def finish(self, event: RunFinished) -> None:
+        assert self._info is not None and self._handle is not None
+        self._handle.close()
+        info = self._info.closing(event)
+        with self.log.open(encoding="utf-8") as lines:
+            atomic_stream(self.path, lambda out: _assemble(info, self._tally.counts(), lines, out))
+
+
+def results_json(info: RunInfo, results: list[Result]) -> str:
+    """The whole results.json of `results`, as a string (the file reporter writes the same, in pieces)."""
+    lines = [_json_text(json.dumps(_result_json(r), ensure_ascii=False)) for r in results]
+    out = io.StringIO()
+    _assemble(info, summarize(results), lines, out)
+    return out.getvalue()
 
 
 # XML 1.0 cannot hold most control characters nor lone surrogates (a JSON string may decode to one); an answer
@@ -106,24 +169,20 @@ def _xml_safe(text: str) -> str:
     return _NOT_XML.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
 
 
-def _seconds(result: Result) -> float:
-    return (result.exchange.timings.total_ms or 0) / 1000 if result.exchange else 0.0
-
-
-def junit_xml(info: RunInfo, results: list[Result]) -> str:
+def _junit(info: RunInfo, digests: list[Digest]) -> str:
     """JUnit XML in the shape pytest's xunit2 family and Jenkins' junit-10.xsd describe (tests/data/junit.xsd)."""
-    total = summarize(results)
+    total = summarize(digests)
     root = ET.Element(
         "testsuites",
         name="chat-conformance",
         tests=str(total["total"]),
         failures=str(total["fail"]),
         errors=str(total["error"]),
-        time=f"{sum(_seconds(r) for r in results):.3f}",
+        time=f"{sum(d.seconds for d in digests):.3f}",
     )
     hostname = socket.gethostname() or "localhost"
     for endpoint in info.endpoints:
-        mine = [r for r in results if r.endpoint == endpoint.name]
+        mine = [d for d in digests if d.endpoint == endpoint.name]
         counts = summarize(mine)
         suite = ET.SubElement(
             root,
@@ -133,41 +192,31 @@ def junit_xml(info: RunInfo, results: list[Result]) -> str:
             failures=str(counts["fail"]),
             errors=str(counts["error"]),
             skipped=str(counts["skip"]),
-            time=f"{sum(_seconds(r) for r in mine):.3f}",
+            time=f"{sum(d.seconds for d in mine):.3f}",
             timestamp=info.started,
             hostname=hostname,
         )
-        if info.origin != "live":
+        said = {"origin": info.origin} if info.origin != "live" else {}
+        if info.interrupted:
+            said["interrupted"] = info.interrupted_by or "yes"
+        if said:
             properties = ET.SubElement(suite, "properties")
-            ET.SubElement(properties, "property", name="origin", value=info.origin)
-        for result in mine:
-            # Grouped by case file, named as dashboards show it: the file's name, not its absolute path.
-            classname = PurePath(result.file).name.removesuffix(".yaml").removesuffix(".yml").removesuffix(".case")
-            case = ET.SubElement(
-                suite, "testcase", classname=classname, name=result.name, time=f"{_seconds(result):.3f}"
-            )
-            if result.file:
-                case.set("file", result.file)
-            if result.line:  # a case built in code has no line; the schema wants a positive one or none
-                case.set("line", str(result.line))
-            block = failure_block(result, info)
-            if result.verdict is Verdict.FAIL:
-                element = ET.SubElement(
-                    case, "failure", message=headline(result), type=result.errors[0].code if result.errors else "fail"
-                )
-                element.text = block
-            elif result.verdict is Verdict.ERROR:
-                element = ET.SubElement(
-                    case,
-                    "error",
-                    message=headline(result),
-                    type=result.findings[0].code if result.findings else "error",
-                )
-                element.text = block
-            elif result.verdict is Verdict.SKIP:
-                ET.SubElement(case, "skipped", message=result.reason)
-            elif result.warnings:
-                ET.SubElement(case, "system-out").text = block
+            for name, value in said.items():
+                ET.SubElement(properties, "property", name=name, value=value)
+        for d in mine:
+            case = ET.SubElement(suite, "testcase", classname=d.classname, name=d.name, time=f"{d.seconds:.3f}")
+            if d.file:
+                case.set("file", d.file)
+            if d.line:  # a case built in code has no line; the schema wants a positive one or none
+                case.set("line", str(d.line))
+            if d.verdict is Verdict.FAIL:
+                ET.SubElement(case, "failure", message=d.headline, type=d.kind).text = d.block
+            elif d.verdict is Verdict.ERROR:
+                ET.SubElement(case, "error", message=d.headline, type=d.kind).text = d.block
+            elif d.verdict is Verdict.SKIP:
+                ET.SubElement(case, "skipped", message=d.reason)
+            elif d.warnings:
+                ET.SubElement(case, "system-out").text = d.block
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + _xml_safe(ET.tostring(root, encoding="unicode")) + "\n"
 
@@ -176,11 +225,13 @@ def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def summary_md(info: RunInfo, results: list[Result], banner: str = "") -> str:
-    counts = summarize(results)
+def render_summary(info: RunInfo, digests: list[Digest]) -> str:
+    counts = summarize(digests)
     lines = [f"# Conformance run {info.run_id}", ""]
-    if banner:
-        lines += [f"> {banner}", ""]
+    if info.banner:
+        lines += [f"> {info.banner}", ""]
+    if info.interrupted:
+        lines += [f"> INTERRUPTED ({info.interrupted_by or 'stopped'}): this report holds the cases that finished.", ""]
     lines += [
         f"{info.started} · {info.duration_s:.1f} s · chat-conformance {info.harness_version}",
         "",
@@ -202,38 +253,116 @@ def summary_md(info: RunInfo, results: list[Result], banner: str = "") -> str:
         "| case | endpoint | verdict | status | ms | ttft ms | tokens (prompt/completion) | findings |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for r in results:
-        codes = ", ".join(sorted({f.code for f in r.findings})) or (r.reason if r.verdict is Verdict.SKIP else "")
-        status, ms, ttft, tokens = figures(r).cells()
+    for d in digests:
+        codes = ", ".join(d.codes) or (d.reason if d.verdict is Verdict.SKIP else "")
+        status, ms, ttft, tokens = d.cells
         lines.append(
-            f"| {_cell(case_cell(r))} | {_cell(r.endpoint)} | {r.verdict.value} | {status} | {ms} | {ttft} | {tokens} "
+            f"| {_cell(d.case)} | {_cell(d.endpoint)} | {d.verdict.value} | {status} | {ms} | {ttft} | {tokens} "
             f"| {_cell(codes)} |"
         )
-    bad = [r for r in results if r.verdict in (Verdict.FAIL, Verdict.ERROR)]
+    bad = [d for d in digests if d.bad]
     if bad:
         lines += ["", "## Failures", ""]
-        for r in bad:
-            lines += [f"### {_cell(r.name)}", "", "```text", failure_block(r, info), "```", ""]
-    warned = Counter(code for r in results for code in {f.code for f in r.warnings})
+        for d in bad:
+            lines += [f"### {_cell(d.name)}", "", "```text", d.block, "```", ""]
+    warned = Counter(code for d in digests for code, _ in d.warnings)
     if warned:
         lines += ["", "## Warnings", "", "| check | cases | why it is a warning |", "|---|---|---|"]
-        notes = {f.code: f.note or "" for r in results for f in r.warnings}
+        notes = {code: note for d in digests for code, note in d.warnings}
         for code, count in sorted(warned.items()):
             lines.append(f"| {code} | {count} | {_cell(notes[code])} |")
     return "\n".join(lines).rstrip() + "\n"
 
 
+class _DigestFile:
+    """A report file rendered at the end from the digests of every result (see `digest`)."""
+
+    name = ""
+
+    def __init__(self, directory: Path, targets: dict[str, str] | None = None) -> None:
+        self.path = directory / self.name
+        self._targets = targets or {}
+        self._info: RunInfo | None = None
+        self.digests: list[Digest] = []
+
+    def start(self, event: RunStarted) -> None:
+        self._info = RunInfo.opening(event, self._targets)
+        self.digests = []
+
+    def result(self, event: ResultReady) -> None:
+        self.digests.append(digest(event.result, self._info))
+
+    def finish(self, event: RunFinished) -> None:
+        assert self._info is not None
+        atomic_write(self.path, _json_text(self.render(self._info.closing(event), self.digests)))
+
+    def render(self, info: RunInfo, digests: list[Digest]) -> str:
+        raise NotImplementedError
+
+
+class JUnitFile(_DigestFile):
+    """`junit.xml`: one testcase per case and endpoint, for CI dashboards."""
+
+    name = "junit.xml"
+
+    def render(self, info: RunInfo, digests: list[Digest]) -> str:
+        return _junit(info, digests)
+
+
+class SummaryFile(_DigestFile):
+    """`summary.md`: the run for a pull request or a wiki."""
+
+    name = "summary.md"
+
+    def render(self, info: RunInfo, digests: list[Digest]) -> str:
+        return render_summary(info, digests)
+
+
+def junit_xml(info: RunInfo, results: list[Result]) -> str:
+    return _junit(info, [digest(r, info) for r in results])
+
+
+def summary_md(info: RunInfo, results: list[Result], banner: str = "") -> str:
+    return render_summary(replace(info, banner=banner or info.banner), [digest(r, info) for r in results])
+
+
+def report_files(directory: Path, targets: dict[str, str] | None = None) -> list[ResultsFile | _DigestFile]:
+    """The handlers that write a run's report folder: results.jsonl and results.json, junit.xml, summary.md."""
+    return [ResultsFile(directory, targets), JUnitFile(directory, targets), SummaryFile(directory, targets)]
+
+
+def tell(handlers: Sequence[Handler], info: RunInfo, results: Sequence[Result]) -> None:
+    """Hand results already in hand (a fuzz run's findings, a test's) to reporters, as a run would have."""
+    opening = RunStarted(
+        run_id=info.run_id,
+        started=info.started,
+        endpoints=info.endpoints,
+        profiles=info.profiles,
+        total=len(results),
+        origin=info.origin,
+        banner=info.banner,
+        case_paths=info.case_paths,
+        selected=info.selected,
+    )
+    closing = RunFinished(
+        finished=info.finished,
+        duration_s=info.duration_s,
+        completed=len(results),
+        interrupted=info.interrupted,
+        reason=info.interrupted_by,
+    )
+    for handler in handlers:
+        handler.start(opening)
+    for index, result in enumerate(results):
+        for handler in handlers:
+            handler.result(ResultReady(result=result, index=index))
+    for handler in handlers:
+        handler.finish(closing)
+
+
 def write_reports(directory: Path, info: RunInfo, results: list[Result], banner: str = "") -> list[Path]:
-    """Write results.json, junit.xml and summary.md into `directory`; returns their paths."""
-    files = {
-        "results.json": results_json(info, results),
-        "junit.xml": junit_xml(info, results),
-        "summary.md": summary_md(info, results, banner),
-    }
-    paths = []
-    for name, text in files.items():
-        # A JSON answer may hold a lone surrogate ("\ud800" decodes to one), which UTF-8 cannot encode; written as
-        # that same escape, results.json still reads back to the exact value, and the run keeps its report.
-        atomic_write(directory / name, text.encode("utf-8", "backslashreplace").decode("utf-8"))
-        paths.append(directory / name)
-    return paths
+    """Write the report folder for results already in hand; returns the files' paths."""
+    info = replace(info, banner=banner or info.banner)
+    handlers = report_files(directory, info.targets)
+    tell(handlers, info, results)
+    return [h.path for h in handlers]

@@ -2,28 +2,58 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from .. import __version__
 from ..endpoints import Endpoint
+from ..events import RunFinished, RunStarted
 
 __all__ = ["RunInfo"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunInfo:
     """What was run, against what, and when: the header of every report."""
 
     run_id: str
     started: str
-    finished: str
-    duration_s: float
     harness_version: str
     endpoints: tuple[Endpoint, ...]
+    finished: str = ""
+    duration_s: float = 0.0
     case_paths: tuple[str, ...] = ()
     selected: tuple[str, ...] = ()
     origin: str = "live"
     profiles: dict[str, str] = field(default_factory=dict)
     targets: dict[str, str] = field(default_factory=dict)
+    banner: str = ""
+    interrupted: bool = False
+    interrupted_by: str = ""
+
+    @classmethod
+    def opening(cls, event: RunStarted, targets: dict[str, str] | None = None) -> RunInfo:
+        """The header as far as it is known when a run starts; `targets` are the flags that reach each endpoint."""
+        return cls(
+            run_id=event.run_id,
+            started=event.started,
+            harness_version=__version__,
+            endpoints=event.endpoints,
+            case_paths=event.case_paths,
+            selected=event.selected,
+            origin=event.origin,
+            profiles=dict(event.profiles),
+            targets=dict(targets or {}),
+            banner=event.banner,
+        )
+
+    def closing(self, event: RunFinished) -> RunInfo:
+        return replace(
+            self,
+            finished=event.finished,
+            duration_s=event.duration_s,
+            interrupted=event.interrupted,
+            interrupted_by=event.reason,
+        )
 
     def endpoint(self, name: str) -> Endpoint | None:
         return next((e for e in self.endpoints if e.name == name), None)

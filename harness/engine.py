@@ -1,0 +1,213 @@
+"""The engine: runs cases against endpoints and tells what happens as events, to whichever handlers listen.
+
+It never prints and never writes a file; the CLI, `harness fuzz`, the pytest plugin and comparison reports
+drive it and subscribe to it. Results are handed on as soon as each is judged and not kept, so memory is
+bounded by what is in flight, not by the number of cases. Setting `stop` (the CLI does on SIGINT or SIGTERM)
+ends the run early: nothing more is sent, cases in flight are cancelled, and `RunFinished` says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .cases import Case
+from .endpoints import Endpoint
+from .events import Handler, ResultReady, RunFinished, RunStarted
+from .models import Result
+from .recordings import Recording
+from .runner import Options, Planned, Session, compare, plan
+
+__all__ = ["Collector", "Source", "Stop", "execute", "run", "stamp"]
+
+
+def stamp(moment: datetime) -> str:
+    """A moment as reports show it: UTC, to the second, with a Z."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class Stop:
+    """Asks a running engine to end early, and says why (the CLI requests it on SIGINT or SIGTERM)."""
+
+    def __init__(self) -> None:
+        self.reason = ""
+        self._event = asyncio.Event()
+
+    def request(self, reason: str) -> None:
+        self.reason = self.reason or reason
+        self._event.set()
+
+    @property
+    def requested(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Source:
+    """Where the run's cases and answers come from, as `RunStarted` tells it to every handler."""
+
+    run_id: str = ""
+    origin: str = "live"
+    banner: str = ""
+    sources: str = ""
+    case_paths: tuple[str, ...] = ()
+    selected: tuple[str, ...] = ()
+
+
+async def execute(
+    cases: Sequence[Case],
+    endpoints: Sequence[Endpoint],
+    handlers: Iterable[Handler],
+    *,
+    options: Options | None = None,
+    source: Source | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    environ: Mapping[str, str] | None = None,
+    record: Path | None = None,
+    replay: dict[tuple[str, str], Recording] | None = None,
+    stop: Stop | None = None,
+) -> RunFinished:
+    """Run every case against every endpoint, telling `handlers` as it goes; returns the closing event.
+
+    Everything that can be wrong with the input (placeholders, credentials, profiles) raises a `HarnessError`
+    before the first request and before any event.
+    """
+    listeners = list(handlers)
+    options = options or Options()
+    source = source or Source()
+    environ = os.environ if environ is None else environ
+    planned = plan(cases, endpoints, environ)
+    session = await Session.open(
+        list(endpoints), options, environ=environ, transport=transport, record=record, replay=replay
+    )
+    order = {id(item): index for index, item in enumerate(planned)}
+    units: dict[tuple[str, str], list[Planned]] = {}
+    for item in planned:
+        units.setdefault((item.case.id, item.endpoint.name), []).append(item)
+    started = datetime.now(UTC)
+    opening = RunStarted(
+        run_id=source.run_id or started.strftime("%Y%m%d-%H%M%S"),
+        started=stamp(started),
+        endpoints=tuple(endpoints),
+        profiles={name: profile.name for name, profile in session.profiles.items()},
+        total=len(planned),
+        origin=source.origin,
+        banner=source.banner,
+        sources=source.sources,
+        case_paths=source.case_paths,
+        selected=source.selected,
+    )
+    for handler in listeners:
+        handler.start(opening)
+    t0 = time.perf_counter()
+    completed = 0
+    queue = list(units.values())
+    queue.reverse()  # popped from the end: the planned order
+
+    async def unit(items: list[Planned]) -> None:
+        """One case against one endpoint: once, or both ways (plain, then streamed, then compared)."""
+        nonlocal completed
+        results = [await session.result(item) for item in items]
+        if len(results) == 2:
+            results[1] = compare(results[0], results[1], session.profiles[items[1].endpoint.name])
+        for item, result in zip(items, results, strict=True):
+            completed += 1
+            event = ResultReady(result=result, index=order[id(item)])
+            for handler in listeners:
+                handler.result(event)
+
+    halt = stop or Stop()
+
+    async def worker() -> None:
+        while queue and not halt.requested:  # once a stop is asked for, nothing more is sent
+            await unit(queue.pop())
+
+    reason = ""
+    workers: asyncio.Future[Any] = asyncio.gather(*(worker() for _ in range(max(1, options.concurrency))))
+    stopping: asyncio.Future[Any] = asyncio.ensure_future(halt.wait())
+    try:
+        await asyncio.wait({workers, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if halt.requested and completed < len(planned):
+            reason = halt.reason or "stopped"
+        if workers.done():
+            workers.result()  # a bug in a worker is a bug, not an interruption
+    finally:
+        stopping.cancel()
+        if not workers.done():
+            workers.cancel()
+            await asyncio.gather(workers, return_exceptions=True)
+        await session.aclose()
+    closing = RunFinished(
+        finished=stamp(datetime.now(UTC)),
+        duration_s=round(time.perf_counter() - t0, 3),
+        completed=completed,
+        interrupted=bool(reason),
+        reason=reason,
+    )
+    for handler in listeners:
+        handler.finish(closing)
+    return closing
+
+
+@dataclass(slots=True)
+class Collector:
+    """A handler that keeps every result, in planned order: for callers that want a list, not a stream."""
+
+    on_result: Callable[[Result], None] | None = None
+    _results: dict[int, Result] = field(default_factory=dict)
+
+    def start(self, event: RunStarted) -> None:
+        self._results.clear()
+
+    def result(self, event: ResultReady) -> None:
+        self._results[event.index] = event.result
+        if self.on_result is not None:
+            self.on_result(event.result)
+
+    def finish(self, event: RunFinished) -> None:
+        pass
+
+    @property
+    def results(self) -> list[Result]:
+        return [self._results[i] for i in sorted(self._results)]
+
+
+async def run(
+    cases: Sequence[Case],
+    endpoints: Sequence[Endpoint],
+    options: Options | None = None,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    on_result: Callable[[Result], None] | None = None,
+    environ: Mapping[str, str] | None = None,
+    record: Path | None = None,
+    replay: dict[tuple[str, str], Recording] | None = None,
+) -> list[Result]:
+    """Every case against every endpoint; results come back in planned order, and to `on_result` as they finish.
+
+    `record` writes each exchange as a recording into that folder; `replay` answers every request from
+    recordings instead of the network (and needs no credentials).
+    """
+    collector = Collector(on_result=on_result)
+    await execute(
+        cases,
+        endpoints,
+        [collector],
+        options=options,
+        transport=transport,
+        environ=environ,
+        record=record,
+        replay=replay,
+    )
+    return collector.results
