@@ -21,10 +21,11 @@ import httpx
 
 from .cases import Case
 from .endpoints import Endpoint
+from .errors import CaseFileError, Problem
 from .events import Handler, ResultReady, RunFinished, RunStarted
 from .models import Result
 from .recordings import Recording
-from .runner import Options, Planned, Session, compare, plan
+from .runner import Options, Session, compare, plan
 
 __all__ = ["Collector", "Source", "Stop", "execute", "run", "stamp"]
 
@@ -87,21 +88,18 @@ async def execute(
     options = options or Options()
     source = source or Source()
     environ = os.environ if environ is None else environ
-    planned = plan(cases, endpoints, environ)
+    units = _units(cases, endpoints, environ)
+    total = sum(count for _, _, _, count in units)
     session = await Session.open(
         list(endpoints), options, environ=environ, transport=transport, record=record, replay=replay
     )
-    order = {id(item): index for index, item in enumerate(planned)}
-    units: dict[tuple[str, str], list[Planned]] = {}
-    for item in planned:
-        units.setdefault((item.case.id, item.endpoint.name), []).append(item)
     started = datetime.now(UTC)
     opening = RunStarted(
         run_id=source.run_id or started.strftime("%Y%m%d-%H%M%S"),
         started=stamp(started),
         endpoints=tuple(endpoints),
         profiles={name: profile.name for name, profile in session.profiles.items()},
-        total=len(planned),
+        total=total,
         origin=source.origin,
         banner=source.banner,
         sources=source.sources,
@@ -112,18 +110,18 @@ async def execute(
         handler.start(opening)
     t0 = time.perf_counter()
     completed = 0
-    queue = list(units.values())
-    queue.reverse()  # popped from the end: the planned order
+    queue = list(reversed(units))  # popped from the end: the planned order
 
-    async def unit(items: list[Planned]) -> None:
+    async def unit(case: Case, endpoint: Endpoint, first: int) -> None:
         """One case against one endpoint: once, or both ways (plain, then streamed, then compared)."""
         nonlocal completed
+        items = plan([case], [endpoint], environ)  # filled when sent, so only what is in flight is held
         results = [await session.result(item) for item in items]
         if len(results) == 2:
-            results[1] = compare(results[0], results[1], session.profiles[items[1].endpoint.name])
-        for item, result in zip(items, results, strict=True):
+            results[1] = compare(results[0], results[1], session.profiles[endpoint.name])
+        for index, result in enumerate(results, start=first):
             completed += 1
-            event = ResultReady(result=result, index=order[id(item)])
+            event = ResultReady(result=result, index=index)
             for handler in listeners:
                 handler.result(event)
 
@@ -131,14 +129,14 @@ async def execute(
 
     async def worker() -> None:
         while queue and not halt.requested:  # once a stop is asked for, nothing more is sent
-            await unit(queue.pop())
+            await unit(*queue.pop()[:3])
 
     reason = ""
     workers: asyncio.Future[Any] = asyncio.gather(*(worker() for _ in range(max(1, options.concurrency))))
     stopping: asyncio.Future[Any] = asyncio.ensure_future(halt.wait())
     try:
         await asyncio.wait({workers, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        if halt.requested and completed < len(planned):
+        if halt.requested and completed < total:
             reason = halt.reason or "stopped"
         if workers.done():
             workers.result()  # a bug in a worker is a bug, not an interruption
@@ -158,6 +156,31 @@ async def execute(
     for handler in listeners:
         handler.finish(closing)
     return closing
+
+
+def _units(
+    cases: Sequence[Case], endpoints: Sequence[Endpoint], environ: Mapping[str, str]
+) -> list[tuple[Case, Endpoint, int, int]]:
+    """(case, endpoint, index of its first result, number of results) in planned order, every case filled once.
+
+    Filling every case up front finds an unknown placeholder before anything is sent; the filled requests are
+    dropped and made again when each is sent, so a long run does not hold them all.
+    """
+    units = []
+    problems: list[Problem] = []
+    index = 0
+    for endpoint in endpoints:
+        for case in cases:
+            try:
+                count = len(plan([case], [endpoint], environ))
+            except CaseFileError as exc:
+                problems += exc.problems
+                continue
+            units.append((case, endpoint, index, count))
+            index += count
+    if problems:
+        raise CaseFileError(list(dict.fromkeys(problems)))
+    return units
 
 
 @dataclass(slots=True)

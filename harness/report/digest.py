@@ -49,8 +49,24 @@ class Digest:
         return PurePath(self.file).name.removesuffix(".yaml").removesuffix(".yml").removesuffix(".case")
 
 
+_last: tuple[Result, Digest] | None = None
+
+
 def digest(result: Result, info: RunInfo | None) -> Digest:
-    """The digest of a result; its failure block is rendered now, while the exchange is still there."""
+    """The digest of a result; its failure block is rendered now, while the exchange is still there.
+
+    Every reporter asks for the digest of the same result in turn: the last one is kept, so a failure block
+    is rendered once and its text shared, not held three times.
+    """
+    global _last
+    if _last is not None and _last[0] is result:
+        return _last[1]
+    made = _digest(result, info)
+    _last = (result, made)
+    return made
+
+
+def _digest(result: Result, info: RunInfo | None) -> Digest:
     warned = {f.code: f.note or "" for f in result.warnings}
     if result.verdict is Verdict.FAIL:
         kind = result.errors[0].code if result.errors else "fail"
