@@ -139,6 +139,13 @@ def _sending_flags(command: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="also redact the value of this variable everywhere (repeatable)",
     )
+    add(
+        "--redact",
+        action="append",
+        default=[],
+        metavar="VALUE",
+        help="also redact this value everywhere, e.g. a project or endpoint id not to publish (repeatable)",
+    )
     add("--report-dir", help="where to write the report (default: reports/<run-id>/)")
 
 
@@ -472,9 +479,16 @@ def _check_writable(directory: Path, flag: str) -> None:
 
 def _sending(args: argparse.Namespace, concurrency: int) -> Options:
     """How to send, from the flags `run` and `fuzz` share."""
+    from .redact import SHORTEST
     from .runner import Options
 
     secrets = [os.environ[n] for n in args.redact_env if os.environ.get(n)]
+    for value in args.redact:
+        if len(value) < SHORTEST:  # silently showing what was asked to be hidden would be worse than stopping
+            raise ConfigError(
+                Problem("--redact", f"a value of {len(value)} characters is too short to redact (at least {SHORTEST})")
+            )
+    secrets += args.redact
     return Options(
         concurrency=concurrency,
         timeout=args.timeout,

@@ -17,7 +17,7 @@ from .auth import shown_authorization
 from .cases import Case
 from .endpoints import Endpoint
 from .errors import HarnessError, Problem
-from .redact import REDACTED, SENSITIVE_HEADERS, Redactor
+from .redact import Redactor
 from .runner import Planned, outgoing, plan
 
 __all__ = ["dry_run"]
@@ -46,6 +46,9 @@ def dry_run(
             continue
         for secret in (*secrets, *endpoint.secret_headers()):
             redactor.add(secret)
+        # As in a run: what the URL and the headers carry as credentials is redacted from the bodies too.
+        redactor.url(endpoint.url)
+        redactor.headers(endpoint.headers.items())
     if problems:
         raise HarnessError(problems)
     # A client only builds the request here (adding its default headers, as in a run); sending is never called.
@@ -67,9 +70,10 @@ def _block(client: httpx.Client, item: Planned, authorization: str | None, redac
     lines = [f"# {name}  {where}", f"{request.method} {redactor.url(str(request.url))}"]
     for raw_key, raw_value in request.headers.raw:
         key, value = raw_key.decode("latin-1"), raw_value.decode("latin-1")
-        if key.lower() in SENSITIVE_HEADERS and not (key.lower() == "authorization" and value == authorization):
-            value = REDACTED
-        lines.append(f"{key}: {redactor.text(value)}")
+        # The credential is shown by name (`Bearer <redacted: $OPENAI_API_KEY>`); any other header whose name
+        # says it holds one, or whose value holds a secret, is redacted as in a run's report.
+        named = key.lower() == "authorization" and value == authorization
+        lines.append(f"{key}: {redactor.text(value) if named else redactor.header(key, value)}")
     if case.raw_body is not None:
         body = redactor.text(case.raw_body)
     else:

@@ -5,6 +5,9 @@ headers, and the body as text, or as raw chunks with their arrival times for a s
 from: the endpoint, the server, the harness version and the date. Replay answers from it, so a regression
 suite runs the real runner, checks and reports with no network, and a request that no longer matches its
 recording is reported as stale instead of being answered.
+
+No secret is stored, in any form a reader could decode: `redact_chunks` rewrites the bytes of an answer
+before they are saved (see there), since a recording is meant to be committed and shared.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,9 +25,11 @@ import yaml
 from .atomic import atomic_write
 from .errors import HarnessError, Problem
 from .pointer import join
+from .redact import REDACTED, Redactor
+from .streams import compact, redact_deltas
 from .yamlfile import load_yaml
 
-__all__ = ["FORMAT", "Recording", "diff", "load_recordings", "recording_path", "save"]
+__all__ = ["FORMAT", "Recording", "diff", "load_recordings", "recording_path", "redact_chunks", "save"]
 
 FORMAT = "chat-conformance/recording@1"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -55,6 +61,113 @@ class Recording:
     @property
     def body(self) -> bytes:
         return b"".join(c.data for c in self.chunks)
+
+
+def redact_chunks(chunks: Sequence[Chunk], redactor: Redactor, *, stream: bool) -> tuple[Chunk, ...]:
+    """The chunks of an answer as they may be stored: no secret in their bytes, in the bytes they join to, or in
+    the JSON those decode to.
+
+    Secrets are looked for in the joined bytes, since an endpoint may cut one across two writes (even inside a
+    multi-byte character, where neither chunk is text on its own); each is replaced in the chunk where it starts
+    and the chunks it runs on into lose their part of it, so every chunk keeps its arrival time. Then the JSON is
+    decoded and checked again (each event of a stream, where a secret may also be cut across two deltas; a plain
+    body as a whole), and what still decodes to a secret is written back, re-encoded without it.
+    """
+    if not redactor.active:
+        return tuple(chunks)
+    marker = REDACTED.encode("ascii")
+    out = _splice(chunks, [(start, end, marker) for start, end in redactor.byte_spans(_joined(chunks))])
+    joined = _joined(out)
+    return _splice(out, _event_edits(joined, redactor) if stream else _body_edits(joined, redactor))
+
+
+_Edit = tuple[int, int, bytes]
+_NOT_JSON: Any = object()
+_LINE = re.compile(rb"([^\r\n]*)(\r\n|\r|\n|\Z)")
+
+
+def _joined(chunks: Sequence[Chunk]) -> bytes:
+    return b"".join(c.data for c in chunks)
+
+
+def _splice(chunks: Sequence[Chunk], edits: list[_Edit]) -> tuple[Chunk, ...]:
+    """Apply (start, end, replacement) edits, given as offsets into the joined bytes, to the chunks themselves."""
+    if not edits:
+        return tuple(chunks)
+    edits = sorted(edits)
+    out: list[Chunk] = []
+    first = 0  # the first edit that may still reach into this chunk
+    start = 0
+    for chunk in chunks:
+        end = start + len(chunk.data)
+        piece = bytearray()
+        cursor = start
+        number = first
+        while number < len(edits) and edits[number][0] < end:
+            low, high, replacement = edits[number]
+            if high > start:
+                piece += chunk.data[cursor - start : max(low, start) - start]
+                if low >= start:
+                    piece += replacement
+                cursor = max(cursor, min(high, end))
+            number += 1
+        piece += chunk.data[cursor - start :]
+        while first < len(edits) and edits[first][1] <= end:
+            first += 1
+        out.append(Chunk(chunk.at_ms, bytes(piece)))
+        start = end
+    return tuple(out)
+
+
+def _decoded_json(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        return _NOT_JSON
+
+
+def _encoded(text: str) -> bytes:
+    # A lone surrogate (JSON may escape one) is written back as the escape it came as: it can only be in a string.
+    return text.encode("utf-8", errors="backslashreplace")
+
+
+def _body_edits(joined: bytes, redactor: Redactor) -> list[_Edit]:
+    parsed = _decoded_json(joined)
+    if parsed is _NOT_JSON:
+        return []
+    clean = redactor.value(parsed)
+    return [] if clean == parsed else [(0, len(joined), _encoded(json.dumps(clean, ensure_ascii=False)))]
+
+
+def _event_edits(joined: bytes, redactor: Redactor) -> list[_Edit]:
+    """Each event whose JSON holds a secret once decoded, or together with other events' deltas, written back as
+    one compact `data:` line in place of its data lines (its other fields and the framing stay as they were)."""
+    events: list[list[tuple[int, int, int, bytes]]] = []  # each event's data lines: start, end, next line, value
+    pending: list[tuple[int, int, int, bytes]] = []
+    for line in _LINE.finditer(joined, 3 if joined.startswith(b"\xef\xbb\xbf") else 0):
+        content = line.group(1)
+        if line.start() == line.end():
+            break
+        if not content:
+            if pending:
+                events.append(pending)
+            pending = []
+            continue
+        name, _, value = content.partition(b":")
+        if name == b"data":
+            pending.append((line.start(), line.start() + len(content), line.end(), value.removeprefix(b" ")))
+    if pending:
+        events.append(pending)
+    parsed = [_decoded_json(b"\n".join(value for *_, value in lines)) for lines in events]
+    decoded = [p if p is _NOT_JSON else redactor.value(p) for p in parsed]
+    edits: list[_Edit] = []
+    for lines, before, after in zip(events, parsed, redact_deltas(decoded, redactor), strict=True):
+        if after is _NOT_JSON or after == before:
+            continue
+        start, end, _, _ = lines[0]
+        edits.append((start, end, b"data: " + _encoded(compact(after))))
+        edits += [(begin, following, b"") for begin, _, following, _ in lines[1:]]
+    return edits
 
 
 def recording_path(directory: Path, endpoint: str, case: str) -> Path:

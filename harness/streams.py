@@ -4,20 +4,25 @@ Rebuilding the message lets the same checks judge a stream and a plain answer (J
 `response_format`, tool arguments against their parameters). Tool-call fragments are joined by `id` when
 one is given and by `index` otherwise, because some servers change the index between the fragments of one
 call (Vertex's documented example); what had to be guessed is returned as notes.
+
+An endpoint that echoes a secret may cut it across two deltas, so that no one event holds it but the rebuilt
+message does. `redact_deltas` finds such secrets in what the deltas join to and removes them from the deltas
+themselves, so neither the events nor the message (nor a recording replayed later) holds the secret.
 """
 
 from __future__ import annotations
 
+import copy
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from .models import Stream, StreamEvent
 from .pointer import MISSING
-from .redact import Redactor
+from .redact import REDACTED, Redactor
 from .sse import SSEDecoder
 
-__all__ = ["DONE", "assemble", "read_stream"]
+__all__ = ["DONE", "assemble", "compact", "read_stream", "redact_deltas"]
 
 DONE = "[DONE]"
 
@@ -32,6 +37,11 @@ def _json(text: str) -> Any:
         return MISSING
 
 
+def compact(value: Any) -> str:
+    """An event's JSON as it is written back when redaction had to change it (as servers write it: compact)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def read_stream(chunks: Iterable[tuple[float, bytes]], redactor: Redactor) -> Stream:
     """Parse (arrival ms, bytes) pieces as an event stream and rebuild the message from its chunks."""
     decoder = SSEDecoder()
@@ -42,18 +52,86 @@ def read_stream(chunks: Iterable[tuple[float, bytes]], redactor: Redactor) -> St
         for event in found:
             data = redactor.text(event.data)
             parsed = _json(data) if data != DONE else MISSING
-            events.append(StreamEvent(data, parsed, round(at, 2), event.line, event.event))
+            if redactor.active and parsed is not MISSING and (clean := redactor.value(parsed)) != parsed:
+                data, parsed = compact(clean), clean  # what the JSON decodes to is what a reader sees
+            name = redactor.text(event.event) if event.event is not None else None
+            events.append(StreamEvent(data, parsed, round(at, 2), event.line, name))
 
     for at, data in chunks:
         last_at = at
         add(decoder.feed(data), at)
     add(decoder.close(), last_at)
+    cleaned = redact_deltas([e.json for e in events], redactor)
+    events = [
+        e if new is e.json else StreamEvent(compact(new), new, e.at_ms, e.line, e.event)
+        for e, new in zip(events, cleaned, strict=True)
+    ]
     done = next((i for i, e in enumerate(events) if e.data.strip() == DONE), None)
     considered = events if done is None else events[:done]
     chunk_objects = [e.json for e in considered if isinstance(e.json, dict) and "error" not in e.json]
     assembled, notes = assemble(chunk_objects) if chunk_objects else (MISSING, [])
-    issues = tuple((i.kind, i.line, i.message) for i in decoder.issues)
-    return Stream(tuple(events), issues, done, assembled, tuple(notes))
+    # What the deltas spell is checked once more as a whole: fragments joined by id across a change of index
+    # are not grouped together by `redact_deltas`.
+    assembled = redactor.value(assembled) if redactor.active and assembled is not MISSING else assembled
+    issues = tuple((i.kind, i.line, redactor.text(i.message)) for i in decoder.issues)
+    return Stream(tuple(events), issues, done, assembled, tuple(redactor.text(n) for n in notes))
+
+
+def _leaves(value: Any, key: tuple[Any, ...] = (), path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """(group, path, text) for each string in a chunk. The group is the path with each list position replaced
+    by the element's `index`, so the pieces of one choice's content (or one tool call's arguments) share it."""
+    if isinstance(value, str):
+        yield key, path, value
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            yield from _leaves(item, (*key, name), (*path, name))
+    elif isinstance(value, list):
+        for position, item in enumerate(value):
+            index = item.get("index") if isinstance(item, dict) else None
+            yield from _leaves(item, (*key, index if isinstance(index, int) else position), (*path, position))
+
+
+def redact_deltas(chunks: Sequence[Any], redactor: Redactor) -> list[Any]:
+    """The chunks (parsed JSON, or anything else, left as is) with every secret that only their joined strings
+    hold cut out: the piece where it starts gets `[redacted]`, the pieces it runs on into lose their part of it.
+
+    A chunk left unchanged is returned as the same object, so a caller can tell which ones to write back."""
+    if not redactor.active:
+        return list(chunks)
+    groups: dict[tuple[Any, ...], list[tuple[int, tuple[Any, ...], str]]] = {}
+    for number, chunk in enumerate(chunks):
+        if isinstance(chunk, dict | list):
+            for group, path, text in _leaves(chunk):
+                if text:
+                    groups.setdefault(group, []).append((number, path, text))
+    cuts: dict[tuple[int, tuple[Any, ...]], list[tuple[int, int, bool]]] = {}
+    for pieces in groups.values():
+        if len(pieces) < 2:
+            continue
+        spans = redactor.spans("".join(text for _, _, text in pieces))
+        if not spans:
+            continue
+        start = 0
+        for number, path, text in pieces:
+            end = start + len(text)
+            for low, high in spans:
+                if low < end and high > start:
+                    cuts.setdefault((number, path), []).append(
+                        (max(low, start) - start, min(high, end) - start, low >= start)
+                    )
+            start = end
+    out = list(chunks)
+    for (number, path), where in cuts.items():
+        if out[number] is chunks[number]:
+            out[number] = copy.deepcopy(chunks[number])
+        holder = out[number]
+        for step in path[:-1]:
+            holder = holder[step]
+        text = holder[path[-1]]
+        for low, high, first in sorted(where, reverse=True):
+            text = text[:low] + (REDACTED if first else "") + text[high:]
+        holder[path[-1]] = text
+    return out
 
 
 def _text(parts: list[str] | None) -> str | None:

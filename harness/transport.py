@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 
 from . import __version__
-from .recordings import Chunk, Recording, diff, save
-from .redact import Redactor
+from .recordings import Chunk, Recording, diff, redact_chunks, save
+from .redact import REDACTED, Redactor
 
 __all__ = [
     "EXTENSION",
@@ -133,33 +133,37 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         http_version = http_version.decode() if isinstance(http_version, bytes) else str(http_version)
 
         def finish(chunks: list[Chunk], total: float) -> None:
+            # The URLs and headers first: a credential they carry (`?key=`, userinfo, a header named for a token)
+            # is then redacted from the bodies too.
+            endpoint = {**meta["endpoint"], "base_url": redact.url(str(meta["endpoint"].get("base_url", "")))}
+            url = redact.url(str(request.url))
+            sent = redact.headers((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw)
             body_chunks, kept = _decoded(chunks, headers)
-            redacted = [
-                Chunk(c.at_ms, redact.text(c.data.decode("utf-8")).encode("utf-8")) if _is_utf8(c.data) else c
-                for c in body_chunks
-            ]
+            received = [(k, redact.header(k, v)) for k, v in kept]
+            streamed = any(k == "content-type" and "event-stream" in v for k, v in kept)
             server = next((v for k, v in kept if k == "server"), None)
             recording = Recording(
                 case=str(meta["case"]),
-                endpoint={**meta["endpoint"], "base_url": redact.url(str(meta["endpoint"].get("base_url", "")))},
-                provenance={
-                    "source": "live",
-                    "recorded_at": started,
-                    "server": server,
-                    "harness_version": __version__,
-                    "case_file": meta.get("case_file"),
-                },
+                # The name stays as it is: replay finds a recording by it (and the file is named after it).
+                endpoint={k: v if k == "name" else redact.value(v) for k, v in endpoint.items()},
+                provenance=redact.value(
+                    {
+                        "source": "live",
+                        "recorded_at": started,
+                        "server": server,
+                        "harness_version": __version__,
+                        "case_file": meta.get("case_file"),
+                    }
+                ),
                 request={
                     "method": request.method,
-                    "url": redact.url(str(request.url)),
-                    "headers": redact.headers(
-                        (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw
-                    ),
+                    "url": url,
+                    "headers": sent,
                     **_request_body(request, redact),
                 },
                 status=response.status_code,
-                headers=[(k, "[redacted]" if k in ("set-cookie",) else redact.text(v)) for k, v in kept],
-                chunks=tuple(redacted),
+                headers=received,
+                chunks=redact_chunks(body_chunks, redact, stream=streamed),
                 http_version=http_version,
                 timings={"ttfb_ms": round(ttfb, 2), "total_ms": round(total, 2)},
             )
@@ -177,14 +181,6 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
 class _ReplayStream(httpx.AsyncByteStream):
     def __init__(self, chunks: tuple[Chunk, ...]) -> None:
         self._chunks = chunks
@@ -192,6 +188,35 @@ class _ReplayStream(httpx.AsyncByteStream):
     async def __aiter__(self) -> AsyncIterator[bytes]:
         for chunk in self._chunks:
             yield chunk.data
+
+
+def _fits(parts: list[str], text: str) -> bool:
+    """Whether `text` is `parts` with something (at least one character) between each two: what was redacted."""
+    if not (text.startswith(parts[0]) and text.endswith(parts[-1])):
+        return False
+    at = len(parts[0])
+    for part in parts[1:-1]:
+        found = text.find(part, at + 1)  # the leftmost place leaves the most room for the parts after it
+        if found < 0:
+            return False
+        at = found + len(part)
+    return len(text) - len(parts[-1]) > at
+
+
+def _against(recorded: Any, now: Any) -> Any:
+    """The request made now, as compared with its recording: a string that was recorded with `[redacted]` in it
+    counts as the same when the rest of it is, and is hidden when it is not.
+
+    Replay may not know the secret the recording run redacted (no credential is asked for), so the request made
+    now can hold it in the clear: it must neither make the case stale nor be shown in the stale message.
+    """
+    if isinstance(recorded, str) and isinstance(now, str) and REDACTED in recorded:
+        return recorded if _fits(recorded.split(REDACTED), now) else f"(not shown: recorded with {REDACTED} in it)"
+    if isinstance(recorded, dict) and isinstance(now, dict):
+        return {k: _against(recorded[k], v) if k in recorded else v for k, v in now.items()}
+    if isinstance(recorded, list) and isinstance(now, list) and len(recorded) == len(now):
+        return [_against(a, b) for a, b in zip(recorded, now, strict=True)]
+    return now
 
 
 class ReplayTransport(httpx.AsyncBaseTransport):
@@ -212,7 +237,7 @@ class ReplayTransport(httpx.AsyncBaseTransport):
             "method": recording.request.get("method"),
             **{k: recording.request[k] for k in ("body", "raw_body") if k in recording.request},
         }
-        differences = diff(then, now)
+        differences = diff(then, _against(then, now))
         if differences:
             raise StaleRecording(recording.path, differences)
         return httpx.Response(
