@@ -2,7 +2,9 @@
 
 A case file (`*.case.yaml`) holds one case or a list of them, in the format of `schemas/case.schema.json`.
 Loading collects every problem in every file before it raises, each with its file, line and column, so a
-broken catalogue is fixed in one pass and nothing is ever sent from it.
+broken catalogue is fixed in one pass and nothing is ever sent from it. `lint` also finds what only shows once
+a case meets an endpoint (a placeholder no endpoint is said to give, a request an endpoint must refuse though
+the case expects success), so that `harness lint` catches before a run what the run would.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,8 @@ import jsonschema
 
 from . import schemas
 from .errors import CaseFileError, HarnessError, Problem
-from .pointer import join
+from .limits import MAX_CASES
+from .pointer import join, resolve
 from .yamlfile import Source, load_yaml
 
 __all__ = [
@@ -37,6 +40,10 @@ __all__ = [
 CASE_FILE_PATTERNS = ("*.case.yaml", "*.case.yml")
 _PLACEHOLDER = re.compile(r"\$\$|\$\{([^}]*)\}|\$\{")
 _VARIABLE_NAME = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|[A-Za-z_][A-Za-z0-9_.-]*)$")
+# What lint accepts in any case: ${model} is every endpoint's, ${env:NAME} the environment's.
+_ALWAYS_KNOWN = ("model",)
+# Schema rules on a string's content (not its type): a string holding a placeholder is only known at run time.
+_CONTENT_RULES = frozenset({"pattern", "enum", "const", "format", "minLength", "maxLength"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +81,7 @@ class Case:
     description: str = ""
     tags: tuple[str, ...] = ()
     both_ways: bool = False
+    variables: tuple[str, ...] = ()
 
     @property
     def file(self) -> str:
@@ -93,13 +101,24 @@ class Case:
 
 
 def find_case_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Files named on the command line are taken whatever their name; folders are searched for case files."""
+    """Files named on the command line are taken whatever their name; folders are searched for case files.
+
+    A run is read whole before anything is sent, so the search stops past `MAX_CASES` files (each holds at least
+    one case) instead of reading a folder of a million of them."""
     found: list[Path] = []
     problems: list[Problem] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            matches = {p for pattern in CASE_FILE_PATTERNS for p in path.rglob(pattern) if p.is_file()}
+            matches: set[Path] = set()
+            for pattern in CASE_FILE_PATTERNS:
+                for match in path.rglob(pattern):
+                    if match.is_file():
+                        matches.add(match)
+                    if len(found) + len(matches) > MAX_CASES:
+                        raise CaseFileError(
+                            Problem(path=str(path), message=_too_many(f"more than {MAX_CASES} case files"))
+                        )
             found.extend(sorted(matches))
         elif path.is_file():
             found.append(path)
@@ -108,6 +127,13 @@ def find_case_files(paths: Iterable[str | Path]) -> list[Path]:
     if problems:
         raise CaseFileError(problems)
     return list(dict.fromkeys(found))
+
+
+def _too_many(what: str) -> str:
+    return (
+        f"{what} in one run, past the limit of {MAX_CASES} cases a run reads before it sends anything; "
+        "run the catalogue a folder at a time (harness run cases/a, then harness run cases/b)"
+    )
 
 
 def _schema_problem(source: Source, error: jsonschema.ValidationError, base: str) -> Problem:
@@ -132,28 +158,48 @@ def _schema_problem(source: Source, error: jsonschema.ValidationError, base: str
     return source.problem(pointer, message)
 
 
-def _placeholder_problems(source: Source, value: Any, pointer: str) -> Iterable[Problem]:
+def _placeholder_problems(
+    source: Source, value: Any, pointer: str, declared: Collection[str] | None = None
+) -> Iterable[Problem]:
+    """Placeholders that cannot be filled: malformed ones always, and with `declared` (what lint may assume an
+    endpoint gives: `model`, and the case's own `variables`) any name outside it but `env:*`."""
     if isinstance(value, str):
         for match in _PLACEHOLDER.finditer(value):
             text = match.group(0)
             if text == "$$":
                 continue
-            if match.group(1) is None:
+            name = match.group(1)
+            if name is None:
                 yield source.problem(pointer, "unterminated placeholder '${' (write '$${' for a literal '${')")
-            elif not _VARIABLE_NAME.match(match.group(1)):
+            elif not _VARIABLE_NAME.match(name):
                 yield source.problem(pointer, f"invalid placeholder {text!r}: expected ${{name}} or ${{env:NAME}}")
+            elif declared is not None and not name.startswith("env:") and name not in declared:
+                yield source.problem(pointer, _undeclared(text, name, declared))
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _placeholder_problems(source, item, join(pointer, key))
+            yield from _placeholder_problems(source, item, join(pointer, key), declared)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            yield from _placeholder_problems(source, item, join(pointer, i))
+            yield from _placeholder_problems(source, item, join(pointer, i), declared)
+
+
+def _undeclared(text: str, name: str, declared: Collection[str]) -> str:
+    close = difflib.get_close_matches(name, list(declared), n=1)
+    if close:
+        return f"unknown placeholder {text} (did you mean ${{{close[0]}}}?)"
+    return (
+        f"unknown placeholder {text}: a case may use ${{model}}, ${{env:NAME}} and the placeholders it lists in "
+        f"'variables:'; if an endpoint gives {name} (its variables: in harness.yaml, or --var {name}=VALUE), "
+        f"add 'variables: [{name}]' to the case"
+    )
 
 
 def _embedded_schema_problems(source: Source, request: dict[str, Any], base: str) -> Iterable[Problem]:
-    """Schemas a case sends (tool parameters, response formats) are later used to judge answers: check them now."""
+    """Schemas a case sends (tool parameters, response formats) are later used to judge answers: check them now,
+    for validity, for `$ref`s that resolve, and for `$ref` cycles on which validation would never end."""
     places: list[tuple[str, Any]] = []
-    for i, tool in enumerate(request.get("tools") or []):
+    tools = request.get("tools")
+    for i, tool in enumerate(tools if isinstance(tools, list) else []):
         if isinstance(tool, dict) and isinstance(tool.get("function"), dict) and "parameters" in tool["function"]:
             places.append((join(base, "request", "tools", i, "function", "parameters"), tool["function"]["parameters"]))
     fmt = request.get("response_format")
@@ -162,10 +208,31 @@ def _embedded_schema_problems(source: Source, request: dict[str, Any], base: str
     for pointer, document in places:
         if not isinstance(document, dict | bool):
             continue  # a negative case may send a malformed schema on purpose
-        try:
-            jsonschema.Draft202012Validator.check_schema(document)
-        except jsonschema.SchemaError as exc:
-            yield source.problem(join(pointer, list(exc.absolute_path)), f"not a valid JSON Schema: {exc.message}")
+        for problem in schemas.schema_problems(document):
+            yield source.problem(join(pointer, problem.pointer), problem.message)
+
+
+def _request_problems(source: Source, request: dict[str, Any], base: str) -> Iterable[Problem]:
+    """Where a request breaks the request schema, each at its pointer; a rule on a string's content is left to the
+    endpoint when the string holds a placeholder (its value is only known at run time)."""
+    for error in schemas.request_problems(request):
+        value = resolve(request, error.pointer)
+        if error.keyword in _CONTENT_RULES and isinstance(value, str) and _has_placeholder(value):
+            continue
+        yield source.problem(
+            join(base, "request", error.pointer),
+            f"{error.message} (a case that accepts a 2xx must send a request valid against "
+            "schemas/request.schema.json, or say in 'nonstandard:' why not)",
+        )
+
+
+def _has_placeholder(text: str) -> bool:
+    return any(match.group(0) != "$$" for match in _PLACEHOLDER.finditer(text))
+
+
+def _accepts_success(data: dict[str, Any]) -> bool:
+    status = (data.get("expect") or {}).get("status", 200)
+    return any(str(s).startswith("2") for s in (status if isinstance(status, list) else [status]))
 
 
 def _build(source: Source, data: dict[str, Any], base: str) -> Case:
@@ -191,10 +258,30 @@ def _build(source: Source, data: dict[str, Any], base: str) -> Case:
         description=data.get("description", ""),
         tags=tuple(data.get("tags", [])),
         both_ways=bool(data.get("both_ways", False)),
+        variables=tuple(data.get("variables", [])),
     )
 
 
-def _load_file(path: Path) -> tuple[list[Case], list[Problem]]:
+def _item_problems(source: Source, item: dict[str, Any], base: str, *, strict: bool) -> list[Problem]:
+    """Every problem with one case. `strict` (lint) adds what depends on an endpoint: placeholders beyond those
+    the case declares, and a request that a case expecting success sends though it breaks the request schema."""
+    errors = sorted(schemas.schema("case").iter_errors(item), key=lambda e: list(map(str, e.absolute_path)))
+    problems = [_schema_problem(source, e, base) for e in errors]
+    declared: list[str] | None = None
+    if strict and not errors:
+        declared = [*_ALWAYS_KNOWN, *item.get("variables", [])]
+    for key in ("request", "raw_body", "headers"):
+        problems += _placeholder_problems(source, item.get(key), join(base, key), declared)
+    request = item.get("request")
+    if isinstance(request, dict):
+        problems += _embedded_schema_problems(source, request, base)
+        if strict and not errors and _accepts_success(item) and "nonstandard" not in item:
+            problems += _request_problems(source, request, base)
+    return problems
+
+
+def _load_file(path: Path, *, strict: bool, room: int) -> tuple[list[Case], list[Problem]]:
+    """The cases of one file and its problems; `room` is how many more cases the run may read."""
     try:
         source = load_yaml(path)
     except HarnessError as exc:
@@ -207,7 +294,8 @@ def _load_file(path: Path) -> tuple[list[Case], list[Problem]]:
         ]
     items = source.data if isinstance(source.data, list) else [source.data]
     bases = [join("", i) for i in range(len(items))] if isinstance(source.data, list) else [""]
-    validator = schemas.schema("case")
+    if len(items) > room:
+        return [], [source.problem(bases[room], _too_many(f"more than {MAX_CASES} cases"))]
     cases: list[Case] = []
     problems: list[Problem] = []
     for base, item in zip(bases, items, strict=True):
@@ -216,13 +304,7 @@ def _load_file(path: Path) -> tuple[list[Case], list[Problem]]:
                 source.problem(base, f"expected a case (a mapping with 'id' and 'request'), got {type(item).__name__}")
             )
             continue
-        errors = sorted(validator.iter_errors(item), key=lambda e: list(map(str, e.absolute_path)))
-        item_problems = [_schema_problem(source, e, base) for e in errors]
-        item_problems += _placeholder_problems(source, item.get("request"), join(base, "request"))
-        item_problems += _placeholder_problems(source, item.get("raw_body"), join(base, "raw_body"))
-        item_problems += _placeholder_problems(source, item.get("headers"), join(base, "headers"))
-        if isinstance(item.get("request"), dict):
-            item_problems += _embedded_schema_problems(source, item["request"], base)
+        item_problems = _item_problems(source, item, base, strict=strict)
         if item_problems:
             problems += item_problems
         else:
@@ -231,20 +313,15 @@ def _load_file(path: Path) -> tuple[list[Case], list[Problem]]:
 
 
 def parse_case(data: dict[str, Any], path: str = "<inline>") -> Case:
-    """A case from a dict (as a test or a fuzzer builds it), validated like a case file."""
+    """A case from a dict (as a test or a fuzzer builds it), validated as `load_cases` validates a case file."""
     source = Source(path, data, {})
-    errors = list(schemas.schema("case").iter_errors(data))
-    problems = [_schema_problem(source, e, "") for e in errors]
-    problems += _placeholder_problems(source, data.get("request"), "/request")
-    if isinstance(data.get("request"), dict):
-        problems += _embedded_schema_problems(source, data["request"], "")
+    problems = _item_problems(source, data, "", strict=False)
     if problems:
         raise CaseFileError(problems)
     return _build(source, data, "")
 
 
-def lint(paths: Iterable[str | Path]) -> tuple[list[Case], list[Problem]]:
-    """Every case that loads cleanly and every problem found, across all files (duplicate ids included)."""
+def _read(paths: Iterable[str | Path], *, strict: bool) -> tuple[list[Case], list[Problem]]:
     try:
         files = find_case_files(paths)
     except CaseFileError as exc:
@@ -252,7 +329,10 @@ def lint(paths: Iterable[str | Path]) -> tuple[list[Case], list[Problem]]:
     cases: list[Case] = []
     problems: list[Problem] = []
     for path in files:
-        file_cases, file_problems = _load_file(path)
+        if len(cases) >= MAX_CASES:
+            problems.append(Problem(path=str(path), message=_too_many(f"{MAX_CASES} cases read before this file")))
+            break
+        file_cases, file_problems = _load_file(path, strict=strict, room=MAX_CASES - len(cases))
         cases += file_cases
         problems += file_problems
     first: dict[str, Case] = {}
@@ -269,9 +349,21 @@ def lint(paths: Iterable[str | Path]) -> tuple[list[Case], list[Problem]]:
     return cases, problems
 
 
+def lint(paths: Iterable[str | Path]) -> tuple[list[Case], list[Problem]]:
+    """Every case that loads cleanly and every problem found, across all files (duplicate ids included).
+
+    Stricter than `load_cases`, since it cannot know the endpoints a run will meet: a placeholder must be
+    `${model}`, `${env:NAME}` or one the case lists in `variables:`, and a case that accepts a 2xx must send a
+    request that satisfies the request schema unless it says why not in `nonstandard:`."""
+    return _read(paths, strict=True)
+
+
 def load_cases(paths: Iterable[str | Path]) -> list[Case]:
-    """All cases under `paths`; raises `CaseFileError` listing every problem when any file is broken."""
-    cases, problems = lint(paths)
+    """All cases under `paths`; raises `CaseFileError` listing every problem when any file is broken.
+
+    What a run needs: placeholders are checked against the endpoint when the case is filled, and the endpoint
+    judges the request."""
+    cases, problems = _read(paths, strict=False)
     if problems:
         raise CaseFileError(problems)
     return cases
@@ -322,11 +414,12 @@ def _fill_string(
             known = sorted(k for k in variables if variables[k] is not None)
             close = difflib.get_close_matches(name, known, n=1)
             hint = f" (did you mean ${{{close[0]}}}?)" if close else ""
+            give = "" if close else f"; give it with --var {name}=VALUE or in the endpoint's variables:"
             problems.append(
                 case.source.problem(
                     pointer,
                     f"unknown placeholder {match.group(0)}{hint}; "
-                    f"this endpoint defines: {', '.join(known) or 'nothing'}",
+                    f"this endpoint defines: {', '.join(known) or 'nothing'}{give}",
                 )
             )
             return ""
@@ -388,4 +481,5 @@ def fill(case: Case, variables: Mapping[str, str | None], environ: Mapping[str, 
         description=case.description,
         tags=case.tags,
         both_ways=case.both_ways,
+        variables=case.variables,
     )

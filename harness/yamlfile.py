@@ -1,8 +1,10 @@
-"""YAML as plain data plus a side map from JSON pointer to source position.
+"""YAML as plain data plus a side map from JSON pointer to source position, read within `harness.limits`.
 
 Loaded values stay plain dicts and lists (no position-carrying subclasses), so everything downstream treats
 them as JSON; error messages look positions up by pointer. Duplicate keys, which PyYAML silently overwrites,
-are reported: in a case file they are always a mistake.
+are reported: in a case file they are always a mistake. Every file is read within bounds on its size, on how
+many values it holds once aliases are expanded and on how deeply they nest, so that a hostile file (an alias
+bomb, a 50 MB case) is refused at once, at its place, instead of taking minutes and gigabytes.
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ import datetime
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
 from .errors import HarnessError, Problem
+from .limits import DEFAULT_LIMITS, Limits, size
 from .pointer import join
 
 __all__ = ["Source", "load_yaml"]
@@ -51,7 +54,91 @@ _JSON_SCALARS = (str, int, float, bool, type(None), datetime.date)
 
 
 class _Loader(yaml.SafeLoader):
-    pass
+    """PyYAML's safe loader, composing within `Limits`.
+
+    PyYAML composes an alias as the very node its anchor names, so a file of a few lines can describe a tree of
+    billions of values that only expands when it is walked. Here every node counts as it is composed, an alias
+    counts as all the values it stands for and as deep as it reaches, and an alias to a node still being composed
+    (a value inside itself) is refused: nothing past a bound is ever built, let alone expanded.
+    """
+
+    def __init__(self, text: str, path: str, limits: Limits) -> None:
+        super().__init__(text)
+        self.path = path
+        self.limits = limits
+        self.values = 0
+        self.depth = 0
+        self.measured: dict[int, tuple[int, int]] = {}
+
+    def refuse(self, mark: Any, message: str) -> NoReturn:
+        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        raise HarnessError(Problem(path=self.path, message=message, line=line, column=column))
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            target = self.anchors.get(event.anchor)
+            if target is not None:  # an undefined alias is PyYAML's to report
+                self.count_alias(event, target)
+            return super().compose_node(parent, index)
+        self.values += 1
+        if self.values > self.limits.values:
+            self.refuse(
+                event.start_mark,
+                f"more than {self.limits.values} values in one file (aliases expanded); split it into several files",
+            )
+        if self.depth >= self.limits.depth:
+            self.refuse(
+                event.start_mark,
+                f"values nested more than {self.limits.depth} deep; a JSON Schema this deep can name its parts "
+                "in $defs and $ref them",
+            )
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def count_alias(self, event: yaml.Event, target: yaml.Node) -> None:
+        alias = f"alias *{getattr(event, 'anchor', '')}"
+        if target.end_mark is None:  # a collection gets its end mark once composed: this one is still open
+            self.refuse(event.start_mark, f"{alias} refers to a value that contains it; JSON cannot hold that")
+        values, height = self.measure(target)
+        if self.values + values > self.limits.values:
+            self.refuse(
+                event.start_mark,
+                f"{alias} stands for {values} values, which takes the file past {self.limits.values} values "
+                "(aliases expanded): refused unexpanded, as an alias bomb must be; write the values out, or "
+                "split the file",
+            )
+        if self.depth + height > self.limits.depth:
+            self.refuse(
+                event.start_mark,
+                f"{alias} nests values {self.depth + height} deep here, more than {self.limits.depth}",
+            )
+        self.values += values
+
+    def measure(self, node: yaml.Node) -> tuple[int, int]:
+        """How many values a composed node stands for with its aliases expanded, and how deep it reaches.
+
+        Each node is measured once, so an alias bomb costs as little to measure as to read; the recursion is as
+        deep as the node, which composing has already kept within the depth bound."""
+        known = self.measured.get(id(node))
+        if known is not None:
+            return known
+        if isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            children = []
+        values, height = 1, 1
+        for child in children:
+            child_values, child_height = self.measure(child)
+            values += child_values
+            height = max(height, child_height + 1)
+        self.measured[id(node)] = (values, height)
+        return values, height
 
 
 class _Walker:
@@ -110,22 +197,45 @@ class _Walker:
         return result
 
 
-def load_yaml(path: str | Path, text: str | None = None) -> Source:
-    """Parse one YAML document; raises `HarnessError` naming the file, line and column of any syntax error."""
+def _read(path: Path, limit: int) -> bytes:
+    """The file's bytes, never more than `limit` of them read: a file past it is refused by its size alone."""
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(limit + 1)
+            if len(raw) <= limit:
+                return raw
+            try:
+                total = path.stat().st_size
+            except OSError:
+                total = 0
+            seen = f"is {size(total)} ({total} bytes), more than" if total > limit else "holds more than"  # a device
+    except OSError as exc:
+        raise HarnessError(Problem(path=str(path), message=f"cannot read file: {exc.strerror or exc}")) from None
+    raise HarnessError(
+        Problem(
+            path=str(path), message=f"file {seen} the {size(limit)} one YAML file may hold; split it into several files"
+        )
+    )
+
+
+def load_yaml(path: str | Path, text: str | None = None, *, limits: Limits = DEFAULT_LIMITS) -> Source:
+    """Parse one YAML document within `limits`; raises `HarnessError` naming the file, line and column of any
+    syntax error or broken bound."""
     path_str = str(path)
     if text is None:
-        try:
-            raw = Path(path).read_bytes()
-        except OSError as exc:
-            raise HarnessError(Problem(path_str, f"cannot read file: {exc.strerror or exc}")) from None
+        raw = _read(Path(path), limits.file_bytes)
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise HarnessError(
                 Problem(path_str, f"not UTF-8 text (byte {exc.start}: {raw[exc.start : exc.start + 1]!r})")
             ) from None
+    elif len(text) > limits.file_bytes // 4 and len(text.encode("utf-8", "surrogatepass")) > limits.file_bytes:
+        raise HarnessError(
+            Problem(path=path_str, message=f"text is more than the {size(limits.file_bytes)} one YAML file may hold")
+        )
     try:
-        loader = _Loader(text)
+        loader = _Loader(text, path_str, limits)
     except yaml.reader.ReaderError as exc:  # the reader rejects control characters up front
         line = text.count("\n", 0, exc.position) + 1
         column = exc.position - text.rfind("\n", 0, exc.position)
@@ -148,7 +258,7 @@ def load_yaml(path: str | Path, text: str | None = None) -> Source:
         ) from None
     except yaml.YAMLError as exc:
         raise HarnessError(Problem(path_str, f"invalid YAML: {exc}")) from None
-    except RecursionError:
+    except RecursionError:  # not expected within the depth bound; kept so that no input can crash the reader
         raise HarnessError(Problem(path_str, "invalid YAML: nested too deeply")) from None
     finally:
         loader.dispose()

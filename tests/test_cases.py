@@ -11,6 +11,8 @@ from harness.errors import CaseFileError, Problem
 from harness.resources import bundled
 
 CATALOGUE = bundled("cases")
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "google-docs" / "cases"
+HI = "{messages: [{role: user, content: hi}]}"  # the least request a case that expects success may send
 
 
 def write(folder: Path, name: str, text: str) -> Path:
@@ -106,7 +108,8 @@ def test_unknown_key_with_did_you_mean(tmp_path: Path) -> None:
     assert problems_of(path) == [
         f"{path}:1:1: a case needs exactly one of 'request' (a JSON body) or 'raw_body' (a string sent as is)",
         f"{path}:2:1: /reqest: unknown key 'reqest' (did you mean 'request'?); "
-        "expected one of id, title, description, tags, request, raw_body, both_ways, headers, expect",
+        "expected one of id, title, description, tags, request, raw_body, both_ways, headers, expect, variables, "
+        "nonstandard",
     ]
 
 
@@ -128,7 +131,7 @@ def test_missing_id(tmp_path: Path) -> None:
 
 
 def test_missing_id_in_a_list_points_at_that_case(tmp_path: Path) -> None:
-    path = write(tmp_path, "list.case.yaml", "- id: ok\n  request: {}\n- title: nameless\n  request: {}\n")
+    path = write(tmp_path, "list.case.yaml", f"- id: ok\n  request: {HI}\n- title: nameless\n  request: {{}}\n")
     assert one_problem(path) == f"{path}:3:3: /1: missing required key: 'id'"
 
 
@@ -168,6 +171,7 @@ request:
           type: object
           properties:
             city: {type: strin}
+  messages: [{role: user, content: hi}]
 """
     path = write(tmp_path, "tool.case.yaml", text)
     problem = one_problem(path)
@@ -179,7 +183,7 @@ request:
 def test_invalid_json_schema_in_response_format(tmp_path: Path) -> None:
     text = (
         "id: fmt\nrequest:\n  response_format:\n    type: json_schema\n    json_schema:\n      name: x\n"
-        "      schema: {type: object, required: name}\n"
+        "      schema: {type: object, required: name}\n  messages: [{role: user, content: hi}]\n"
     )
     path = write(tmp_path, "fmt.case.yaml", text)
     problem = one_problem(path)
@@ -195,13 +199,15 @@ def test_unterminated_placeholder(tmp_path: Path) -> None:
 
 
 def test_invalid_placeholder_name(tmp_path: Path) -> None:
-    path = write(tmp_path, "ph.case.yaml", "id: ph\nrequest:\n  model: ${my model}\n")
+    path = write(
+        tmp_path, "ph.case.yaml", "id: ph\nrequest:\n  model: ${my model}\n  messages: [{role: user, content: hi}]\n"
+    )
     assert one_problem(path).startswith(f"{path}:3:10: /request/model: invalid placeholder '${{my model}}'")
 
 
 def test_duplicate_ids_across_two_files_name_the_first_location(tmp_path: Path) -> None:
-    first = write(tmp_path, "a.case.yaml", "- id: one\n  request: {}\n- id: twice\n  request: {}\n")
-    second = write(tmp_path, "b.case.yaml", "# again\n- id: twice\n  request: {}\n")
+    first = write(tmp_path, "a.case.yaml", f"- id: one\n  request: {HI}\n- id: twice\n  request: {HI}\n")
+    second = write(tmp_path, "b.case.yaml", f"# again\n- id: twice\n  request: {HI}\n")
     problems = problems_of(tmp_path)
     assert problems == [f"{second}:2:7: /0/id: duplicate id 'twice' (first defined at {first}:3)"]
     with pytest.raises(CaseFileError):
@@ -289,6 +295,177 @@ def test_model_inside_text_without_a_model_is_an_error(tmp_path: Path) -> None:
     assert "${model}" in str(exc.value) and "no value" in str(exc.value)
 
 
+# --- lint catches what a run would: placeholders no endpoint is said to give ----------------------------------------
+
+
+def test_a_misspelt_placeholder_is_a_lint_error_at_its_place(tmp_path: Path) -> None:
+    path = write(tmp_path, "c.case.yaml", f"id: c\nrequest:\n  model: ${{modle}}\n  messages: {HI[11:-1]}\n")
+    assert (
+        one_problem(path) == f"{path}:3:10: /request/model: unknown placeholder ${{modle}} (did you mean ${{model}}?)"
+    )
+
+
+def test_a_placeholder_the_case_does_not_declare_is_a_lint_error_saying_how_to_declare_it(tmp_path: Path) -> None:
+    path = write(tmp_path, "c.case.yaml", "id: c\nheaders: {X-Region: '${region}'}\nraw_body: '{}'\n")
+    problem = one_problem(path)
+    assert problem.startswith(f"{path}:2:21: /headers/X-Region: unknown placeholder ${{region}}: "), problem
+    assert "--var region=VALUE" in problem and "'variables: [region]'" in problem
+
+
+def test_model_env_and_declared_placeholders_lint_clean(tmp_path: Path) -> None:
+    text = (
+        "id: c\nvariables: [region, team.name]\nheaders: {X-Team: '${team.name}'}\nrequest:\n  model: ${model}\n"
+        "  messages: [{role: user, content: 'from ${region} as ${env:HARNESS_UNSET_ANYWHERE}, $${literal}'}]\n"
+    )
+    path = write(tmp_path, "c.case.yaml", text)
+    assert problems_of(path) == []
+    [case] = load_cases([path])
+    assert case.variables == ("region", "team.name")
+
+
+def test_a_misspelt_declared_placeholder_names_the_declared_one(tmp_path: Path) -> None:
+    text = "id: c\nvariables: [region]\nrequest:\n  messages: [{role: user, content: '${regoin}'}]\n"
+    path = write(tmp_path, "c.case.yaml", text)
+    assert "unknown placeholder ${regoin} (did you mean ${region}?)" in one_problem(path)
+
+
+def test_a_declared_name_must_be_a_placeholder_name(tmp_path: Path) -> None:
+    path = write(tmp_path, "c.case.yaml", f"id: c\nvariables: ['my var']\nrequest: {HI}\n")
+    assert one_problem(path).startswith(f"{path}:2:13: /variables/0: 'my var' does not match")
+
+
+def test_run_leaves_undeclared_placeholders_to_the_endpoint(tmp_path: Path) -> None:
+    """A run knows the endpoint, so it fills what the endpoint gives, declared or not, and names what it lacks."""
+    path = write(tmp_path, "c.case.yaml", "id: c\nrequest:\n  messages: [{role: user, content: '${region}'}]\n")
+    [case] = load_cases([path])
+    assert fill(case, {"model": "m", "region": "eu"}, {}).request == {"messages": [{"role": "user", "content": "eu"}]}
+    with pytest.raises(CaseFileError) as exc:
+        fill(case, {"model": "m"}, {})
+    assert "unknown placeholder ${region}; this endpoint defines: model; give it with --var region=VALUE" in str(
+        exc.value
+    )
+
+
+# --- lint holds a case that expects success to the request schema ---------------------------------------------------
+
+
+def test_a_positive_case_with_an_invalid_request_is_a_lint_error_at_the_member(tmp_path: Path) -> None:
+    text = "id: hot\nrequest:\n  messages: [{role: user, content: hi}]\n  temperature: 5\n  n: 0\n"
+    path = write(tmp_path, "hot.case.yaml", text)
+    problems = problems_of(path)
+    assert [p.split(" (")[0] for p in problems] == [
+        f"{path}:5:6: /request/n: must be >= 1; got 0",
+        f"{path}:4:16: /request/temperature: must be <= 2; got 5",
+    ]
+    assert all("schemas/request.schema.json" in p and "nonstandard" in p for p in problems)
+    assert [c.id for c in load_cases([path])] == ["hot"], "a run sends it anyway: the endpoint is what is tested"
+
+
+def test_a_deep_pointer_is_named(tmp_path: Path) -> None:
+    text = (
+        "id: img\nrequest:\n  messages:\n    - role: user\n      content:\n        - {type: image_url, image_url: x}\n"
+    )
+    path = write(tmp_path, "img.case.yaml", text)
+    assert one_problem(path).startswith(
+        f"{path}:6:40: /request/messages/0/content/0/image_url: must be of type object; got a string"
+    )
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "id: c\nrequest: {temperature: 5}\nexpect: {status: 4xx}\n",
+        "id: c\nrequest: {temperature: 5}\nexpect: {status: [400, 422]}\n",
+        "id: c\nraw_body: '{\"temperature\": 5}'\n",
+        "id: c\nnonstandard: a provider's own shape\nrequest: {messages: [{role: model, content: hi}]}\n",
+    ],
+    ids=["negative", "negative-list", "raw-body", "nonstandard"],
+)
+def test_cases_that_may_send_anything_lint_clean(tmp_path: Path, case: str) -> None:
+    assert problems_of(write(tmp_path, "c.case.yaml", case)) == []
+
+
+def test_a_case_that_accepts_a_2xx_among_others_is_held_to_the_schema(tmp_path: Path) -> None:
+    path = write(tmp_path, "c.case.yaml", "id: c\nrequest: {temperature: 5}\nexpect: {status: [200, 400]}\n")
+    assert [p.split(": ", 2)[1] for p in problems_of(path)] == ["/request", "/request/temperature"]
+
+
+def test_a_placeholder_is_held_to_its_type_but_not_its_content(tmp_path: Path) -> None:
+    """`${fn}` cannot match a name pattern before it is filled; a placeholder where a number goes stays a string."""
+    text = (
+        "id: c\nvariables: [fn, t]\nrequest:\n  messages: [{role: user, content: hi}]\n"
+        "  tools: [{type: function, function: {name: '${fn}'}}]\n  temperature: '${t}'\n"
+    )
+    path = write(tmp_path, "c.case.yaml", text)
+    assert [p.split(" (")[0] for p in problems_of(path)] == [
+        f'{path}:6:16: /request/temperature: must be of type number or null; got a string "${{t}}"'
+    ]
+
+
+def test_a_nonstandard_reason_must_be_given(tmp_path: Path) -> None:
+    path = write(tmp_path, "c.case.yaml", f"id: c\nnonstandard: ''\nrequest: {HI}\n")
+    assert one_problem(path).startswith(f"{path}:2:14: /nonstandard: ")
+
+
+# --- JSON Schemas inside a case: invalid, unresolvable and circular ones --------------------------------------------
+
+TOOL_WITH = """\
+id: tool
+request:
+  messages: [{{role: user, content: hi}}]
+  tools:
+    - type: function
+      function:
+        name: f
+        parameters:
+{schema}
+"""
+
+
+def schema_case(tmp_path: Path, schema: str) -> Path:
+    return write(tmp_path, "tool.case.yaml", TOOL_WITH.format(schema=schema))
+
+
+def test_a_circular_ref_is_a_located_error_for_lint_and_run(tmp_path: Path) -> None:
+    path = schema_case(
+        tmp_path,
+        "          $defs:\n            a: {$ref: '#/$defs/b'}\n            b: {anyOf: [{$ref: '#/$defs/a'}]}\n"
+        "          properties: {x: {$ref: '#/$defs/a'}}",
+    )
+    problem = one_problem(path)
+    pointer = "/request/tools/0/function/parameters/$defs/b/anyOf/0/$ref"
+    assert problem.startswith(f"{path}:11:32: {pointer}: $ref '#/$defs/a' is circular: "), problem
+    assert "never finish" in problem
+    with pytest.raises(CaseFileError):
+        load_cases([path])
+
+
+@pytest.mark.parametrize(
+    ("schema", "position", "why"),
+    [
+        ("          properties: {x: {$ref: '#/$defs/nowhere'}}", "9:34", "nothing in the schema is at that pointer"),
+        ("          properties: {x: {$ref: '#nowhere'}}", "9:34", "no subschema declares that anchor"),
+        ("          $ref: https://example.com/schema.json", "9:17", "schemas are never fetched"),
+    ],
+    ids=["pointer", "anchor", "remote"],
+)
+def test_an_unresolvable_ref_is_a_located_error(tmp_path: Path, schema: str, position: str, why: str) -> None:
+    problem = one_problem(schema_case(tmp_path, schema))
+    assert f":{position}: /request/tools/0/function/parameters/" in problem and "cannot be resolved" in problem
+    assert why in problem
+
+
+def test_a_recursive_type_is_not_circular(tmp_path: Path) -> None:
+    """A tree refers to itself through `properties`: each step goes into the value, so validation ends."""
+    path = schema_case(
+        tmp_path,
+        "          $defs:\n            node:\n              type: object\n"
+        "              properties: {children: {type: array, items: {$ref: '#/$defs/node'}}}\n"
+        "          $ref: '#/$defs/node'",
+    )
+    assert problems_of(path) == []
+
+
 # --- select ---------------------------------------------------------------------------------------------------------
 
 SELECTION = """\
@@ -326,6 +503,12 @@ def test_shipped_catalogue_lints_clean() -> None:
     cases, problems = lint([CATALOGUE])
     assert problems == []
     assert cases, "the catalogue has cases"
+
+
+def test_the_google_docs_examples_lint_clean() -> None:
+    cases, problems = lint([EXAMPLES])
+    assert problems == []
+    assert cases
 
 
 @pytest.mark.parametrize("path", sorted(CATALOGUE.glob("*.case.yaml")), ids=lambda p: p.name)

@@ -414,7 +414,7 @@ def test_lint_of_the_shipped_catalogue(workdir: Path, harness: Harness) -> None:
 
 
 def test_lint_lists_every_problem_in_every_file(workdir: Path, harness: Harness) -> None:
-    write(workdir, "cases/good.case.yaml", "id: good\nrequest: {}\n")
+    write(workdir, "cases/good.case.yaml", "id: good\nrequest: {messages: [{role: user, content: hi}]}\n")
     write(workdir, "cases/a.case.yaml", "id: a\nrequest: {}\ntags: x\n")
     write(workdir, "cases/sub/b.case.yaml", "- id: b\n  request: {}\n  expect: {content_matches: '('}\n")
     outcome = harness("lint")  # the default folder: ./cases

@@ -1,8 +1,14 @@
-"""YAML loading: plain data, positions by JSON pointer, and every way a file can be broken named precisely."""
+"""YAML loading: plain data, positions by JSON pointer, and every way a file can be broken named precisely.
+
+Every file is read within `harness.limits`: past a bound (size, values with aliases expanded, nesting), the file
+is refused at once, at its place, naming the bound; within them, files load as before.
+"""
 
 from __future__ import annotations
 
 import json
+import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -10,6 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from harness.errors import HarnessError
+from harness.limits import MAX_DEPTH, MAX_FILE_BYTES, MAX_VALUES, Limits
 from harness.yamlfile import Source, load_yaml
 
 DOCUMENT = """\
@@ -202,6 +209,110 @@ def test_bad_explicit_tag_is_a_harness_error(tmp_path: Path, value: str) -> None
         load_yaml(path)
     message = only_problem(exc)
     assert message.startswith(f"{path}:1:4: /a: invalid value"), message
+
+
+# --- bounded input: refused past a limit, at its place, quickly and in little memory -------------------------------
+
+
+def billion_laughs(levels: int = 9) -> str:
+    """The classic alias bomb: nine levels of nine aliases stand for 9**9 (387 million) strings in 500 bytes."""
+    lines = ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for level in range(1, levels):
+        name, previous = chr(ord("a") + level), chr(ord("a") + level - 1)
+        lines.append(f"{name}: &{name} [{', '.join([f'*{previous}'] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_refused_unexpanded_at_the_alias(tmp_path: Path) -> None:
+    path = write(tmp_path, billion_laughs())
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(HarnessError) as exc:
+            load_yaml(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert time.monotonic() - started < 20
+    assert peak < 50 * 1024 * 1024, f"{peak} bytes: the bomb was expanded"
+    message = only_problem(exc)
+    assert message.startswith(f"{path}:6:8: alias *e stands for 66430 values"), message
+    assert f"past {MAX_VALUES} values (aliases expanded)" in message and "alias bomb" in message
+
+
+def test_aliases_within_the_limit_load_expanded(tmp_path: Path) -> None:
+    text = "base: &hi {role: user, content: hi}\nmessages: [*hi, *hi]\nmerged: {<<: *hi, name: me}\n"
+    data = load_yaml(write(tmp_path, text)).data
+    assert data["messages"] == [{"role": "user", "content": "hi"}] * 2
+    assert data["merged"] == {"role": "user", "content": "hi", "name": "me"}
+
+
+def test_the_values_limit_counts_keys_and_alias_expansions(tmp_path: Path) -> None:
+    limits = Limits(values=10)
+    assert load_yaml(write(tmp_path, "a: [1, 2, 3, 4, 5, 6, 7]\n"), limits=limits).data  # 10 with the key and root
+    with pytest.raises(HarnessError) as exc:
+        load_yaml(write(tmp_path, "a: [1, 2, 3, 4, 5, 6, 7, 8]\n"), limits=limits)
+    assert only_problem(exc).startswith(f"{tmp_path / 'doc.yaml'}:1:26: more than 10 values in one file")
+    with pytest.raises(HarnessError) as exc:
+        load_yaml(write(tmp_path, "a: &x [1, 2, 3]\nb: *x\n"), limits=limits)  # 7 values, and 4 more
+    assert only_problem(exc).startswith(f"{tmp_path / 'doc.yaml'}:2:4: alias *x stands for 4 values")
+
+
+def test_a_value_inside_itself_is_refused_at_the_alias(tmp_path: Path) -> None:
+    path = write(tmp_path, "a: &x {b: [1, *x]}\n")
+    with pytest.raises(HarnessError) as exc:
+        load_yaml(path)
+    assert only_problem(exc) == f"{path}:1:15: alias *x refers to a value that contains it; JSON cannot hold that"
+
+
+def test_nesting_is_bounded_and_the_bound_itself_loads(tmp_path: Path) -> None:
+    deepest = "[" * MAX_DEPTH + "]" * MAX_DEPTH
+    data = load_yaml(write(tmp_path, deepest)).data
+    for _ in range(MAX_DEPTH - 1):
+        data = data[0]
+    assert data == []
+    path = write(tmp_path, "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1))
+    with pytest.raises(HarnessError) as exc:
+        load_yaml(path)
+    assert only_problem(exc).startswith(f"{path}:1:{MAX_DEPTH + 1}: values nested more than {MAX_DEPTH} deep")
+
+
+def test_nesting_through_an_alias_counts_as_deep_as_it_reaches(tmp_path: Path) -> None:
+    limits = Limits(depth=5)
+    assert load_yaml(write(tmp_path, "a: &x [[1]]\nb: [*x]\n"), limits=limits).data["b"] == [[[1]]]
+    path = write(tmp_path, "a: &x [[1]]\nb: [[*x]]\n")
+    with pytest.raises(HarnessError) as exc:
+        load_yaml(path, limits=limits)
+    assert only_problem(exc) == f"{path}:2:6: alias *x nests values 6 deep here, more than 5"
+
+
+def test_a_file_past_the_size_limit_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "huge.case.yaml"
+    with path.open("wb") as handle:
+        handle.truncate(50 * 1024 * 1024)  # sparse: 50 MiB that cost nothing to write
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(HarnessError) as exc:
+            load_yaml(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert time.monotonic() - started < 20 and peak < 2 * MAX_FILE_BYTES
+    assert only_problem(exc) == (
+        f"{path}: file is 50 MiB (52428800 bytes), more than the 8 MiB one YAML file may hold; split it into several "
+        "files"
+    )
+
+
+def test_the_size_limit_is_exact(tmp_path: Path) -> None:
+    limits = Limits(file_bytes=16)
+    assert load_yaml(write(tmp_path, "a: 1234567890123"), limits=limits).data == {"a": 1234567890123}
+    with pytest.raises(HarnessError) as exc:
+        load_yaml(write(tmp_path, "a: 12345678901234"), limits=limits)
+    assert "file is 17 bytes (17 bytes), more than the 16 bytes" in only_problem(exc)
+    with pytest.raises(HarnessError):
+        load_yaml("given.yaml", "a: 12345678901234", limits=limits)
 
 
 # --- the loader never fails with anything but a HarnessError -------------------------------------------------
