@@ -38,12 +38,12 @@ def _catalogue(root: Path, copies: int) -> tuple[Path, Path]:
         (recordings / source.name).mkdir(parents=True)
     for k in range(copies):
         for path in bundled("cases").glob("*.case.yaml"):
-            text = CASE_ID.sub(lambda m: f"{m[1] or ''}id: {m[2]}-x{k}", path.read_text(encoding="utf-8"))
+            text = CASE_ID.sub(lambda m, k=k: f"{m[1] or ''}id: {m[2]}-x{k}", path.read_text(encoding="utf-8"))
             (cases / f"{path.name.removesuffix('.case.yaml')}-x{k}.case.yaml").write_text(text, encoding="utf-8")
         for path in bundled("recordings").rglob("*.yaml"):
             text = path.read_text(encoding="utf-8")
 
-            def renamed(m: re.Match[str]) -> str:
+            def renamed(m: re.Match[str], k: int = k) -> str:
                 case, dot, mode = m[1].partition(".")
                 return f"case: {case}-x{k}{dot}{mode}"
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from .errors import CaseFileError, ConfigError, HarnessError
     from .models import Exchange, Finding, Result, Severity, Verdict
     from .profiles import Profile, load_profile
-    from .runner import Options
+    from .sending import Options
 
 _HOME = {
     "Case": "cases",
@@ -41,7 +41,7 @@ _HOME = {
     "Verdict": "models",
     "Profile": "profiles",
     "load_profile": "profiles",
-    "Options": "runner",
+    "Options": "sending",
     "run": "engine",
 }
 

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from .engine import Stop
     from .recordings import Recording
     from .report.console import Console
-    from .runner import Options
+    from .sending import Options
 
 _T = TypeVar("_T")
 
@@ -480,7 +480,7 @@ def _check_writable(directory: Path, flag: str) -> None:
 def _sending(args: argparse.Namespace, concurrency: int) -> Options:
     """How to send, from the flags `run` and `fuzz` share."""
     from .redact import SHORTEST
-    from .runner import Options
+    from .sending import Options
 
     secrets = [os.environ[n] for n in args.redact_env if os.environ.get(n)]
     for value in args.redact:

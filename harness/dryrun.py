@@ -17,8 +17,8 @@ from .auth import shown_authorization
 from .cases import Case
 from .endpoints import Endpoint
 from .errors import HarnessError, Problem
+from .planning import Planned, outgoing, plan
 from .redact import Redactor
-from .runner import Planned, outgoing, plan
 
 __all__ = ["dry_run"]
 

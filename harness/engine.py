@@ -24,8 +24,10 @@ from .endpoints import Endpoint
 from .errors import CaseFileError, Problem
 from .events import Handler, ResultReady, RunFinished, RunStarted
 from .models import Result
+from .planning import plan
 from .recordings import Recording
-from .runner import Options, Session, compare, plan
+from .runner import Session
+from .sending import Options
 
 __all__ = ["Collector", "Source", "Stop", "execute", "run", "stamp"]
 
@@ -116,9 +118,9 @@ async def execute(
         """One case against one endpoint: once, or both ways (plain, then streamed, then compared)."""
         nonlocal completed
         items = plan([case], [endpoint], environ)  # filled when sent, so only what is in flight is held
-        results = [await session.result(item) for item in items]
-        if len(results) == 2:
-            results[1] = compare(results[0], results[1], session.profiles[endpoint.name])
+        results = [await session.result(items[0])]
+        if len(items) == 2:  # the streamed run of a both-ways case is also held against the plain answer
+            results.append(await session.result(items[1], plain=results[0].exchange))
         for index, result in enumerate(results, start=first):
             completed += 1
             event = ResultReady(result=result, index=index)

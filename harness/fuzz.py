@@ -35,7 +35,9 @@ from .atomic import atomic_write
 from .cases import Case, Expect
 from .endpoints import Endpoint
 from .models import Finding, Result, Severity, Verdict
-from .runner import Options, Planned, Session
+from .planning import Planned
+from .runner import Session
+from .sending import Options
 from .yamlfile import Source
 
 __all__ = [

@@ -17,7 +17,7 @@ from harness.cases import parse_case
 from harness.endpoints import Endpoint
 from harness.engine import run
 from harness.models import Result
-from harness.runner import Options
+from harness.sending import Options
 from tests.servers import Server, serve
 
 CREDENTIAL_VARIABLES = (

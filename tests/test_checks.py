@@ -9,7 +9,7 @@ import pytest
 
 from harness.checks import all_codes
 from harness.models import Severity, Verdict
-from harness.runner import Options
+from harness.sending import Options
 from tests.conftest import run_case
 from tests.servers import SLOW_SECONDS, Server
 

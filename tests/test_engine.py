@@ -15,7 +15,7 @@ from harness.engine import Source, Stop, execute
 from harness.errors import CaseFileError
 from harness.events import Event, ResultReady, RunFinished, RunStarted
 from harness.models import Verdict
-from harness.runner import Options
+from harness.sending import Options
 
 ANSWER = {
     "id": "chatcmpl-1",

@@ -32,7 +32,7 @@ from harness.cli import main
 from harness.endpoints import Endpoint
 from harness.fuzz import REPLAY_SETTINGS, FuzzFailure, FuzzOptions, FuzzReport, export_case, fuzz, replay_note, settle
 from harness.models import Finding, Result, Verdict
-from harness.runner import Options
+from harness.sending import Options
 from tests.conftest import CREDENTIAL_VARIABLES
 from tests.servers import InvalidRequest, Received, Server, parse_body, serve, validate
 
@@ -128,7 +128,7 @@ import json, sys
 from harness import strategies as cs
 from harness.endpoints import Endpoint
 from harness.fuzz import FuzzOptions, fuzz
-from harness.runner import Options
+from harness.sending import Options
 outcome = {}
 for name, (url, limits) in json.loads(sys.argv[1]).items():
     options = FuzzOptions(seed=1, database=None, invalid=False, exclude=cs.PARTS, **limits)
@@ -190,7 +190,7 @@ LONG_RUNS_CHILD = """
 import json, sys
 from harness.endpoints import Endpoint
 from harness.fuzz import FuzzOptions, fuzz
-from harness.runner import Options
+from harness.sending import Options
 from tests.servers import serve
 outcome = {}
 with serve() as server:

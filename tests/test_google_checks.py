@@ -20,7 +20,7 @@ from harness.endpoints import Endpoint
 from harness.engine import run
 from harness.models import Result, Severity, Verdict
 from harness.resources import bundled
-from harness.runner import Options
+from harness.sending import Options
 from tests.conftest import run_case
 from tests.servers import ANSWER, THOUGHTS, Server
 

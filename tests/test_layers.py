@@ -13,6 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "harness"
 LATER = {"engine", "events"}  # the run as a whole: nothing that builds or judges one exchange reaches them
 EVERYTHING = {
     "yamlfile", "cases", "sse", "streams", "checks", "profiles", "transport", "recordings", "runner",
+    "planning", "sending", "exchanges", "judging",
     "report", "strategies", "fuzz", "cli", "endpoints", "auth", "schemas", "models", *LATER,
 }  # fmt: skip
 FORBIDDEN = {
@@ -26,6 +27,10 @@ FORBIDDEN = {
     "profiles": {"runner", "report", "cli", "fuzz", *LATER},
     "transport": {"runner", "checks", "report", "cli", "fuzz", "profiles", *LATER},
     "recordings": {"runner", "checks", "report", "cli", "fuzz", "profiles", "transport", *LATER},
+    "planning": {"sending", "exchanges", "checks", "judging", "runner", "report", "cli", "fuzz", *LATER},
+    "sending": {"checks", "judging", "runner", "report", "cli", "fuzz", "strategies", *LATER},
+    "exchanges": {"sending", "checks", "judging", "runner", "report", "cli", "fuzz", "transport", *LATER},
+    "judging": {"sending", "runner", "report", "cli", "fuzz", "transport", *LATER},
     "runner": {"report", "cli", "fuzz", "strategies", *LATER},
     "events": {"runner", "engine", "report", "cli", "fuzz", "checks", "transport"},
     "engine": {"report", "cli", "fuzz", "strategies"},

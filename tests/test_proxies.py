@@ -19,7 +19,7 @@ from harness.endpoints import Endpoint
 from harness.engine import run
 from harness.models import Result, Verdict
 from harness.recordings import load_recordings
-from harness.runner import Options
+from harness.sending import Options
 from tests.conftest import run_case
 from tests.servers import Server
 from tests.test_checks import TEXT

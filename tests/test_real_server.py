@@ -88,7 +88,7 @@ def test_whole_catalogue_runs_without_transport_errors(real: tuple[str, str]) ->
 
     from harness.endpoints import Endpoint
     from harness.engine import run
-    from harness.runner import Options
+    from harness.sending import Options
 
     base_url, model = real
     cases = select(load_cases([bundled("cases")]), ["core"])

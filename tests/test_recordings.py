@@ -22,7 +22,7 @@ from harness.models import Result, Verdict
 from harness.recordings import Chunk, Recording, load_recordings, save
 from harness.redact import Redactor
 from harness.resources import bundled
-from harness.runner import Options
+from harness.sending import Options
 from harness.transport import EXTENSION, RecordingTransport
 from tests.servers import Server, serve
 

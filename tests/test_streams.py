@@ -17,7 +17,7 @@ from harness.engine import run
 from harness.models import Severity, Verdict
 from harness.recordings import load_recordings
 from harness.redact import Redactor
-from harness.runner import Options
+from harness.sending import Options
 from harness.streams import read_stream
 from tests import servers
 from tests.conftest import run_case

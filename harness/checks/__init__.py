@@ -37,7 +37,6 @@ __all__ = [
 RUNNER_CODES = {
     "harness.check_crashed": "A check raised an exception: a bug in the harness, reported, not hiding other findings.",
     "replay.stale": "The case no longer makes the request that was recorded: record it again.",
-    "stream.matches_plain": "A case run both ways got a streamed answer of another kind than the plain one.",
     "transport.connect": "The connection could not be made (refused, unreachable, timed out connecting).",
     "transport.timeout": "No data arrived within --timeout.",
     "transport.reset": "The connection closed before the answer was complete.",
@@ -64,9 +63,11 @@ _FAMILIES = ("http", "response", "stream", "tools", "structured", "google", "err
 
 @dataclass(frozen=True)
 class CheckContext:
-    """What a check may know besides the exchange: the case's expectations. Read-only."""
+    """What a check may know besides the exchange: the case's expectations, and for the streamed run of a case
+    run both ways, the plain answer to compare it with. Read-only."""
 
     expect: Expect = field(default_factory=Expect)
+    plain: Exchange | None = None
 
     @cached_property
     def _validators(self) -> dict[str, jsonschema.Draft202012Validator]:

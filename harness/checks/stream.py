@@ -396,13 +396,19 @@ def _kind(exchange: Exchange) -> list[tuple[Any, tuple[str, ...], bool | None]] 
     return out
 
 
-def plain_contradictions(plain: Exchange, streamed: Exchange) -> Iterator[Finding]:
-    """Where a case run both ways got answers of different kinds (the runner calls it on the pair).
+def _beside_plain(exchange: Exchange, context: CheckContext) -> bool:
+    return context.plain is not None and exchange.stream is not None
+
+
+@check(applies=_beside_plain)
+def matches_plain(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
+    """A case run both ways gets a streamed answer of the same kind as the plain one.
 
     Two samples may differ in wording; they should not differ in kind: one calling a tool and the other
     not, one ending with tool_calls and the other with stop, one JSON and the other not.
     """
-    before, after = _kind(plain), _kind(streamed)
+    assert context.plain is not None
+    before, after = _kind(context.plain), _kind(exchange)
     if before is None or after is None:
         return
     for i, (one, other) in enumerate(zip(before, after, strict=False)):

@@ -1,0 +1,38 @@
+"""Judging an exchange: the checks that apply, weighed by the endpoint's profile, into one verdict.
+
+The only place a verdict is computed. A failure to complete the exchange is an `error`, a crashed check too;
+an error finding fails the case; warnings leave it passing.
+"""
+
+from __future__ import annotations
+
+from .cases import Case
+from .checks import INTERNAL_CODE, CheckContext, run_checks
+from .models import Exchange, Finding, Severity, Verdict
+from .profiles import Profile
+
+__all__ = ["judge"]
+
+
+def judge(
+    exchange: Exchange, case: Case, profile: Profile, *, plain: Exchange | None = None
+) -> tuple[Verdict, tuple[Finding, ...]]:
+    """Run the checks and weigh the findings: transport failures and crashed checks are `error`, not `fail`.
+
+    `plain` is the plain answer to the same case, for the streamed run of a both-ways case.
+    """
+    if exchange.transport_error is not None:
+        error = exchange.transport_error
+        code = "replay.stale" if error.kind == "stale" else f"transport.{error.kind}"
+        return Verdict.ERROR, (
+            Finding(code, "/request/body", error.message)
+            if error.kind == "stale"
+            else Finding(code, "/response", error.message),
+        )
+    raw = run_checks(exchange, CheckContext(expect=case.expect, plain=plain))
+    findings = tuple(f for f in (profile.judge(f) for f in raw) if f is not None)
+    if any(f.code == INTERNAL_CODE for f in findings):
+        return Verdict.ERROR, findings
+    if any(f.severity is Severity.ERROR for f in findings):
+        return Verdict.FAIL, findings
+    return Verdict.PASS, findings
