@@ -448,8 +448,16 @@ def _banner(recordings: dict[tuple[str, str], Recording], directory: str, endpoi
     return f"REPLAYED FROM RECORDINGS in {directory}, not a live run: {', '.join(described)}; made {span}."
 
 
-def _targets(endpoints: tuple[Endpoint, ...], args: argparse.Namespace, replay_dirs: Sequence[str]) -> dict[str, str]:
-    """For each endpoint, the flags that point `harness run` at it again (for "reproduce with")."""
+def _targets(
+    endpoints: tuple[Endpoint, ...], args: argparse.Namespace, replay_dirs: Sequence[str], options: Options
+) -> dict[str, str]:
+    """For each endpoint, the flags that point `harness run` at it again (for "reproduce with").
+
+    Values given on the command line are redacted as everything written is (a `--redact` project id, say).
+    """
+    from .redact import Redactor
+
+    redactor = Redactor(options.extra_secrets)
     quote = shlex.quote
     out = {}
     for e in endpoints:
@@ -459,7 +467,7 @@ def _targets(endpoints: tuple[Endpoint, ...], args: argparse.Namespace, replay_d
             given = {k: getattr(args, k) for k in _ENDPOINT_FLAGS if k != "profile" and getattr(args, k) is not None}
             if "base_url" in given:
                 given["base_url"] = e.base_url  # as shown: redacted
-            flags = " ".join(f"--{k.replace('_', '-')} {quote(str(v))}" for k, v in given.items())
+            flags = " ".join(f"--{k.replace('_', '-')} {quote(redactor.text(str(v)))}" for k, v in given.items())
             flags += f" --name {quote(e.name)}" if e.name != "cli" else ""
         else:
             flags = f"--config {quote(args.config or DEFAULT_CONFIG)} --endpoint {quote(e.name)}"
@@ -604,7 +612,7 @@ def _run(args: argparse.Namespace) -> int:
     this = _Report(args)
     if args.record:
         _check_writable(Path(args.record), "--record")
-    targets = _targets(_shown_endpoints(endpoints, options), args, replay_dirs)
+    targets = _targets(_shown_endpoints(endpoints, options), args, replay_dirs, options)
     files = report_files(this.directory, targets)
     console = _console(args, targets=targets, reports=[f.path for f in files])
     source = Source(
@@ -699,7 +707,7 @@ def _fuzz(args: argparse.Namespace) -> int:
         harness_version=__version__,
         endpoints=shown,
         profiles={endpoint.name: endpoint.profile},
-        targets=_targets(shown, args, ()),
+        targets=_targets(shown, args, (), run_options),
         origin="fuzz",
         banner=report.header(len(cases)),
     )

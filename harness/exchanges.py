@@ -13,6 +13,7 @@ from typing import Any
 
 from .models import Exchange, HttpResponse, SentRequest, Stream, Timings, TransportError
 from .pointer import MISSING
+from .recordings import Chunk, redact_chunks
 from .redact import Redactor
 from .streams import read_stream
 
@@ -71,10 +72,16 @@ def build_exchange(
         reading.total = reading.recorded.get("total_ms", reading.total)
     if reading.status is None:
         return Exchange(sent, None, Timings(started, _ms(reading.ttfb), _ms(reading.total)), error, attempts)
+    streamed = streaming and 200 <= reading.status < 300
+    if streamed and redactor.active:
+        # A secret cut across two writes or two deltas is in no single chunk: the raw text kept of a stream must
+        # lose both halves, as a recording's chunks do.
+        chunks = redact_chunks([Chunk(at_ms=at, data=data) for at, data in reading.chunks], redactor, stream=True)
+        reading.chunks = [(c.at_ms, c.data) for c in chunks]
     data = b"".join(chunk for _, chunk in reading.chunks)
     headers = redactor.headers(reading.headers)
     stream = None
-    if streaming and 200 <= reading.status < 300:
+    if streamed:
         stream = read_stream(reading.chunks, redactor)
         text, parsed, body_error = data.decode("utf-8", errors="replace"), MISSING, None
     else:

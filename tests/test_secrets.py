@@ -750,13 +750,9 @@ def test_replay_takes_a_redacted_value_as_recorded_and_never_shows_the_new_one()
         _replay(plain, {"m": "ho"}, Redactor())
 
 
-# --- known gaps outside the redaction modules: strict, so that fixing them turns these red until unmarked ------
+# --- what the engine, the CLI and the exchange builder must redact too ---------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli._targets writes --project/--endpoint-id into the 'reproduce with' line as given, unredacted",
-)
 @pytest.mark.usefixtures("secrets_in_environment")
 def test_a_redacted_project_id_given_as_a_flag_is_not_in_the_reproduce_line(
     hostile: Hostile, tmp_path: Path, harness: Callable[..., Outcome]
@@ -773,10 +769,6 @@ def test_a_redacted_project_id_given_as_a_flag_is_not_in_the_reproduce_line(
     assert scan(report, outcome.out, outcome.err) == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runner._build_exchange keeps a live stream's raw text as it came, before redact_deltas has run",
-)
 @pytest.mark.usefixtures("secrets_in_environment")
 def test_a_live_streams_raw_text_holds_no_part_of_a_secret_cut_across_deltas(
     hostile: Hostile, tmp_path: Path, harness: Callable[..., Outcome]
@@ -791,10 +783,6 @@ def test_a_live_streams_raw_text_holds_no_part_of_a_secret_cut_across_deltas(
     assert KEY[:9] not in written and KEY[9:] not in written
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine.execute puts the endpoints into RunStarted (results.json and summary.md's header) unredacted",
-)
 @pytest.mark.usefixtures("secrets_in_environment")
 def test_credentials_and_ids_in_the_base_url_are_published_nowhere(
     hostile: Hostile, tmp_path: Path, harness: Callable[..., Outcome]
