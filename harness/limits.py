@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_LIMITS", "MAX_CASES", "MAX_DEPTH", "MAX_FILE_BYTES", "MAX_VALUES", "Limits", "size"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "MAX_CASES",
+    "MAX_DEPTH",
+    "MAX_FILE_BYTES",
+    "MAX_VALUES",
+    "RECORDING_LIMITS",
+    "Limits",
+    "size",
+]
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
 """Bytes in one YAML file. The largest bundled file (a recorded stream) is 72 KB; parsing 8 MiB already takes
@@ -41,6 +50,11 @@ class Limits:
 
 DEFAULT_LIMITS = Limits()
 """What every YAML input is read with unless its reader says otherwise."""
+
+RECORDING_LIMITS = Limits(file_bytes=256 * 1024 * 1024, values=4_000_000)
+"""What a recording is read with: it holds an answer of up to --max-response-bytes (16 MiB by default, raised by
+some users to 64 MiB), written as text chunks with their arrival times, so a recording that the harness itself
+wrote must never be refused when it is replayed. Nesting stays bounded: bodies are stored as text, not as YAML."""
 
 
 def size(count: int) -> str:

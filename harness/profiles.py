@@ -79,7 +79,7 @@ def _parse_rules(source: Source, data: Any) -> tuple[dict[str, Rule], list[Probl
         level, note = (value.get("severity"), value.get("note")) if isinstance(value, dict) else (value, None)
         if level is False:  # YAML 1.1 reads a bare `off` as false
             level = "off"
-        if level not in _LEVELS or (note is not None and not isinstance(note, str)):
+        if not isinstance(level, str) or level not in _LEVELS or (note is not None and not isinstance(note, str)):
             problems.append(
                 source.problem(
                     pointer, f"expected error, warning or off (optionally as {{severity, note}}), got {value!r}"

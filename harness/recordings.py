@@ -24,6 +24,7 @@ import yaml
 
 from .atomic import atomic_write
 from .errors import HarnessError, Problem
+from .limits import RECORDING_LIMITS
 from .pointer import join
 from .redact import REDACTED, Redactor
 from .streams import compact, redact_deltas
@@ -230,7 +231,7 @@ def _chunk(item: dict[str, Any]) -> bytes:
 
 
 def _parse(path: Path) -> Recording:
-    source = load_yaml(path)
+    source = load_yaml(path, limits=RECORDING_LIMITS)
     data = source.data
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise HarnessError(source.problem("/format", f"not a recording: expected format {FORMAT!r}"))

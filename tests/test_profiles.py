@@ -171,7 +171,9 @@ def test_wildcard_matching_no_code_is_an_error(tmp_path: Path) -> None:
         load_profile(str(path))
 
 
-@pytest.mark.parametrize("value", ["fatal", "1", "{severity: loud}", "{severity: warning, note: 3}"])
+@pytest.mark.parametrize(
+    "value", ["fatal", "1", "{severity: loud}", "{severity: warning, note: 3}", "[1]", "{severity: [error]}"]
+)
 def test_bad_severity_is_an_error(tmp_path: Path, value: str) -> None:
     path = write(tmp_path, "p.yaml", f"name: p\nchecks:\n  response.schema: {value}\n")
     with pytest.raises(ConfigError) as exc:

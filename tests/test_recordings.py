@@ -221,3 +221,21 @@ def test_the_bundled_recordings_cover_the_catalogue_and_are_not_stale() -> None:
     assert all(
         r.provenance.get("source") == "live" and r.provenance.get("server") == "llama.cpp" for r in recordings.values()
     )
+
+
+def test_a_recording_of_a_large_answer_replays(tmp_path: Path) -> None:
+    """The harness must read back what it wrote: a 9 MiB answer is past the limits of a case file, not a recording."""
+    text = "x" * (9 * 1024 * 1024)
+    body = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": text}}]}).encode()
+    recording = Recording(
+        case="big",
+        endpoint={"name": "e", "base_url": "http://127.0.0.1:9/v1", "model": "m", "profile": "generic"},
+        provenance={"source": "test"},
+        request={"method": "POST", "body": {"model": "m"}},
+        status=200,
+        headers=[("content-type", "application/json")],
+        chunks=(Chunk(at_ms=1.0, data=body),),
+    )
+    save(recording, tmp_path)
+    loaded = load_recordings(tmp_path)[("e", "big")]
+    assert b"".join(c.data for c in loaded.chunks) == body
