@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -235,6 +235,25 @@ def _accepts_success(data: dict[str, Any]) -> bool:
     return any(str(s).startswith("2") for s in (status if isinstance(status, list) else [status]))
 
 
+def _placeholder_pointers(value: Any, pointer: str) -> Iterator[str]:
+    if isinstance(value, str) and "$" in value:
+        yield pointer
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _placeholder_pointers(item, join(pointer, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _placeholder_pointers(item, join(pointer, index))
+
+
+def _kept(source: Source, data: dict[str, Any], base: str) -> Source:
+    """What a case keeps of its file: where it starts, its id and its placeholders, which is all a run can still
+    report a problem at. The file's every position would cost each case kilobytes, held for the whole run."""
+    wanted = [base, join(base, "id"), *_placeholder_pointers(data, base)]
+    positions = {p: source.positions[p] for p in wanted if p in source.positions}
+    return Source(path=source.path, data=None, positions=positions)
+
+
 def _build(source: Source, data: dict[str, Any], base: str) -> Case:
     expect_data = data.get("expect") or {}
     status = expect_data.get("status", 200)
@@ -242,7 +261,7 @@ def _build(source: Source, data: dict[str, Any], base: str) -> Case:
     finish = expect_data.get("finish_reason", [])
     return Case(
         id=data["id"],
-        source=source,
+        source=_kept(source, data, base),
         base=base,
         request=data.get("request"),
         raw_body=data.get("raw_body"),
