@@ -391,7 +391,7 @@ def _load_replay(folders: list[str]) -> dict[tuple[str, str], Recording]:
 
     merged: dict[tuple[str, str], Recording] = {}
     for folder in folders:
-        for key, recording in load_recordings(Path(folder)).items():
+        for key, recording in load_recordings(Path(folder), answers=False).items():
             if key in merged:
                 raise ConfigError(
                     Problem(

@@ -16,7 +16,7 @@ import base64
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,11 @@ class Recording:
     http_version: str = "HTTP/1.1"
     timings: dict[str, float | None] = field(default_factory=dict)
     path: str = ""
+    complete: bool = True
+
+    def answer(self) -> Recording:
+        """This recording with its answer: itself, or read again from its file when it was indexed without it."""
+        return self if self.complete else _parse(Path(self.path))
 
     @property
     def body(self) -> bytes:
@@ -257,8 +262,13 @@ def _parse(path: Path) -> Recording:
         raise HarnessError(source.problem("", f"malformed recording: {type(exc).__name__}: {exc}")) from None
 
 
-def load_recordings(directory: Path) -> dict[tuple[str, str], Recording]:
-    """Every recording under `directory`, by (endpoint name, case id); problems in any file are all reported."""
+def load_recordings(directory: Path, *, answers: bool = True) -> dict[tuple[str, str], Recording]:
+    """Every recording under `directory`, by (endpoint name, case id); problems in any file are all reported.
+
+    With `answers=False` each recording is read and checked but only what says where it came from is kept (the
+    case, the endpoint, the provenance): `complete` is False and `answer()` reads it again when it is replayed. A replay of
+    thousands of recordings then holds one answer at a time, not all of them.
+    """
     if not directory.is_dir():
         raise HarnessError(Problem(str(directory), "no such recordings folder"))
     found: dict[tuple[str, str], Recording] = {}
@@ -269,6 +279,8 @@ def load_recordings(directory: Path) -> dict[tuple[str, str], Recording]:
         except HarnessError as exc:
             problems += exc.problems
             continue
+        if not answers:  # what says where it came from stays; the exchange itself is read again when replayed
+            recording = replace(recording, request={}, headers=[], chunks=(), timings={}, complete=False)
         found[(str(recording.endpoint.get("name")), recording.case)] = recording
     if problems:
         raise HarnessError(problems)

@@ -232,6 +232,7 @@ class ReplayTransport(httpx.AsyncBaseTransport):
         recording = self._recordings.get((endpoint, str(meta["case"])))
         if recording is None:
             raise NoRecording(f"no recording of case {meta['case']!r} for endpoint {endpoint!r}")
+        recording = recording.answer()
         now = {"method": request.method, **_request_body(request, self._redactor)}
         then: dict[str, Any] = {
             "method": recording.request.get("method"),

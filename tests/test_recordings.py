@@ -239,3 +239,21 @@ def test_a_recording_of_a_large_answer_replays(tmp_path: Path) -> None:
     save(recording, tmp_path)
     loaded = load_recordings(tmp_path)[("e", "big")]
     assert b"".join(c.data for c in loaded.chunks) == body
+
+
+def test_an_index_of_recordings_holds_no_answer_and_replays_the_same(tmp_path: Path) -> None:
+    shutil.copytree(bundled("recordings"), tmp_path / "recordings")
+    full = load_recordings(tmp_path / "recordings")
+    index = load_recordings(tmp_path / "recordings", answers=False)
+    assert index.keys() == full.keys()
+    assert all(not r.complete and r.chunks == () and r.request == {} for r in index.values())
+    assert all(index[key].answer() == full[key] for key in full)
+    cases = load_cases([CASES / "text.case.yaml"])
+    endpoints = [
+        Endpoint(name=name, base_url=str(r.endpoint["base_url"]), model=r.endpoint.get("model"))
+        for (name, _), r in list(full.items())[:1]
+    ]
+    from_full = _run(cases, endpoints, replay=full)
+    from_index = _run(cases, endpoints, replay=index)
+    assert [(r.name, r.verdict, r.findings) for r in from_index] == [(r.name, r.verdict, r.findings) for r in from_full]
+    assert all(r.exchange is not None and r.exchange.response is not None for r in from_index)
