@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import __version__
 from .errors import ConfigError, HarnessError, Problem
-from .options import FUZZ_PARTS, KINDS
+from .options import DEFAULT_CASES, DEFAULT_CONFIG, DEFAULT_RECORDINGS, FUZZ_PARTS, GROUPS, OPTIONS
 from .resources import bundled, profile_names
 
 if TYPE_CHECKING:
@@ -37,11 +37,6 @@ if TYPE_CHECKING:
 _T = TypeVar("_T")
 
 __all__ = ["ExitCode", "main"]
-
-DEFAULT_CASES = "cases"
-DEFAULT_CONFIG = "harness.yaml"
-DEFAULT_RECORDINGS = "recordings"
-DEFAULT_EXPORT = "regressions"  # beside ./cases, not in it: a plain `harness run` must not pick them up
 
 
 class ExitCode(enum.IntEnum):
@@ -57,113 +52,37 @@ class _Parser(argparse.ArgumentParser):
         raise HarnessError(Problem(self.prog, message))
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {value}")
-    return value
-
-
-def _endpoint_flags(command: argparse.ArgumentParser) -> None:
-    target = command.add_argument_group("endpoint")
-    add = target.add_argument
-    add("--base-url", help="the endpoint's base URL, e.g. http://127.0.0.1:8080/v1")
-    add("--kind", choices=KINDS, help="build the URL as Google documents it (vertex, vertex-endpoint, gemini-api)")
-    add("--project", help="Google Cloud project (--kind vertex, vertex-endpoint)")
-    add("--location", help="region such as us-central1, or global (--kind vertex, vertex-endpoint)")
-    add("--endpoint-id", help="Vertex AI endpoint id of a model you deployed (--kind vertex-endpoint)")
-    add("--api-version", choices=("v1", "v1beta1"), help="Vertex AI API version (default v1)")
-    add(
-        "--api-endpoint",
-        metavar="URL",
-        help="another scheme and host for a Google --kind's documented URL, path kept (e.g. http://127.0.0.1:8080)",
-    )
-    add("--credentials", metavar="adc|FILE", help="Google credentials: adc (default for vertex kinds) or a key file")
-    add("--access-token-env", metavar="NAME", help="environment variable holding an OAuth access token (not refreshed)")
-    add("--model", help="fills ${model} in cases (leave out for endpoints that take none)")
-    add("--api-key-env", metavar="NAME", help="environment variable holding the API key (sent as a bearer token)")
-    add("--header", action="append", default=[], metavar="'K: V'", help="extra request header (repeatable)")
-    add("--var", action="append", default=[], metavar="NAME=VALUE", help="a ${NAME} placeholder value (repeatable)")
-    add("--profile", help=f"how to weigh findings: {', '.join(profile_names())}, or a profile .yaml")
-    add("--config", help=f"endpoint config file (default: ./{DEFAULT_CONFIG} when it exists)")
-    add(
-        "--endpoint",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="endpoint from the config or the recordings (repeatable; default all)",
-    )
-    add("--name", default="cli", help="name of the --base-url or --kind endpoint in reports and recordings")
-
-
-def _sending_flags(command: argparse.ArgumentParser) -> None:
-    add = command.add_argument
-    add(
-        "--timeout",
-        type=_positive_float,
-        default=60.0,
-        help="seconds to wait for an answer's first byte (a request may queue at a busy server), then between the "
-        "bytes of a plain answer; connecting gets at most 10 (default 60)",
-    )
-    add(
-        "--deadline",
-        type=_positive_float,
-        default=180.0,
-        help="seconds one case may take, retries included (default 180)",
-    )
-    add("--retries", type=int, default=2, help="retries of a 429 or 503 answer, honouring Retry-After (default 2)")
-    add(
-        "--stream-idle-timeout",
-        type=_positive_float,
-        default=30.0,
-        help="seconds a stream may go without data once it has started, before the case ends as an error; "
-        "until its first byte, --timeout applies (default 30)",
-    )
-    add(
-        "--max-response-bytes",
-        type=_positive_int,
-        default=16 * 1024 * 1024,
-        help="larger answers are an error (default 16 MiB)",
-    )
-    add(
-        "--redact-env",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="also redact the value of this variable everywhere (repeatable)",
-    )
-    add(
-        "--redact",
-        action="append",
-        default=[],
-        metavar="VALUE",
-        help="also redact this value everywhere, e.g. a project or endpoint id not to publish (repeatable)",
-    )
-    add("--report-dir", help="where to write the report (default: reports/<run-id>/)")
-
-
-def _console_flags(command: argparse.ArgumentParser, *, verbose: bool = False) -> None:
-    """How much the console says, for the commands that print a run (report files are the same either way)."""
-    output = command.add_argument_group("output")
-    chatter = output.add_mutually_exclusive_group()
-    chatter.add_argument(
-        "-q", "--quiet", action="store_true", help="print only failures, the closing count and the report paths"
-    )
-    if verbose:
-        chatter.add_argument("-v", "--verbose", action="store_true", help="also show cases that passed with warnings")
-    output.add_argument(
-        "--color",
-        choices=("auto", "always", "never"),
-        default="auto",
-        help="colour: auto (a terminal, unless NO_COLOR is set), always (CI logs that render it), never",
-    )
+def _add_options(command: argparse.ArgumentParser, name: str) -> None:
+    """The flags of one command, from the option table, in its groups."""
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    exclusive: dict[str, argparse._MutuallyExclusiveGroup] = {}
+    for option in OPTIONS:
+        if name not in option.commands:
+            continue
+        group = groups.get(option.group) or groups.setdefault(
+            option.group, command.add_argument_group(GROUPS[option.group])
+        )
+        target: argparse._ActionsContainer = group
+        if option.exclusive:
+            target = exclusive.get(option.exclusive) or exclusive.setdefault(
+                option.exclusive, group.add_mutually_exclusive_group()
+            )
+        flags = [option.short, option.flag] if option.short else [option.flag]
+        text = option.help.replace("{profiles}", ", ".join(profile_names()))
+        if option.switch:
+            target.add_argument(*flags, dest=option.name, action="store_true", help=text)
+            continue
+        more: dict[str, Any] = {"type": option.type} if option.type else {}
+        target.add_argument(
+            *flags,
+            dest=option.name,
+            action="append" if option.repeat else "store",
+            default=[] if option.repeat else option.default,
+            metavar=option.metavar,
+            choices=option.choices,
+            help=text,
+            **more,
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -178,70 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CASES",
         help=f"case files or folders (default: ./{DEFAULT_CASES}/, else the bundled catalogue)",
     )
-    _endpoint_flags(run_p)
-    offline = run_p.add_argument_group("recordings")
-    offline.add_argument(
-        "--record", metavar="DIR", help="write each exchange as a recording into DIR/<endpoint>/<case>.yaml"
-    )
-    offline.add_argument(
-        "--replay",
-        action="append",
-        metavar="DIR",
-        help="answer every request from the recordings in DIR (repeatable), with no network "
-        f"(default with no endpoint: ./{DEFAULT_RECORDINGS}, else the bundled recordings)",
-    )
-    run_p.add_argument(
-        "--select",
-        action="append",
-        default=[],
-        metavar="ID|TAG",
-        help="only cases whose id or tag matches (wildcards, commas)",
-    )
-    run_p.add_argument("--concurrency", type=_positive_int, default=4, help="requests in flight at once (default 4)")
-    run_p.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="print each request as it would be sent (credentials named, not fetched) and send nothing",
-    )
-    _sending_flags(run_p)
-    _console_flags(run_p, verbose=True)
+    _add_options(run_p, "run")
 
     fuzz_p = commands.add_parser("fuzz", help="send generated request variants to one endpoint and check every answer")
-    _endpoint_flags(fuzz_p)
-    budget = fuzz_p.add_argument_group("budget (real endpoints cost money and have quotas)")
-    budget.add_argument("--max-examples", type=_positive_int, default=100, help="variants to generate (default 100)")
-    budget.add_argument("--max-requests", type=_positive_int, help="stop after this many requests, shrinking included")
-    budget.add_argument(
-        "--budget", type=_positive_float, metavar="SECONDS", help="stop after this much wall-clock time"
-    )
-    budget.add_argument("--rate", type=_positive_float, metavar="RPS", help="at most this many requests per second")
-    budget.add_argument("--seed", type=int, help="make the run reproducible")
-    shape = fuzz_p.add_argument_group("what to vary")
-    shape.add_argument(
-        "--pin",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="fix a request member, e.g. n=1 (VALUE is JSON, or a string)",
-    )
-    shape.add_argument(
-        "--exclude",
-        action="append",
-        default=[],
-        metavar="PART",
-        help=f"leave a part out (repeatable): {', '.join(sorted(FUZZ_PARTS))}",
-    )
-    shape.add_argument(
-        "--no-invalid", action="store_true", help="only valid variants (no requests that must be refused)"
-    )
-    fuzz_p.add_argument(
-        "--export",
-        metavar="DIR",
-        default=DEFAULT_EXPORT,
-        help=f"where each failure is written as a case, for `harness run DIR` (default {DEFAULT_EXPORT}/)",
-    )
-    _sending_flags(fuzz_p)
-    _console_flags(fuzz_p)
+    _add_options(fuzz_p, "fuzz")
 
     lint_p = commands.add_parser("lint", help="check case files and print file:line:column for each problem")
     lint_p.add_argument(

@@ -266,8 +266,8 @@ def load_recordings(directory: Path, *, answers: bool = True) -> dict[tuple[str,
     """Every recording under `directory`, by (endpoint name, case id); problems in any file are all reported.
 
     With `answers=False` each recording is read and checked but only what says where it came from is kept (the
-    case, the endpoint, the provenance): `complete` is False and `answer()` reads it again when it is replayed. A replay of
-    thousands of recordings then holds one answer at a time, not all of them.
+    case, the endpoint, the provenance): `complete` is False and `answer()` reads it again when it is replayed.
+    A replay of thousands of recordings then holds one answer at a time, not all of them.
     """
     if not directory.is_dir():
         raise HarnessError(Problem(str(directory), "no such recordings folder"))
