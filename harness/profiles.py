@@ -147,6 +147,18 @@ def _locate(name_or_path: str, base: Path | None) -> Path:
     return path
 
 
+_LOADED: dict[tuple[str, int, int], Profile] = {}
+
+
 def load_profile(name_or_path: str) -> Profile:
-    """A built-in profile by name (`generic`, `openai`, `vertex`, `gemini-api`, `self-deployed`) or a YAML file."""
-    return _load(_locate(name_or_path, None), ())
+    """A built-in profile by name (`generic`, `openai`, `vertex`, `gemini-api`, `self-deployed`) or a YAML file.
+
+    Read once per process while its file is unchanged: the CLI checks a profile before anything is sent and the
+    session weighs findings with it, and every endpoint of a run may name the same one.
+    """
+    path = _locate(name_or_path, None)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    if key not in _LOADED:
+        _LOADED[key] = _load(path, ())
+    return _LOADED[key]

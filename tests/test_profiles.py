@@ -243,3 +243,13 @@ def test_a_child_pattern_overrides_what_the_parent_said_of_each_code(tmp_path: P
     path = write(tmp_path, "p.yaml", "name: p\nextends: openai\nchecks:\n  errors.*: warning\n")
     assert level(load_profile(str(path)), "errors.openai_shape") == "warning"
     assert level(load_profile("openai"), "errors.openai_shape") == "error"
+
+
+def test_a_profile_is_read_once_while_its_file_is_unchanged(tmp_path: Path) -> None:
+    path = write(tmp_path, "p.yaml", "name: p\nextends: generic\nchecks:\n  response.schema: warning\n")
+    first = load_profile(str(path))
+    assert load_profile(str(path)) is first
+    assert load_profile("generic") is load_profile("generic")
+    write(tmp_path, "p.yaml", "name: p\nextends: generic\nchecks:\n  response.schema: off\n")
+    changed = load_profile(str(path))
+    assert changed is not first and changed.rule("response.schema").severity is None
