@@ -257,3 +257,45 @@ def test_an_index_of_recordings_holds_no_answer_and_replays_the_same(tmp_path: P
     from_index = _run(cases, endpoints, replay=index)
     assert [(r.name, r.verdict, r.findings) for r in from_index] == [(r.name, r.verdict, r.findings) for r in from_full]
     assert all(r.exchange is not None and r.exchange.response is not None for r in from_index)
+
+
+def test_replay_is_the_recording_command_line_with_replay_for_record(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    text = str(CASES / "text.case.yaml")
+    flags = ["--base-url", server.url("ok"), "--model", "m", "--name", "local", text]
+    assert main(["run", *flags, "--record", "recs", "--report-dir", "live"]) == 0
+    capsys.readouterr()
+    sent = len(server.requests)
+    assert main(["run", *flags, "--replay", "recs", "--report-dir", "again"]) == 0
+    out = capsys.readouterr().out
+    assert len(server.requests) == sent  # nothing left the machine
+    assert out.startswith("REPLAYED FROM RECORDINGS in recs")
+    live, again = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("live", "again"))
+    assert [(r["name"], r["verdict"]) for r in again["results"]] == [(r["name"], r["verdict"]) for r in live["results"]]
+
+    # The same flags with another endpoint name have no recordings: said, not silently skipped.
+    other = ["--base-url", server.url("ok"), "--model", "m", "--name", "other", text]
+    assert main(["run", *other, "--replay", "recs"]) == 2
+    assert "holds no recordings of endpoint 'other'; it has local" in capsys.readouterr().err
+
+
+def test_several_replay_folders_are_merged_or_refused(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    text = str(CASES / "text.case.yaml")
+    for name in ("one", "two"):
+        flags = ["--base-url", server.url("ok"), "--model", "m", "--name", name, text, "--report-dir", f"r-{name}"]
+        assert main(["run", *flags, "--record", f"recs-{name}"]) == 0
+    capsys.readouterr()
+    assert main(["run", text, "--replay", "recs-one", "--replay", "recs-two", "--report-dir", "both"]) == 0
+    ran = json.loads((tmp_path / "both" / "results.json").read_text())
+    assert {r["endpoint"] for r in ran["results"]} == {"one", "two"}
+
+    shutil.copytree(tmp_path / "recs-one", tmp_path / "recs-copy")
+    capsys.readouterr()
+    assert main(["run", text, "--replay", "recs-one", "--replay", "recs-copy"]) == 2
+    err = capsys.readouterr().err
+    assert "of endpoint 'one' is recorded in both recs-one/one/" in err and "recs-copy/one/" in err

@@ -78,7 +78,7 @@ class Console:
         self.reports = list(reports)
         self.closing = closing
         self._info: RunInfo | None = None
-        self._digests: list[Digest] = []
+        self._digests: list[tuple[int, Digest]] = []
         self._progress: Progress | None = None
         self._task: TaskID | None = None
         self._annotations: list[str] = []
@@ -125,7 +125,7 @@ class Console:
 
     def result(self, event: ResultReady) -> None:
         result = event.result
-        self._digests.append(digest(result, self._info))
+        self._digests.append((event.index, digest(result, self._info)))
         if self.annotate and result.verdict in (Verdict.FAIL, Verdict.ERROR):
             self._annotations.append(annotation(result, self.workspace))
         if self._progress is not None and self._task is not None:
@@ -146,7 +146,7 @@ class Console:
     def finish(self, event: RunFinished) -> None:
         assert self._info is not None
         info = self._info.closing(event)
-        digests = self._digests
+        digests = [d for _, d in sorted(self._digests, key=lambda pair: pair[0])]  # the planned order
         if self._progress is not None:
             self._progress.stop()
         bad = [d for d in digests if d.bad]
@@ -202,7 +202,7 @@ class Console:
     @property
     def counts(self) -> dict[str, int]:
         """Counts by verdict of what this console was told, for the exit code."""
-        return summarize(self._digests)
+        return summarize(d for _, d in self._digests)
 
     def _table(self, digests: list[Digest]) -> Table:
         table = Table(title="Summary", show_lines=False)

@@ -8,10 +8,10 @@ import re
 import socket
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from ..atomic import atomic_stream, atomic_write
 from ..endpoints import Endpoint
@@ -130,17 +130,20 @@ class ResultsFile:
         self._targets = targets or {}
         self._info: RunInfo | None = None
         self._tally = Tally()
-        self._handle: TextIO | None = None
+        self._handle: BinaryIO | None = None
+        self._places: list[tuple[int, int]] = []  # (planned index, byte offset of its line): results.json's order
 
     def start(self, event: RunStarted) -> None:
         self._info = RunInfo.opening(event, self._targets)
         self.log.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = self.log.open("w", encoding="utf-8", newline="\n")
+        self._handle = self.log.open("wb")
+        self._places = []
 
     def result(self, event: ResultReady) -> None:
         assert self._handle is not None
         line = json.dumps(_result_json(event.result), ensure_ascii=False)
-        self._handle.write(_json_text(line) + "\n")
+        self._places.append((event.index, self._handle.tell()))
+        self._handle.write((_json_text(line) + "\n").encode("utf-8"))
         self._handle.flush()
         self._tally.add(event.result)
 
@@ -148,8 +151,15 @@ class ResultsFile:
         assert self._info is not None and self._handle is not None
         self._handle.close()
         info = self._info.closing(event)
-        with self.log.open(encoding="utf-8") as lines:
-            atomic_stream(self.path, lambda out: _assemble(info, self._tally.counts(), lines, out))
+        with self.log.open("rb") as log:
+
+            def in_order() -> Iterator[str]:
+                """The lines in planned order, read one at a time (results arrive in the order they finish)."""
+                for _, offset in sorted(self._places):
+                    log.seek(offset)
+                    yield log.readline().decode("utf-8")
+
+            atomic_stream(self.path, lambda out: _assemble(info, self._tally.counts(), in_order(), out))
 
 
 def results_json(info: RunInfo, results: list[Result]) -> str:
@@ -283,18 +293,19 @@ class _DigestFile:
         self.path = directory / self.name
         self._targets = targets or {}
         self._info: RunInfo | None = None
-        self.digests: list[Digest] = []
+        self._digests: list[tuple[int, Digest]] = []
 
     def start(self, event: RunStarted) -> None:
         self._info = RunInfo.opening(event, self._targets)
-        self.digests = []
+        self._digests = []
 
     def result(self, event: ResultReady) -> None:
-        self.digests.append(digest(event.result, self._info))
+        self._digests.append((event.index, digest(event.result, self._info)))
 
     def finish(self, event: RunFinished) -> None:
         assert self._info is not None
-        atomic_write(self.path, _json_text(self.render(self._info.closing(event), self.digests)))
+        digests = [d for _, d in sorted(self._digests, key=lambda pair: pair[0])]
+        atomic_write(self.path, _json_text(self.render(self._info.closing(event), digests)))
 
     def render(self, info: RunInfo, digests: list[Digest]) -> str:
         raise NotImplementedError
