@@ -37,6 +37,7 @@ FORBIDDEN = {
     "report": {"runner", "engine", "cli", "fuzz", "checks", "transport"},
     "strategies": {"runner", "report", "cli", "fuzz", "checks", *LATER},
     "fuzz": {"cli"},
+    "setup": {"runner", "engine", "report", "cli", "fuzz", "strategies", "checks"},
 }
 
 

@@ -1,0 +1,389 @@
+"""The pytest plugin: case files as pytest items, judged by the same engine and shown by the same failure block.
+
+It is registered through the `pytest11` entry point, so pytest loads it in every run of an environment where
+chat-conformance is installed, including runs that have nothing to do with it. Two rules follow. Importing it
+loads only pytest, the stdlib and the option table (never httpx, Hypothesis or google-auth: the package's
+`__init__` imports lazily, and what a run needs is imported inside the hooks). And it stays off, collecting
+nothing, unless a `--harness-*` flag or a `harness_*` ini key asks for it.
+
+Options come from `harness.options.OPTIONS`, as `--harness-<name>` flags and `harness_<name>` ini keys, resolved
+flag > ini > default into the namespace `harness run` parses, then handed to `harness.setup`, which the CLI
+uses too: the same flags reach the same endpoints and replay the same recordings. The items that remain once
+pytest has selected them (`-k`, `-m`, `--deselect`, `--lf`) are run through the engine together, at the first
+one's setup, so requests go out concurrently as in `harness run`; a pytest-xdist worker runs its items one by one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .options import OPTIONS, Option
+
+if TYPE_CHECKING:
+    from _pytest._code.code import TerminalRepr, TracebackStyle
+
+    from .cases import Case
+    from .endpoints import Endpoint
+    from .events import ResultReady, RunFinished, RunStarted
+    from .recordings import Recording
+    from .report.info import RunInfo
+    from .sending import Options
+
+__all__ = ["CaseFile", "CaseFileProblem", "CaseItem"]
+
+# What the command line prints and how (pytest has its own flags for that), and its dry run, which sends nothing
+# and so has no verdict to give an item.
+LEFT_OUT = frozenset({"dry_run", "quiet", "verbose", "color", "report_dir"})
+PATTERN_KEY = "harness_case_pattern"
+# The same as `harness.cases.CASE_FILE_PATTERNS` (a test holds them equal): that module imports jsonschema.
+DEFAULT_PATTERNS = ("*.case.yaml", "*.case.yml")
+# A tag named like one of pytest's own markers would change how pytest runs the item, not just select it.
+PYTEST_MARKERS = frozenset({"skip", "skipif", "xfail", "parametrize", "usefixtures", "filterwarnings"})
+
+
+def plugin_options() -> tuple[Option, ...]:
+    """The run options pytest takes, in the table's order."""
+    return tuple(o for o in OPTIONS if "run" in o.commands and o.name not in LEFT_OUT)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("harness", "chat-conformance (case files as tests; off unless a --harness-* flag is given)")
+    for option in plugin_options():
+        text = option.help.replace("{profiles}", "a built-in profile")
+        more: dict[str, Any] = {"type": option.type} if option.type else {}
+        if option.switch:
+            group.addoption(
+                f"--harness-{option.flag[2:]}",
+                dest=f"harness_{option.name}",
+                action="store_const",
+                const=True,
+                default=None,
+                help=text,
+            )
+        else:
+            group.addoption(
+                f"--harness-{option.flag[2:]}",
+                dest=f"harness_{option.name}",
+                action="append" if option.repeat else "store",
+                default=None,
+                metavar=option.metavar,
+                choices=option.choices,
+                help=text,
+                **more,
+            )
+        ini = f"harness_{option.name}"
+        if option.repeat:
+            parser.addini(ini, f"as --harness-{option.flag[2:]}", type="args", default=None)
+        elif option.switch:
+            parser.addini(ini, f"as --harness-{option.flag[2:]}", type="bool", default=None)
+        else:
+            parser.addini(ini, f"as --harness-{option.flag[2:]}", type="string", default=None)
+    parser.addini(
+        PATTERN_KEY,
+        f"file name patterns of case files to collect (default {' '.join(DEFAULT_PATTERNS)})",
+        type="args",
+        default=None,
+    )
+
+
+def given(config: pytest.Config, option: Option) -> Any:
+    """The option's value from the command line, else from the ini file, else None (not given)."""
+    value = config.getoption(f"harness_{option.name}")
+    if value is not None:
+        return value
+    raw = config.getini(f"harness_{option.name}")
+    if raw is None:
+        return None
+    if option.repeat:
+        return list(raw)
+    if option.switch:
+        return bool(raw)
+    try:
+        value = option.type(raw) if option.type else raw
+    except (ValueError, argparse.ArgumentTypeError) as exc:
+        raise pytest.UsageError(f"ini key harness_{option.name}: {exc} (got {raw!r})") from None
+    if option.choices and value not in option.choices:
+        raise pytest.UsageError(
+            f"ini key harness_{option.name}: expected one of {', '.join(option.choices)}, got {value!r}"
+        )
+    return value
+
+
+def resolve(config: pytest.Config) -> argparse.Namespace | None:
+    """The flags as `harness run` would have parsed them, or None when nothing asks for the plugin."""
+    values = {option.name: given(config, option) for option in plugin_options()}
+    if all(value is None for value in values.values()) and config.getini(PATTERN_KEY) is None:
+        return None
+    args = argparse.Namespace(paths=[])
+    for option in OPTIONS:
+        if "run" not in option.commands:
+            continue
+        value = values.get(option.name)
+        if value is None:
+            value = [] if option.repeat else False if option.switch else option.default
+        setattr(args, option.name, value)
+    return args
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """What an item shows of its result: kept instead of the result, so no exchange outlives its judgement."""
+
+    verdict: str
+    text: str = ""
+    warned: bool = False
+
+
+@dataclass(slots=True, kw_only=True)
+class Plan:
+    """A session's endpoints, recordings and sending options, resolved once; and the outcomes as they arrive."""
+
+    args: argparse.Namespace
+    patterns: tuple[str, ...]
+    endpoints: list[Endpoint]
+    options: Options
+    recordings: dict[tuple[str, str], Recording] | None
+    replay_dirs: list[str]
+    banner: str
+    targets: dict[str, str]
+    outcomes: dict[tuple[str, str, str, str], Outcome] = field(default_factory=dict)
+    markers: set[str] = field(default_factory=set)
+
+
+PLAN = pytest.StashKey[Plan]()
+
+
+def _usage(problems: Sequence[object]) -> pytest.UsageError:
+    lines = "\n".join(f"  {p}" for p in problems)
+    return pytest.UsageError(f"chat-conformance (flags are --harness-<flag> under pytest):\n{lines}")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Resolve endpoints and recordings before collection, so a wrong flag stops the run as `harness run` would."""
+    args = resolve(session.config)
+    if args is None:
+        return
+    from .errors import ConfigError, HarnessError, Problem
+    from .profiles import load_profile
+    from .setup import (
+        flag_endpoints,
+        load_replay,
+        replay_banner,
+        replay_endpoints,
+        replay_folders,
+        sending_options,
+        shown_endpoints,
+        targets,
+    )
+
+    try:
+        replay_dirs, named = replay_folders(args)
+        if replay_dirs and args.record:
+            raise ConfigError(Problem("--record", "--record and --replay cannot be used together"))
+        recordings = load_replay(replay_dirs) if replay_dirs else None
+        endpoints = replay_endpoints(recordings, args, named) if recordings is not None else flag_endpoints(args)
+        for endpoint in endpoints:
+            load_profile(endpoint.profile)
+        options = sending_options(args, args.concurrency)
+    except HarnessError as exc:
+        raise _usage(exc.problems) from None
+    patterns = session.config.getini(PATTERN_KEY)
+    session.config.stash[PLAN] = Plan(
+        args=args,
+        patterns=tuple(patterns) if patterns else DEFAULT_PATTERNS,
+        endpoints=endpoints,
+        options=options,
+        recordings=recordings,
+        replay_dirs=replay_dirs,
+        banner=replay_banner(recordings, named, endpoints) if recordings else "",
+        targets=targets(shown_endpoints(endpoints, options), args, replay_dirs, options),
+    )
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> CaseFile | None:
+    plan = parent.config.stash.get(PLAN, None)
+    if plan is None or not any(fnmatch.fnmatchcase(file_path.name, p) for p in plan.patterns):
+        return None
+    return CaseFile.from_parent(parent, path=file_path)
+
+
+class CaseFile(pytest.File):
+    """A case file: one item per case, endpoint and mode; a file that does not load is one failing item."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        from .cases import load_cases, select
+        from .errors import HarnessError
+        from .setup import shown_path
+
+        plan = self.config.stash[PLAN]
+        try:
+            cases = select(load_cases([shown_path(self.path)]), plan.args.select)
+        except HarnessError as exc:
+            yield CaseFileProblem.from_parent(self, name="load", text="\n".join(map(str, exc.problems)))
+            return
+        for case in cases:
+            for tag in case.tags:
+                if tag not in plan.markers and tag not in PYTEST_MARKERS:
+                    plan.markers.add(tag)
+                    self.config.addinivalue_line("markers", f"{tag}: cases tagged {tag} (chat-conformance)")
+            modes = ("", "stream") if case.both_ways and isinstance(case.request, dict) else ("",)
+            for endpoint in plan.endpoints:
+                for mode in modes:
+                    name = f"{case.id}[{endpoint.name}]" + (f"[{mode}]" if mode else "")
+                    item = CaseItem.from_parent(self, name=name, case=case, endpoint=endpoint, mode=mode)
+                    for tag in case.tags:
+                        if tag not in PYTEST_MARKERS:
+                            item.add_marker(tag)
+                    yield item
+
+
+class CaseFileProblem(pytest.Item):
+    """A case file that does not load: a failing item saying where and why, rather than a collection crash."""
+
+    def __init__(self, *, text: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.text = text
+
+    def runtest(self) -> None:
+        pytest.fail(self.text, pytrace=False)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"case file {self.path.name}"
+
+
+class CaseItem(pytest.Item):
+    """One case against one endpoint in one mode; its verdict comes from the engine, as `harness run` gives it."""
+
+    def __init__(self, *, case: Case, endpoint: Endpoint, mode: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+        self.endpoint = endpoint
+        self.mode = mode
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.case.file, self.case.id, self.endpoint.name, self.mode)
+
+    def setup(self) -> None:
+        plan = self.config.stash[PLAN]
+        if self.key in plan.outcomes:
+            return
+        if hasattr(self.config, "workerinput"):  # an xdist worker runs only some items: never the whole session's
+            batch = [self]
+        else:
+            batch = [i for i in self.session.items if isinstance(i, CaseItem) and i.key not in plan.outcomes]
+        run_batch(plan, batch)
+
+    def runtest(self) -> None:
+        outcome = self.config.stash[PLAN].outcomes.pop(self.key, None)
+        if outcome is None:
+            pytest.fail("no result: the run ended before this case was judged", pytrace=False)
+        if outcome.warned and outcome.verdict in ("pass", "skip"):
+            self.add_report_section("call", "harness warnings", outcome.text)
+        if outcome.verdict == "skip":
+            pytest.skip(outcome.text)
+        if outcome.verdict in ("fail", "error"):
+            raise CaseFailed(outcome.text)
+
+    def repr_failure(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: TracebackStyle | None = None
+    ) -> str | TerminalRepr:
+        """A failing case shows the failure block the console prints, never a traceback into the harness."""
+        if isinstance(excinfo.value, CaseFailed):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        line = self.case.line
+        return self.path, None if line is None else line - 1, self.name
+
+
+class CaseFailed(Exception):
+    """A case that failed or errored; its text is the failure block."""
+
+
+class Outcomes:
+    """The handler that turns each result into the outcome its item shows, as soon as the result is judged."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.info: RunInfo | None = None
+
+    def start(self, event: RunStarted) -> None:
+        from .report.info import RunInfo
+
+        self.info = RunInfo.opening(event, self.plan.targets)
+
+    def result(self, event: ResultReady) -> None:
+        from .report.failure import failure_block
+
+        result = event.result
+        verdict = result.verdict.value
+        warned = bool(result.warnings)
+        text = failure_block(result, self.info) if verdict in ("fail", "error") or warned else result.reason
+        key = (result.file, result.case_id, result.endpoint, result.mode)
+        self.plan.outcomes[key] = Outcome(verdict=verdict, text=text, warned=warned)
+
+    def finish(self, event: RunFinished) -> None:
+        pass
+
+
+def run_batch(plan: Plan, items: Sequence[CaseItem]) -> None:
+    """Run the cases of `items` through the engine, each against only the endpoints its items name.
+
+    A case whose placeholders cannot be filled for an endpoint, and a run the engine refuses (a missing
+    credential), fail their items with the located message, as `harness run` would stop with it.
+    """
+    import asyncio
+
+    from .engine import Source, execute
+    from .errors import HarnessError
+    from .planning import plan as plan_cases
+
+    environ = os.environ
+    wanted: dict[tuple[str, str, str], tuple[Case, Endpoint]] = {}
+    for item in items:
+        wanted.setdefault((item.case.file, item.case.id, item.endpoint.name), (item.case, item.endpoint))
+    by_endpoint: dict[str, tuple[Endpoint, list[Case]]] = {}
+    for (file, case_id, name), (case, endpoint) in wanted.items():
+        try:
+            plan_cases([case], [endpoint], environ)
+        except HarnessError as exc:
+            text = "\n".join(map(str, exc.problems))
+            for mode in ("", "stream") if case.both_ways else ("",):
+                plan.outcomes[(file, case_id, name, mode)] = Outcome(verdict="error", text=text)
+            continue
+        by_endpoint.setdefault(name, (endpoint, []))[1].append(case)
+    groups: dict[tuple[tuple[str, str], ...], tuple[list[Case], list[Endpoint]]] = {}
+    for endpoint, cases in by_endpoint.values():
+        groups.setdefault(tuple((c.file, c.id) for c in cases), (cases, []))[1].append(endpoint)
+    origin = f"replay:{','.join(plan.replay_dirs)}" if plan.replay_dirs else "live"
+    record = Path(plan.args.record) if plan.args.record else None
+    for cases, endpoints in groups.values():
+        source = Source(origin=origin, banner=plan.banner, sources="cases: pytest")
+        try:
+            asyncio.run(
+                execute(
+                    cases,
+                    endpoints,
+                    [Outcomes(plan)],
+                    options=plan.options,
+                    source=source,
+                    record=record,
+                    replay=plan.recordings,
+                )
+            )
+        except HarnessError as exc:
+            text = "\n".join(map(str, exc.problems))
+            names = {e.name for e in endpoints}
+            for item in items:
+                if item.endpoint.name in names and item.key not in plan.outcomes:
+                    plan.outcomes[item.key] = Outcome(verdict="error", text=text)

@@ -1,0 +1,180 @@
+"""The pytest plugin, run end to end with pytester: case files become items named as `harness run` names them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from harness.cases import CASE_FILE_PATTERNS
+from harness.cli import main
+from harness.pytest_plugin import DEFAULT_PATTERNS
+from harness.resources import bundled
+
+pytest_plugins = ["pytester"]
+
+RECORDINGS = bundled("recordings")
+ENDPOINT = "llama.cpp-smollm2"  # the endpoint the bundled recordings were made of
+
+CASES = """\
+- id: hello
+  tags: [text, core]
+  request:
+    model: ${model}
+    messages: [{role: user, content: "Say hello."}]
+- id: tools-both
+  tags: [tools]
+  both_ways: true
+  request:
+    model: ${model}
+    messages: [{role: user, content: "Weather?"}]
+"""
+LIVE = ("--harness-base-url=http://127.0.0.1:9/v1", "--harness-model=m", "--harness-name=local")
+
+
+def _catalogue(pytester: pytest.Pytester) -> Path:
+    """The bundled catalogue copied under ./cases, where both pytest and `harness run` find it."""
+    folder = pytester.path / "cases"
+    shutil.copytree(bundled("cases"), folder)
+    return folder
+
+
+def test_installing_the_plugin_changes_no_unrelated_run(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".case.yaml", mine=CASES)
+    pytester.makepyfile(test_plain="def test_one():\n    pass\n")
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "mine.case.yaml" not in result.stdout.str()
+
+
+def test_importing_the_plugin_loads_no_httpx_hypothesis_or_google_auth() -> None:
+    code = (
+        "import sys, harness.pytest_plugin; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'httpx', 'hypothesis', 'google', 'jsonschema'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_the_plugin_collects_the_case_file_patterns_of_harness_run() -> None:
+    assert DEFAULT_PATTERNS == CASE_FILE_PATTERNS
+
+
+def test_items_are_named_case_endpoint_and_mode(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".case.yaml", mine=CASES)
+    pytester.makefile(".yaml", unrelated="a: 1\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--collect-only", "-q", *LIVE)
+    result.stdout.fnmatch_lines(
+        [
+            "mine.case.yaml::hello[[]local[]]",
+            "mine.case.yaml::tools-both[[]local[]]",
+            "mine.case.yaml::tools-both[[]local[]][[]stream[]]",
+            "3 tests collected*",
+        ]
+    )
+    assert "unrelated" not in result.stdout.str()
+
+
+def test_tags_are_markers_that_strict_markers_accepts(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".case.yaml", mine=CASES)
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "--strict-markers", "--collect-only", "-q", "-m", "tools", *LIVE
+    )
+    result.stdout.fnmatch_lines(
+        ["*tools-both[[]local[]]", "*tools-both[[]local[]][[]stream[]]", "2/3 tests collected*"]
+    )
+    assert result.ret == pytest.ExitCode.OK
+
+
+def test_a_flag_outweighs_the_ini_key(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".case.yaml", mine=CASES)
+    pytester.makeini("[pytest]\nharness_base_url = http://127.0.0.1:9/v1\nharness_name = from-ini\n")
+    from_ini = pytester.runpytest("-p", "no:cacheprovider", "--collect-only", "-q")
+    from_ini.stdout.fnmatch_lines(["*hello[[]from-ini[]]"])
+    from_flag = pytester.runpytest("-p", "no:cacheprovider", "--collect-only", "-q", "--harness-name=from-flag")
+    from_flag.stdout.fnmatch_lines(["*hello[[]from-flag[]]"])
+
+
+def test_a_case_file_that_does_not_load_is_a_failing_item_with_the_place(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".case.yaml", mine=CASES)
+    pytester.makefile(".case.yaml", broken="- id: x\n  request: {model: m}\n  expect: {stauts: 200}\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--collect-only", "-q", *LIVE)
+    result.stdout.fnmatch_lines(["broken.case.yaml::load", "4 tests collected*"])
+    run = pytester.runpytest("-p", "no:cacheprovider", "broken.case.yaml", *LIVE)
+    run.assert_outcomes(failed=1)
+    run.stdout.fnmatch_lines(["*broken.case.yaml:3:*unknown key 'stauts' (did you mean 'status'?)*"])
+
+
+def test_a_usage_error_stops_the_session_as_harness_run_would(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".case.yaml", mine=CASES)
+    result = pytester.runpytest("-p", "no:cacheprovider", "--harness-kind=vertex")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--kind vertex needs --project, --location, --model*"])
+
+
+def test_a_failing_item_shows_the_failure_block_and_no_traceback(pytester: pytest.Pytester) -> None:
+    _catalogue(pytester)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-k", "params-n-2", f"--harness-replay={RECORDINGS}")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            f"FAIL params-n-2[[]{ENDPOINT}[]] - *",
+            f"  params-n-2[[]{ENDPOINT}[]]  cases/params.case.yaml:*",
+            "  reproduce with:",
+            f"    harness run cases/params.case.yaml --select params-n-2 --replay * --endpoint {ENDPOINT}",
+            f"FAILED cases/params.case.yaml::params-n-2[[]{ENDPOINT}[]] - FAIL *",
+        ]
+    )
+    out = result.stdout.str()
+    assert "Traceback" not in out and "engine.py" not in out
+
+
+def test_replay_gives_the_verdicts_of_harness_run(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _catalogue(pytester)
+    monkeypatch.chdir(pytester.path)
+    assert main(["run", "--replay", str(RECORDINGS), "--report-dir", str(tmp_path / "report"), "-q"]) == 1
+    expected = {
+        r["name"]: {"pass": "passed", "fail": "failed", "error": "failed", "skip": "skipped"}[r["verdict"]]
+        for r in json.loads((tmp_path / "report" / "results.json").read_text())["results"]
+    }
+    recorder = pytester.inline_run("-p", "no:cacheprovider", "cases", f"--harness-replay={RECORDINGS}")
+    seen = {
+        report.nodeid.partition("::")[2]: report.outcome
+        for report in recorder.getreports("pytest_runtest_logreport")
+        if report.when == "call" or report.outcome != "passed"
+    }
+    assert seen == expected
+    assert "failed" in seen.values() and "passed" in seen.values()
+
+
+def test_a_tag_selects_items_with_m_and_only_they_run(pytester: pytest.Pytester) -> None:
+    _catalogue(pytester)
+    recorder = pytester.inline_run(
+        "-p", "no:cacheprovider", "cases", "-m", "stream", f"--harness-replay={RECORDINGS}", "--strict-markers"
+    )
+    reports = [r for r in recorder.getreports("pytest_runtest_logreport") if r.when == "call"]
+    assert reports and all("stream" in r.keywords for r in reports)
+    passed, skipped, failed = recorder.listoutcomes()
+    assert len(passed) + len(skipped) + len(failed) == len(reports)
+
+
+def test_an_ini_key_alone_turns_the_plugin_on(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".case.yaml", mine=CASES)
+    pytester.makeini(
+        textwrap.dedent(
+            f"""\
+            [pytest]
+            harness_replay = {RECORDINGS}
+            harness_case_pattern = *.case.yaml
+            """
+        )
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "--collect-only", "-q")
+    result.stdout.fnmatch_lines([f"mine.case.yaml::hello[[]{ENDPOINT}[]]", "*3 tests collected*"])
