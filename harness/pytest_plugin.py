@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,11 +33,12 @@ if TYPE_CHECKING:
     from .cases import Case
     from .endpoints import Endpoint
     from .events import ResultReady, RunFinished, RunStarted
+    from .models import Result
     from .recordings import Recording
     from .report.info import RunInfo
     from .sending import Options
 
-__all__ = ["CaseFile", "CaseFileProblem", "CaseItem"]
+__all__ = ["CaseFile", "CaseFileProblem", "CaseItem", "harness_endpoint", "harness_run_case"]
 
 # What the command line prints and how (pytest has its own flags for that), and its dry run, which sends nothing
 # and so has no verdict to give an item.
@@ -387,3 +388,59 @@ def run_batch(plan: Plan, items: Sequence[CaseItem]) -> None:
             for item in items:
                 if item.endpoint.name in names and item.key not in plan.outcomes:
                     plan.outcomes[item.key] = Outcome(verdict="error", text=text)
+
+
+def _plan(config: pytest.Config) -> Plan:
+    plan = config.stash.get(PLAN, None)
+    if plan is None:
+        pytest.skip("no endpoint for chat-conformance: give --harness-base-url, --harness-config or --harness-replay")
+    return plan
+
+
+@pytest.fixture
+def harness_endpoint(request: pytest.FixtureRequest) -> Endpoint:
+    """The endpoint the `--harness-*` flags name, for a team's own tests beside the case files.
+
+    A test that needs one endpoint gets it here; with several (a config file's), pick one with
+    `--harness-endpoint NAME`. Skipped when no `--harness-*` flag or ini key names one.
+    """
+    plan = _plan(request.config)
+    if len(plan.endpoints) != 1:
+        names = ", ".join(e.name for e in plan.endpoints)
+        pytest.fail(f"harness_endpoint needs one endpoint; pick one of {names} with --harness-endpoint", pytrace=False)
+    return plan.endpoints[0]
+
+
+RunCase = Callable[..., "list[Result]"]
+
+
+@pytest.fixture
+def harness_run_case(request: pytest.FixtureRequest, harness_endpoint: Endpoint) -> RunCase:
+    """Runs a case against `harness_endpoint` as `harness run` would (replayed or recorded by the same flags).
+
+    `harness_run_case({"id": ..., "request": ...})` runs a case written as a dict; `harness_run_case(path,
+    select="text-*")` the cases of a case file or folder. It returns the results in planned order, two for a
+    both-ways case (plain, then streamed), each with its verdict, findings and exchange. A case that cannot
+    run (an unknown placeholder, a missing credential) fails the test with the located message.
+    """
+    plan = _plan(request.config)
+
+    def run_case(case: Mapping[str, Any] | str | Path, *, select: str | None = None) -> list[Result]:
+        import asyncio
+
+        from .cases import load_cases, parse_case
+        from .cases import select as matching
+        from .engine import run
+        from .errors import HarnessError
+
+        try:
+            if isinstance(case, Mapping):
+                cases = [parse_case(dict(case))]
+            else:
+                cases = matching(load_cases([case]), [select] if select else [])
+            record = Path(plan.args.record) if plan.args.record else None
+            return asyncio.run(run(cases, [harness_endpoint], plan.options, record=record, replay=plan.recordings))
+        except HarnessError as exc:
+            pytest.fail("\n".join(map(str, exc.problems)), pytrace=False)
+
+    return run_case

@@ -178,3 +178,31 @@ def test_an_ini_key_alone_turns_the_plugin_on(pytester: pytest.Pytester) -> None
     )
     result = pytester.runpytest("-p", "no:cacheprovider", "--collect-only", "-q")
     result.stdout.fnmatch_lines([f"mine.case.yaml::hello[[]{ENDPOINT}[]]", "*3 tests collected*"])
+
+
+def test_the_fixtures_run_cases_from_a_team_s_own_tests(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_mine=f"""
+        from harness.resources import bundled
+
+        def test_endpoint(harness_endpoint):
+            assert harness_endpoint.name == "{ENDPOINT}"
+
+        def test_file(harness_run_case):
+            results = harness_run_case(bundled("cases") / "params.case.yaml", select="params-n-2")
+            assert [(r.name, r.verdict.value) for r in results] == [("params-n-2[{ENDPOINT}]", "fail")]
+            assert results[0].exchange is not None and results[0].findings
+
+        def test_dict(harness_run_case):
+            messages = [{{"role": "user", "content": "hi"}}]
+            harness_run_case({{"id": "x", "request": {{"model": "${{nope}}", "messages": messages}}}})
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", f"--harness-replay={RECORDINGS}")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*unknown placeholder ${nope}*"])
+
+
+def test_the_fixtures_skip_when_no_endpoint_is_named(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_mine="def test_endpoint(harness_endpoint):\n    pass\n")
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(skipped=1)
