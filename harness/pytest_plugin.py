@@ -18,8 +18,9 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
     from .cases import Case
     from .endpoints import Endpoint
-    from .events import ResultReady, RunFinished, RunStarted
+    from .events import Handler, ResultReady, RunFinished, RunStarted
     from .models import Result
     from .recordings import Recording
     from .report.info import RunInfo
@@ -42,7 +43,7 @@ __all__ = ["CaseFile", "CaseFileProblem", "CaseItem", "harness_endpoint", "harne
 
 # What the command line prints and how (pytest has its own flags for that), and its dry run, which sends nothing
 # and so has no verdict to give an item.
-LEFT_OUT = frozenset({"dry_run", "quiet", "verbose", "color", "report_dir"})
+LEFT_OUT = frozenset({"dry_run", "quiet", "verbose", "color"})
 PATTERN_KEY = "harness_case_pattern"
 # The same as `harness.cases.CASE_FILE_PATTERNS` (a test holds them equal): that module imports jsonschema.
 DEFAULT_PATTERNS = ("*.case.yaml", "*.case.yml")
@@ -157,6 +158,75 @@ class Plan:
     targets: dict[str, str]
     outcomes: dict[tuple[str, str, str, str], Outcome] = field(default_factory=dict)
     markers: set[str] = field(default_factory=set)
+    report: SessionReport | None = None
+
+
+class SessionReport:
+    """The report folder of a pytest run (`--harness-report-dir`): the files `harness run` writes, fed by
+    every batch of the session in turn and closed when the session ends, so it reads as one run."""
+
+    def __init__(
+        self, directory: Path, handlers: Sequence[Handler], endpoints: Sequence[Endpoint], paths: Sequence[Path]
+    ) -> None:
+        from datetime import UTC, datetime
+
+        self.directory = directory
+        self.paths = list(paths)
+        self.handlers = list(handlers)
+        self.endpoints = tuple(endpoints)
+        self.run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        self.opened = False
+        self.offset = 0
+        self.completed = 0
+        self.t0 = time.perf_counter()
+
+    def open(self, event: RunStarted) -> None:
+        """The first batch's opening, told as the session's: every endpoint the flags name, this run's id."""
+        from .profiles import load_profile
+
+        profiles = {e.name: load_profile(e.profile).name for e in self.endpoints}
+        opening = replace(event, run_id=self.run_id, endpoints=self.endpoints, profiles=profiles)
+        for handler in self.handlers:
+            handler.start(opening)
+        self.opened = True
+
+    def close(self, interrupted: bool) -> None:
+        from datetime import UTC, datetime
+
+        from .engine import stamp
+        from .events import RunFinished
+
+        closing = RunFinished(
+            finished=stamp(datetime.now(UTC)),
+            duration_s=round(time.perf_counter() - self.t0, 3),
+            completed=self.completed,
+            interrupted=interrupted,
+            reason="pytest session interrupted" if interrupted else "",
+        )
+        for handler in self.handlers:
+            handler.finish(closing)
+
+
+class Forward:
+    """Hands one batch's results on to the session's report, numbered after those of earlier batches."""
+
+    def __init__(self, report: SessionReport) -> None:
+        self.report = report
+        self.total = 0
+
+    def start(self, event: RunStarted) -> None:
+        self.total = event.total
+        if not self.report.opened:
+            self.report.open(event)
+
+    def result(self, event: ResultReady) -> None:
+        self.report.completed += 1
+        moved = replace(event, index=self.report.offset + event.index)
+        for handler in self.report.handlers:
+            handler.result(moved)
+
+    def finish(self, event: RunFinished) -> None:
+        self.report.offset += self.total
 
 
 PLAN = pytest.StashKey[Plan]()
@@ -197,7 +267,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     except HarnessError as exc:
         raise _usage(exc.problems) from None
     patterns = session.config.getini(PATTERN_KEY)
-    session.config.stash[PLAN] = Plan(
+    plan = Plan(
         args=args,
         patterns=tuple(patterns) if patterns else DEFAULT_PATTERNS,
         endpoints=endpoints,
@@ -207,6 +277,38 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         banner=replay_banner(recordings, named, endpoints) if recordings else "",
         targets=targets(shown_endpoints(endpoints, options), args, replay_dirs, options),
     )
+    if args.report_dir:
+        plan.report = session_report(session.config, plan)
+    session.config.stash[PLAN] = plan
+
+
+def session_report(config: pytest.Config, plan: Plan) -> SessionReport:
+    """The report files, in a folder found writable before anything is sent, so no answer is lost."""
+    from .report import report_files
+    from .setup import shown_endpoints
+
+    if hasattr(config, "workerinput"):
+        raise pytest.UsageError("--harness-report-dir is not supported under pytest-xdist yet: run without -n")
+    directory = Path(plan.args.report_dir)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _usage([f"--report-dir: cannot write into {directory}: {exc.strerror or exc}"]) from None
+    files = report_files(directory, plan.targets)
+    return SessionReport(directory, files, shown_endpoints(plan.endpoints, plan.options), [f.path for f in files])
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    plan = session.config.stash.get(PLAN, None)
+    if plan is not None and plan.report is not None and plan.report.opened:
+        plan.report.close(interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    plan = config.stash.get(PLAN, None)
+    if plan is not None and plan.report is not None and plan.report.opened:
+        for path in plan.report.paths:
+            terminalreporter.write_line(f"harness report: {path}")
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> CaseFile | None:
@@ -375,7 +477,7 @@ def run_batch(plan: Plan, items: Sequence[CaseItem]) -> None:
                 execute(
                     cases,
                     endpoints,
-                    [Outcomes(plan)],
+                    [Outcomes(plan), *([Forward(plan.report)] if plan.report else [])],
                     options=plan.options,
                     source=source,
                     record=record,

@@ -206,3 +206,19 @@ def test_the_fixtures_run_cases_from_a_team_s_own_tests(pytester: pytest.Pyteste
 def test_the_fixtures_skip_when_no_endpoint_is_named(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_mine="def test_endpoint(harness_endpoint):\n    pass\n")
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(skipped=1)
+
+
+def test_a_report_folder_from_pytest_holds_what_harness_run_writes(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _catalogue(pytester)
+    monkeypatch.chdir(pytester.path)
+    main(["run", "--replay", str(RECORDINGS), "--report-dir", str(tmp_path / "cli"), "-q"])
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "cases", f"--harness-replay={RECORDINGS}", f"--harness-report-dir={tmp_path / 'py'}"
+    )
+    result.stdout.fnmatch_lines([f"harness report: {tmp_path / 'py' / 'results.json'}"])
+    cli, py = (json.loads((tmp_path / name / "results.json").read_text()) for name in ("cli", "py"))
+    assert py["summary"] == cli["summary"]
+    assert [(r["name"], r["verdict"]) for r in py["results"]] == [(r["name"], r["verdict"]) for r in cli["results"]]
+    assert {p.name for p in (tmp_path / "py").iterdir()} == {p.name for p in (tmp_path / "cli").iterdir()}
