@@ -341,7 +341,10 @@ class CaseFile(pytest.File):
             for endpoint in plan.endpoints:
                 for mode in modes:
                     name = f"{case.id}[{endpoint.name}]" + (f"[{mode}]" if mode else "")
-                    item = CaseItem.from_parent(self, name=name, case=case, endpoint=endpoint, mode=mode)
+                    # Given whole, so pytest parses the brackets as a parametrized test's: `--lf` and `--deselect`
+                    # match the id then, as they do a parametrized function's.
+                    nodeid = f"{self.nodeid}::{name}"
+                    item = CaseItem.from_parent(self, name=name, nodeid=nodeid, case=case, endpoint=endpoint, mode=mode)
                     for tag in case.tags:
                         if tag not in PYTEST_MARKERS:
                             item.add_marker(tag)

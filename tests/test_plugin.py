@@ -222,3 +222,22 @@ def test_a_report_folder_from_pytest_holds_what_harness_run_writes(
     assert py["summary"] == cli["summary"]
     assert [(r["name"], r["verdict"]) for r in py["results"]] == [(r["name"], r["verdict"]) for r in cli["results"]]
     assert {p.name for p in (tmp_path / "py").iterdir()} == {p.name for p in (tmp_path / "cli").iterdir()}
+
+
+def test_last_failed_sends_only_the_items_that_failed(pytester: pytest.Pytester) -> None:
+    _catalogue(pytester)
+    first = pytester.runpytest("cases", f"--harness-replay={RECORDINGS}")
+    failed = first.parseoutcomes()["failed"]
+    again = pytester.inline_run("cases", "--lf", f"--harness-replay={RECORDINGS}")
+    passed, skipped, still = again.listoutcomes()
+    assert (len(passed), len(skipped), len(still)) == (0, 0, failed)
+    assert len(again.getcalls("pytest_runtest_call")) == failed
+
+
+def test_deselect_takes_an_item_s_id(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".case.yaml", mine=CASES)
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "--collect-only", "-q", "--deselect=mine.case.yaml::tools-both[local][stream]", *LIVE
+    )
+    result.stdout.fnmatch_lines(["mine.case.yaml::hello[[]local[]]", "mine.case.yaml::tools-both[[]local[]]", "2/3 *"])
+    assert "[stream]" not in result.stdout.str()
