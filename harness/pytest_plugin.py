@@ -158,6 +158,7 @@ class Plan:
     targets: dict[str, str]
     outcomes: dict[tuple[str, str, str, str], Outcome] = field(default_factory=dict)
     markers: set[str] = field(default_factory=set)
+    first: dict[str, Case] = field(default_factory=dict)  # where each case id was first collected
     report: SessionReport | None = None
 
 
@@ -324,6 +325,7 @@ class CaseFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         from .cases import load_cases, select
         from .errors import HarnessError
+        from .pointer import join
         from .setup import shown_path
 
         plan = self.config.stash[PLAN]
@@ -333,6 +335,13 @@ class CaseFile(pytest.File):
             yield CaseFileProblem.from_parent(self, name="load", text="\n".join(map(str, exc.problems)))
             return
         for case in cases:
+            first = plan.first.setdefault(case.id, case)
+            if first is not case:  # `harness run` refuses it too: the id names its recordings and its reports
+                problem = case.source.problem(
+                    join(case.base, "id"), f"duplicate id {case.id!r} (first defined at {first.file}:{first.line})"
+                )
+                yield CaseFileProblem.from_parent(self, name=case.id, text=str(problem))
+                continue
             for tag in case.tags:
                 if tag not in plan.markers and tag not in PYTEST_MARKERS:
                     plan.markers.add(tag)

@@ -241,3 +241,10 @@ def test_deselect_takes_an_item_s_id(pytester: pytest.Pytester) -> None:
     )
     result.stdout.fnmatch_lines(["mine.case.yaml::hello[[]local[]]", "mine.case.yaml::tools-both[[]local[]]", "2/3 *"])
     assert "[stream]" not in result.stdout.str()
+
+
+def test_an_id_defined_twice_fails_its_second_place_as_harness_run_refuses_it(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".case.yaml", mine=CASES)
+    pytester.makefile(".case.yaml", other="- id: hello\n  request: {model: m, messages: []}\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "other.case.yaml", "mine.case.yaml", "-q", *LIVE)
+    result.stdout.fnmatch_lines(["*mine.case.yaml:1:*duplicate id 'hello' (first defined at other.case.yaml:1)*"])
