@@ -15,6 +15,7 @@ from harness.cases import CASE_FILE_PATTERNS
 from harness.cli import main
 from harness.pytest_plugin import DEFAULT_PATTERNS
 from harness.resources import bundled
+from tests.servers import Server
 
 pytest_plugins = ["pytester"]
 
@@ -248,3 +249,30 @@ def test_an_id_defined_twice_fails_its_second_place_as_harness_run_refuses_it(py
     pytester.makefile(".case.yaml", other="- id: hello\n  request: {model: m, messages: []}\n")
     result = pytester.runpytest("-p", "no:cacheprovider", "other.case.yaml", "mine.case.yaml", "-q", *LIVE)
     result.stdout.fnmatch_lines(["*mine.case.yaml:1:*duplicate id 'hello' (first defined at other.case.yaml:1)*"])
+
+
+def test_recordings_made_from_pytest_replay_in_harness_run_with_the_same_verdicts(
+    pytester: pytest.Pytester, server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makefile(".case.yaml", mine=CASES)
+    recordings = tmp_path / "recordings"
+    flags = (f"--harness-base-url={server.url('ok')}", "--harness-model=m", "--harness-name=local")
+    live = pytester.inline_run("-p", "no:cacheprovider", *flags, f"--harness-record={recordings}")
+    seen = {
+        report.nodeid.partition("::")[2]: report.outcome
+        for report in live.getreports("pytest_runtest_logreport")
+        if report.when == "call" or report.outcome != "passed"
+    }
+    assert len(seen) == 3
+    assert sorted(p.name for p in (recordings / "local").iterdir()) == [
+        "hello.yaml",
+        "tools-both.stream.yaml",
+        "tools-both.yaml",
+    ]
+    monkeypatch.chdir(pytester.path)
+    main(["run", "mine.case.yaml", "--replay", str(recordings), "--report-dir", str(tmp_path / "report"), "-q"])
+    replayed = {
+        r["name"]: {"pass": "passed", "fail": "failed", "error": "failed", "skip": "skipped"}[r["verdict"]]
+        for r in json.loads((tmp_path / "report" / "results.json").read_text())["results"]
+    }
+    assert replayed == seen
