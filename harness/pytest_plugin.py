@@ -76,7 +76,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 dest=f"harness_{option.name}",
                 action="append" if option.repeat else "store",
                 default=None,
-                metavar=option.metavar,
+                metavar=option.metavar or option.name.upper(),
                 choices=option.choices,
                 help=text,
                 **more,

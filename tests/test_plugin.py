@@ -166,19 +166,19 @@ def test_a_tag_selects_items_with_m_and_only_they_run(pytester: pytest.Pytester)
     assert len(passed) + len(skipped) + len(failed) == len(reports)
 
 
-def test_an_ini_key_alone_turns_the_plugin_on(pytester: pytest.Pytester) -> None:
-    pytester.makefile(".case.yaml", mine=CASES)
+def test_ini_keys_alone_turn_the_plugin_on_and_name_the_case_files(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".chat.yaml", mine=CASES)
     pytester.makeini(
         textwrap.dedent(
             f"""\
             [pytest]
             harness_replay = {RECORDINGS}
-            harness_case_pattern = *.case.yaml
+            harness_case_pattern = *.chat.yaml
             """
         )
     )
     result = pytester.runpytest("-p", "no:cacheprovider", "--collect-only", "-q")
-    result.stdout.fnmatch_lines([f"mine.case.yaml::hello[[]{ENDPOINT}[]]", "*3 tests collected*"])
+    result.stdout.fnmatch_lines([f"mine.chat.yaml::hello[[]{ENDPOINT}[]]", "*3 tests collected*"])
 
 
 def test_the_fixtures_run_cases_from_a_team_s_own_tests(pytester: pytest.Pytester) -> None:
