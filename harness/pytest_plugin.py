@@ -157,6 +157,7 @@ class Plan:
     banner: str
     targets: dict[str, str]
     outcomes: dict[tuple[str, str, str, str], Outcome] = field(default_factory=dict)
+    sent: set[tuple[str, str, str, str]] = field(default_factory=set)  # items a batch took, judged or not
     markers: set[str] = field(default_factory=set)
     first: dict[str, Case] = field(default_factory=dict)  # where each case id was first collected
     report: SessionReport | None = None
@@ -389,16 +390,17 @@ class CaseItem(pytest.Item):
 
     def setup(self) -> None:
         plan = self.config.stash[PLAN]
-        if self.key in plan.outcomes:
+        if self.key in plan.sent:  # an item a batch took and did not judge (an interrupted run) is not sent again
             return
         if hasattr(self.config, "workerinput"):  # an xdist worker runs only some items: never the whole session's
             batch = [self]
         else:
-            batch = [i for i in self.session.items if isinstance(i, CaseItem) and i.key not in plan.outcomes]
+            batch = [i for i in self.session.items if isinstance(i, CaseItem) and i.key not in plan.sent]
+        plan.sent.update(i.key for i in batch)
         run_batch(plan, batch)
 
     def runtest(self) -> None:
-        outcome = self.config.stash[PLAN].outcomes.pop(self.key, None)
+        outcome = self.config.stash[PLAN].outcomes.get(self.key)
         if outcome is None:
             pytest.fail("no result: the run ended before this case was judged", pytrace=False)
         if outcome.warned and outcome.verdict in ("pass", "skip"):
