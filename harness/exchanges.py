@@ -1,27 +1,35 @@
 """Turning what arrived into an `Exchange`: a stream read as events, anything else decoded as one JSON document.
 
 The same function builds live and replayed exchanges, from what the sending loop received (`Received`), so
-checks cannot tell them apart.
+checks cannot tell them apart. What an endpoint sent is read within bounds (`bounded`): JSON nested too deep is
+not JSON the checks judge, and an answer cut off at --max-response-bytes becomes an excerpt with its counts, so
+that neither the exchange nor the report built from it holds the whole of what a hostile endpoint sent.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
+from .bounded import EXCERPT_BYTES, TAIL_EVENTS, TooDeep, cut, loads
+from .limits import size
 from .models import Exchange, HttpResponse, SentRequest, Stream, Timings, TransportError
 from .pointer import MISSING
 from .recordings import Chunk, redact_chunks
 from .redact import Redactor
-from .streams import read_stream
+from .streams import read_excerpt, read_stream
 
 __all__ = ["Received", "build_exchange"]
 
 
 class Received:
-    """What has arrived so far: kept even when the connection fails half-way, so a truncated answer is shown."""
+    """What has arrived so far: kept even when the connection fails half-way, so a truncated answer is shown.
+
+    `size` counts the decoded bytes and `raw_size` the bytes as they came; `encoding` is the Content-Encoding
+    that was decoded, `undecoded` one that was left as it came.
+    """
 
     def __init__(self) -> None:
         self.status: int | None = None
@@ -29,25 +37,51 @@ class Received:
         self.http_version = "HTTP/1.1"
         self.chunks: list[tuple[float, bytes]] = []
         self.size = 0
+        self.raw_size = 0
+        self.encoding: str | None = None
+        self.undecoded: str | None = None
         self.ttfb: float | None = None
         self.total: float | None = None
         self.recorded: dict[str, Any] | None = None
 
+    def take(self, at: float, pieces: Iterable[bytes], cap: int) -> bool:
+        """Add the pieces one read decoded to, each as a chunk that arrived at `at`; False once the answer is past
+        `cap`, having stopped decoding there. The piece that crossed the cap is kept: the last events the report
+        shows of a cut-off stream may be in it."""
+        for piece in pieces:
+            self.chunks.append((at, piece))
+            self.size += len(piece)
+            if self.size > cap:
+                return False
+        return True
 
-def _decode(raw: bytes, content_type: str) -> tuple[str, Any, str | None]:
+    def arrival(self, index: int, now: float) -> float:
+        """When raw read `index` arrived: `now`, or in a replay the time the recording gives for that chunk, so a
+        replayed answer reports what the real endpoint took, chunk by chunk."""
+        times = self.recorded.get("chunk_ms") if self.recorded is not None else None
+        if isinstance(times, list) and 0 <= index < len(times) and isinstance(times[index], int | float):
+            return float(times[index])
+        return now
+
+
+def _decode(raw: bytes, content_type: str, undecoded: str | None = None) -> tuple[str, Any, str | None]:
     """(text, parsed JSON or MISSING, why it is not JSON)."""
+    if undecoded:
+        return (
+            raw.decode("utf-8", errors="replace"),
+            MISSING,
+            f"it is {undecoded}-encoded (Content-Encoding: {undecoded}), which the harness does not decode",
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return raw.decode("utf-8", errors="replace"), MISSING, f"it is not valid UTF-8 (byte {exc.start})"
     if not text.strip():
         return text, MISSING, "it is empty"
-
-    def reject_constant(name: str) -> Any:
-        raise ValueError(f"{name} is not JSON")
-
     try:
-        return text, json.loads(text, parse_constant=reject_constant), None
+        return text, loads(text), None
+    except TooDeep as exc:
+        return text, MISSING, str(exc)
     except ValueError as exc:
         lowered = text.lstrip()[:200].lower()
         if "html" in content_type or lowered.startswith(("<!doctype html", "<html")):
@@ -65,14 +99,14 @@ def build_exchange(
     redactor: Redactor,
 ) -> Exchange:
     """The exchange from what arrived; a stream is parsed as events, anything else as one JSON document."""
-    if reading.recorded is not None:  # replay: report what the real endpoint took, chunk by chunk
-        times = reading.recorded.get("chunk_ms") or []
-        reading.chunks = [(times[i] if i < len(times) else at, data) for i, (at, data) in enumerate(reading.chunks)]
+    if reading.recorded is not None:  # replay: report what the real endpoint took (each chunk's time is already)
         reading.ttfb = reading.recorded.get("ttfb_ms", reading.ttfb)
         reading.total = reading.recorded.get("total_ms", reading.total)
     if reading.status is None:
         return Exchange(sent, None, Timings(started, _ms(reading.ttfb), _ms(reading.total)), error, attempts)
     streamed = streaming and 200 <= reading.status < 300
+    if error is not None and error.kind == "too_large":
+        return _cut_off(sent, reading, started, attempts, error, streamed, redactor)
     if streamed and redactor.active:
         # A secret cut across two writes or two deltas is in no single chunk: the raw text kept of a stream must
         # lose both halves, as a recording's chunks do.
@@ -85,7 +119,7 @@ def build_exchange(
         stream = read_stream(reading.chunks, redactor)
         text, parsed, body_error = data.decode("utf-8", errors="replace"), MISSING, None
     else:
-        text, parsed, body_error = _decode(data, headers.get("content-type", ""))
+        text, parsed, body_error = _decode(data, headers.get("content-type", ""), reading.undecoded)
     response = HttpResponse(
         status=reading.status,
         headers=headers,
@@ -99,6 +133,60 @@ def build_exchange(
     if stream is not None:
         timings = _stream_timings(timings, stream)
     return Exchange(sent, response, timings, error, attempts, stream)
+
+
+def _cut_off(
+    sent: SentRequest,
+    reading: Received,
+    started: str,
+    attempts: int,
+    error: TransportError,
+    streamed: bool,
+    redactor: Redactor,
+) -> Exchange:
+    """The exchange of an answer cut off at --max-response-bytes: its first bytes, and for a stream the events they
+    hold and its last ones, with how many bytes and events came. Nothing past the cap is judged (the verdict is
+    `error`), so nothing more is worth its memory, here or in the report."""
+    head = _first_bytes(reading.chunks, EXCERPT_BYTES + _LOOKAHEAD)
+    head, following = head[:EXCERPT_BYTES], head[EXCERPT_BYTES:]
+    if redactor.active:
+        # As a whole answer's raw text is: a secret cut across two writes or two deltas goes too, also one that
+        # runs on past the excerpt (the bytes after it are redacted with it, then dropped).
+        pieces = [Chunk(at_ms=0.0, data=head), Chunk(at_ms=0.0, data=following)]
+        head = redact_chunks(pieces, redactor, stream=streamed)[0].data
+    text = redactor.text(cut(head.decode("utf-8", errors="replace"), EXCERPT_BYTES, ended=False))
+    stream = None
+    message = error.message
+    timings = Timings(started, _ms(reading.ttfb), _ms(reading.total))
+    if streamed:
+        stream, count, gap = read_excerpt(reading.chunks, redactor, keep_bytes=EXCERPT_BYTES, keep_last=TAIL_EVENTS)
+        timings = replace(_stream_timings(timings, stream), events=count, max_gap_ms=_ms(gap))
+        message += f"; {count} events had arrived, of which the report keeps {len(stream.events)}"
+    response = HttpResponse(
+        status=reading.status or 0,
+        headers=redactor.headers(reading.headers),
+        text=text,
+        body_error=f"it was cut off at --max-response-bytes after {reading.size:,} bytes; its first {size(len(head))} "
+        "are kept",
+        size=reading.size,
+        http_version=reading.http_version,
+    )
+    reading.chunks = []  # let the bytes go: only the excerpt is kept
+    return Exchange(sent, response, timings, TransportError(error.kind, message), attempts, stream)
+
+
+_LOOKAHEAD = 8 * 1024  # read past an excerpt only to find a secret that runs on beyond it
+
+
+def _first_bytes(chunks: list[tuple[float, bytes]], limit: int) -> bytes:
+    kept: list[bytes] = []
+    held = 0
+    for _, data in chunks:
+        if held >= limit:
+            break
+        kept.append(data[: limit - held])
+        held += len(kept[-1])
+    return b"".join(kept)
 
 
 def _ms(value: float | None) -> float | None:

@@ -2,9 +2,11 @@
 
 Sending is async with a connect timeout, read timeouts by phase (the first byte, which may wait in a busy
 server's queue, then the gaps in a stream), a per-case deadline and bounded retries of 429/503 that honour
-Retry-After. Every failure (httpx's, a missing or stale recording's) is mapped to a `transport.<kind>`
-finding kind in one function, so a broken endpoint yields an `error` verdict and the run goes on. Checks never
-see a secret: the exchange is redacted as it is built.
+Retry-After as far as the deadline allows. The size cap counts decoded bytes, decoded a bounded piece at a
+time (`decoding`), so a compression bomb stops at the cap. Every failure (httpx's, a missing or stale
+recording's, an answer that is not HTTP at all) is mapped to a `transport.<kind>` finding kind in one function,
+so a broken or hostile endpoint yields an `error` verdict and the run goes on. Checks never see a secret: the
+exchange, the failure's message included, is redacted as it is built.
 """
 
 from __future__ import annotations
@@ -12,21 +14,23 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
 
+from .decoding import ACCEPT, Decoder, Undecodable, decoder_for
 from .endpoints import Endpoint
 from .exchanges import Received, build_exchange
+from .limits import size
 from .models import Exchange, SentRequest, TransportError
 from .planning import Planned, is_stream, outgoing
 from .redact import Redactor
 from .transport import EXTENSION, RECORDED_TIMINGS, StaleRecording
 
-__all__ = ["RETRY_STATUSES", "Options", "send"]
+__all__ = ["RETRY_STATUSES", "Options", "retry_delay", "send"]
 
 RETRY_STATUSES = (429, 503)
 _T = TypeVar("_T")
@@ -46,7 +50,18 @@ class Options:
 
 
 class _TooLarge(Exception):
-    pass
+    """The answer grew past --max-response-bytes (its decoded bytes, or the raw bytes that were to decode)."""
+
+
+class _RetryRefused(Exception):
+    """A 429 or 503 asked for a wait (Retry-After) that would end past the case's deadline: not retried."""
+
+    def __init__(self, status: int, value: str, delay: float, left: float) -> None:
+        super().__init__(f"Retry-After {value!r}")
+        self.status = status
+        self.value = value
+        self.delay = delay
+        self.left = left
 
 
 class _Silence(Exception):
@@ -106,26 +121,38 @@ class _FirstByte:
             self._timer = None
 
 
+@dataclass(slots=True)
+class _Progress:
+    """What a case went through before it failed, for the failure's message: the answers it retried, and what had
+    arrived of the last one."""
+
+    retried: list[int]
+    reading: Received
+
+
 def _map_transport_error(
-    exc: BaseException, options: Options, limit: float | None = None, flag: str = "--timeout"
+    exc: BaseException,
+    options: Options,
+    limit: float | None = None,
+    flag: str = "--timeout",
+    progress: _Progress | None = None,
 ) -> TransportError:
     """The one place an exception from sending becomes a finding kind, with a message naming what to change.
 
     `limit` is the endpoint's wait for data (`--timeout`, or its own `timeout`, which `flag` names).
     """
     limit = options.timeout if limit is None else limit
+    progress = progress or _Progress(retried=[], reading=Received())
     if isinstance(exc, _TooLarge):
-        return TransportError(
-            "too_large", f"the response is larger than --max-response-bytes ({options.max_response_bytes} bytes)"
-        )
+        return TransportError("too_large", _too_large_message(options, progress.reading))
+    if isinstance(exc, _RetryRefused):
+        return TransportError("deadline", _refused_message(exc, options))
     if isinstance(exc, _Silence):
         return TransportError("timeout", _silence_message(exc, options, flag))
     if isinstance(exc, TimeoutError):
-        return TransportError(
-            "deadline",
-            f"the case did not finish within its deadline of {options.deadline:g} s, retries included; "
-            "raise --deadline for an endpoint this slow",
-        )
+        return TransportError("deadline", _deadline_message(options, progress))
+    if isinstance(exc, Undecodable):
+        return TransportError("protocol", str(exc))
     if isinstance(exc, httpx.ConnectTimeout):
         return TransportError(
             "connect",
@@ -136,11 +163,70 @@ def _map_transport_error(
         return TransportError("connect", f"cannot connect: {exc or type(exc).__name__}")
     if isinstance(exc, httpx.TimeoutException):
         return TransportError("timeout", f"no progress for {limit:g} s ({type(exc).__name__}); raise {flag}")
+    if isinstance(exc, httpx.RemoteProtocolError) and not _closed(exc):
+        return TransportError(
+            "protocol",
+            f"the answer is not HTTP as the harness reads it ({_shown(exc)}); check that --base-url names the "
+            "endpoint's host, port and scheme (http or https)",
+        )
     if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
         return TransportError(
             "reset", f"the connection was closed before the answer was complete: {exc or type(exc).__name__}"
         )
-    return TransportError("protocol", f"{type(exc).__name__}: {exc}")
+    return TransportError("protocol", f"{type(exc).__name__}: {_shown(exc)}")
+
+
+def _closed(exc: httpx.RemoteProtocolError) -> bool:
+    """Whether h11 or httpcore said the server hung up (a reset), rather than that it sent what is not HTTP."""
+    text = str(exc).lower()
+    return any(word in text for word in ("disconnected", "closed", "incomplete", "without sending"))
+
+
+def _shown(exc: BaseException) -> str:
+    """An exception's text as a message may quote it: what a server sent can be long."""
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _too_large_message(options: Options, reading: Received) -> str:
+    """What the cap cut: how much arrived, and for a compressed answer how little it came from (a bomb, likely)."""
+    cap = size(options.max_response_bytes)
+    arrived = f"{reading.size:,} bytes"
+    if reading.encoding and reading.raw_size > options.max_response_bytes:
+        arrived = f"{reading.raw_size:,} bytes of {reading.encoding} (decoded to {reading.size:,})"
+    elif reading.encoding:
+        arrived += f", decoded from {reading.raw_size:,} bytes of {reading.encoding} (a compression bomb?)"
+    return (
+        f"the answer is larger than --max-response-bytes ({cap}): reading stopped after {arrived}; raise "
+        "--max-response-bytes if the endpoint's answers are legitimately this large"
+    )
+
+
+def _deadline_message(options: Options, progress: _Progress) -> str:
+    """Why the deadline ran out: the answer was still arriving, or the case was busy retrying, or neither."""
+    message = f"the case did not finish within its deadline of {options.deadline:g} s, retries included"
+    reading = progress.reading
+    if reading.raw_size:
+        message += f": the answer was still arriving ({reading.raw_size:,} bytes so far)"
+    elif reading.status is not None:
+        message += f": the answer's headers came ({reading.status}), then not all of its body"
+    if progress.retried:
+        statuses = sorted(set(progress.retried))
+        message += (
+            f" after {len(progress.retried)} retried answer(s) ({', '.join(map(str, statuses))}; --retries "
+            f"{options.retries}, honouring Retry-After)"
+        )
+    return message + "; raise --deadline for an endpoint this slow"
+
+
+def _refused_message(refused: _RetryRefused, options: Options) -> str:
+    wait = "without end" if refused.delay == float("inf") else f"{refused.delay:,.0f} s"
+    value = refused.value if len(refused.value) <= 60 else refused.value[:57] + "..."
+    return (
+        f"the endpoint answered {refused.status} and asked to be retried after {wait} (Retry-After: {value!r}), "
+        f"more than the {refused.left:.0f} s left before the case's deadline (--deadline {options.deadline:g}, "
+        "retries included): it was not retried, and the case ends here; raise --deadline to wait that long"
+    )
 
 
 def _silence_message(silence: _Silence, options: Options, flag: str) -> str:
@@ -160,21 +246,88 @@ def _silence_message(silence: _Silence, options: Options, flag: str) -> str:
     )
 
 
-def _retry_delay(response: httpx.Response, attempt: int) -> float:
-    value: str | None = response.headers.get("retry-after")
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            parsed = email.utils.parsedate_to_datetime(value) if value else None
-            if parsed is not None:
-                return max(0.0, (parsed - datetime.now(parsed.tzinfo)).total_seconds())
-    return 0.5 * 2.0**attempt
+def retry_delay(value: str | None, attempt: int, now: datetime | None = None) -> float:
+    """Seconds to wait before retry `attempt`, as Retry-After asks: a number of seconds (negative means now), or an
+    HTTP date; anything else (or no header) gets an exponential backoff. Never raises and may return infinity: the
+    header is whatever the endpoint sent, and the caller holds the wait to the case's deadline."""
+    backoff = 0.5 * 2.0 ** min(attempt, 16)
+    text = (value or "").strip()
+    if not text:
+        return backoff
+    try:
+        seconds = float(text)
+    except ValueError:
+        until = _seconds_until(text, now or datetime.now(UTC))
+        if until is None:
+            return backoff
+        seconds = until
+    if seconds != seconds:  # NaN
+        return backoff
+    return max(0.0, seconds)
+
+
+def _seconds_until(text: str, now: datetime) -> float | None:
+    try:
+        moment = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - now).total_seconds()
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+def _body(response: httpx.Response) -> tuple[AsyncIterator[bytes], Decoder, str | None]:
+    """The answer's raw bytes, their decoder, and the Content-Encoding it leaves undone.
+
+    An answer httpx has already read (one a mock transport built in memory) is decoded already, so it is taken as
+    it is; every other is read raw and decoded here, within the cap.
+    """
+    if response.is_stream_consumed:
+        decoder, _ = decoder_for(None)
+        return _once(response.content), decoder, None
+    decoder, undone = decoder_for(response.headers.get("content-encoding"))
+    return response.aiter_raw(), decoder, undone
+
+
+async def _read(
+    response: httpx.Response,
+    reading: Received,
+    options: Options,
+    limit: float,
+    between: float,
+    streaming: bool,
+    t0: float,
+) -> None:
+    """Read the answer into `reading`, timing each wait by its phase and stopping at the cap."""
+    raw, decoder, reading.undecoded = _body(response)
+    encoding = response.headers.get("content-encoding")
+    reading.encoding = encoding.strip().lower() if encoding and not reading.undecoded else None
+    cap = options.max_response_bytes
+    index = 0
+    while True:
+        if reading.raw_size:  # the answer has started
+            wait = _within(between, "stream" if streaming else "body", anext(raw, None))
+        else:
+            wait = _within(limit, "headers", anext(raw, None))
+        if (data := await wait) is None:
+            break
+        reading.raw_size += len(data)
+        at = reading.arrival(index, (time.perf_counter() - t0) * 1000)
+        index += 1
+        if not reading.take(at, decoder.decode(data), cap) or reading.raw_size > cap:
+            raise _TooLarge
+    if not reading.take(reading.arrival(index - 1, (time.perf_counter() - t0) * 1000), decoder.flush(), cap):
+        raise _TooLarge
 
 
 async def send(client: httpx.AsyncClient, planned: Planned, options: Options, redactor: Redactor) -> Exchange:
     sending = outgoing(planned)
-    headers, content = sending.headers, sending.content
+    # Only the encodings that are decoded within the cap are asked for (a case may ask for its own).
+    headers, content = {"accept-encoding": ACCEPT, **sending.headers}, sending.content
     case = planned.case
     streaming = is_stream(planned)
     started = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -189,16 +342,18 @@ async def send(client: httpx.AsyncClient, planned: Planned, options: Options, re
     # queue), then a stream's events within the idle timeout, and a plain answer's bytes within `limit`.
     timeout = httpx.Timeout(limit, connect=connect, read=None)
     between = options.stream_idle_timeout if streaming else limit
-    reading = Received()
+    progress = _Progress(retried=[], reading=Received())
     error: TransportError | None = None
     attempt = 0
     resent = False
+    loop = asyncio.get_running_loop()
+    ends = loop.time() + options.deadline
     t0 = time.perf_counter()
     try:
         async with asyncio.timeout(options.deadline):
             while True:
                 attempt += 1
-                reading = Received()  # a retried answer replaces the one before
+                reading = progress.reading = Received()  # a retried answer replaces the one before
                 t0 = time.perf_counter()
                 first_byte = _FirstByte(limit, connect)
                 request = client.build_request(
@@ -218,6 +373,7 @@ async def send(client: httpx.AsyncClient, planned: Planned, options: Options, re
                     # send once more on a fresh one. A server that drops this request every time still fails.
                     resent = True
                     continue
+                refused: _RetryRefused | None = None
                 try:
                     reading.ttfb = (time.perf_counter() - t0) * 1000
                     reading.status = response.status_code
@@ -225,27 +381,24 @@ async def send(client: httpx.AsyncClient, planned: Planned, options: Options, re
                     reading.http_version = response.http_version
                     sent_headers = list(response.request.headers.items())
                     if response.status_code in RETRY_STATUSES and attempt <= options.retries:
-                        delay = _retry_delay(response, attempt)
-                        await response.aclose()
-                        await asyncio.sleep(delay)
-                        continue
+                        value = response.headers.get("retry-after") or ""
+                        delay = retry_delay(value, attempt)
+                        left = ends - loop.time()
+                        if delay < left:
+                            progress.retried.append(response.status_code)
+                            await response.aclose()
+                            await asyncio.sleep(delay)
+                            continue
+                        # Waiting would only run into the deadline: this answer is the last, read as it is.
+                        refused = _RetryRefused(response.status_code, value, delay, max(0.0, left))
                     recorded = response.extensions.get(RECORDED_TIMINGS)
                     reading.recorded = recorded if isinstance(recorded, dict) else None
-                    chunks = response.aiter_bytes()
-                    while True:
-                        if reading.chunks:  # the answer has started
-                            wait = _within(between, "stream" if streaming else "body", anext(chunks, None))
-                        else:
-                            wait = _within(limit, "headers", anext(chunks, None))
-                        if (chunk := await wait) is None:
-                            break
-                        reading.size += len(chunk)
-                        if reading.size > options.max_response_bytes:
-                            raise _TooLarge
-                        reading.chunks.append(((time.perf_counter() - t0) * 1000, chunk))
+                    await _read(response, reading, options, limit, between, streaming, t0)
                     reading.total = (time.perf_counter() - t0) * 1000
                 finally:
                     await response.aclose()
+                if refused is not None:
+                    raise refused
                 break
     except StaleRecording as exc:
         error = TransportError(
@@ -253,11 +406,13 @@ async def send(client: httpx.AsyncClient, planned: Planned, options: Options, re
             f"the case changed since {exc.path} was recorded: "
             f"{'; '.join(exc.differences)}; record it again with --record",
         )
-    except (httpx.HTTPError, TimeoutError, _TooLarge, _Silence) as exc:
-        error = _map_transport_error(exc, options, limit, flag)
-        reading.total = (time.perf_counter() - t0) * 1000
+    except (httpx.HTTPError, TimeoutError, _TooLarge, _Silence, _RetryRefused, Undecodable) as exc:
+        error = _map_transport_error(exc, options, limit, flag, progress)
+        progress.reading.total = (time.perf_counter() - t0) * 1000
+    if error is not None:  # it may quote what the endpoint sent (a status line, a Retry-After), which may echo a secret
+        error = TransportError(error.kind, redactor.text(error.message))
     sent = SentRequest("POST", redactor.url(planned.endpoint.url), redactor.headers(sent_headers), body, raw)
-    return build_exchange(sent, reading, started, attempt, error, streaming, redactor)
+    return build_exchange(sent, progress.reading, started, attempt, error, streaming, redactor)
 
 
 def _describe(endpoint: Endpoint) -> dict[str, Any]:

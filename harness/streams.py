@@ -8,31 +8,34 @@ call (Vertex's documented example); what had to be guessed is returned as notes.
 An endpoint that echoes a secret may cut it across two deltas, so that no one event holds it but the rebuilt
 message does. `redact_deltas` finds such secrets in what the deltas join to and removes them from the deltas
 themselves, so neither the events nor the message (nor a recording replayed later) holds the secret.
+
+Each event's JSON is read within the nesting bound (`bounded`); a stream cut off at --max-response-bytes is read
+by `read_excerpt`, which keeps its first events and its last ones and counts the rest, parsing only what it keeps.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from .bounded import loads
+from .limits import size
 from .models import Stream, StreamEvent
 from .pointer import MISSING
 from .redact import REDACTED, Redactor
-from .sse import SSEDecoder
+from .sse import Event, SSEDecoder
 
-__all__ = ["DONE", "assemble", "compact", "read_stream", "redact_deltas"]
+__all__ = ["DONE", "assemble", "compact", "read_excerpt", "read_stream", "redact_deltas"]
 
 DONE = "[DONE]"
 
 
 def _json(text: str) -> Any:
-    def reject(name: str) -> Any:
-        raise ValueError(name)
-
     try:
-        return json.loads(text, parse_constant=reject)
+        return loads(text, shared=True)
     except ValueError:
         return MISSING
 
@@ -42,30 +45,47 @@ def compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def _event(event: Event, at: float, redactor: Redactor) -> StreamEvent:
+    data = redactor.text(event.data)
+    parsed = _json(data) if data != DONE else MISSING
+    if redactor.active and parsed is not MISSING and (clean := redactor.value(parsed)) != parsed:
+        data, parsed = compact(clean), clean  # what the JSON decodes to is what a reader sees
+    name = redactor.text(event.event) if event.event is not None else None
+    return StreamEvent(data, parsed, round(at, 2), event.line, name)
+
+
+def _without_split_secrets(events: list[StreamEvent], redactor: Redactor) -> list[StreamEvent]:
+    cleaned = redact_deltas([e.json for e in events], redactor)
+    return [
+        e if new is e.json else StreamEvent(compact(new), new, e.at_ms, e.line, e.event)
+        for e, new in zip(events, cleaned, strict=True)
+    ]
+
+
+def _issues(decoder: SSEDecoder, redactor: Redactor) -> tuple[tuple[str, int, str], ...]:
+    issues = [(i.kind, i.line, redactor.text(i.message)) for i in decoder.issues]
+    if decoder.more_issues:
+        issues.append(
+            (
+                "field",
+                decoder.issues[-1].line,
+                f"and {decoder.more_issues} more framing problems after these (the first {len(decoder.issues)} are "
+                "listed)",
+            )
+        )
+    return tuple(issues)
+
+
 def read_stream(chunks: Iterable[tuple[float, bytes]], redactor: Redactor) -> Stream:
     """Parse (arrival ms, bytes) pieces as an event stream and rebuild the message from its chunks."""
     decoder = SSEDecoder()
     events: list[StreamEvent] = []
     last_at = 0.0
-
-    def add(found: list[Any], at: float) -> None:
-        for event in found:
-            data = redactor.text(event.data)
-            parsed = _json(data) if data != DONE else MISSING
-            if redactor.active and parsed is not MISSING and (clean := redactor.value(parsed)) != parsed:
-                data, parsed = compact(clean), clean  # what the JSON decodes to is what a reader sees
-            name = redactor.text(event.event) if event.event is not None else None
-            events.append(StreamEvent(data, parsed, round(at, 2), event.line, name))
-
     for at, data in chunks:
         last_at = at
-        add(decoder.feed(data), at)
-    add(decoder.close(), last_at)
-    cleaned = redact_deltas([e.json for e in events], redactor)
-    events = [
-        e if new is e.json else StreamEvent(compact(new), new, e.at_ms, e.line, e.event)
-        for e, new in zip(events, cleaned, strict=True)
-    ]
+        events += (_event(e, at, redactor) for e in decoder.feed(data))
+    events += (_event(e, last_at, redactor) for e in decoder.close())
+    events = _without_split_secrets(events, redactor)
     done = next((i for i, e in enumerate(events) if e.data.strip() == DONE), None)
     considered = events if done is None else events[:done]
     chunk_objects = [e.json for e in considered if isinstance(e.json, dict) and "error" not in e.json]
@@ -73,8 +93,58 @@ def read_stream(chunks: Iterable[tuple[float, bytes]], redactor: Redactor) -> St
     # What the deltas spell is checked once more as a whole: fragments joined by id across a change of index
     # are not grouped together by `redact_deltas`.
     assembled = redactor.value(assembled) if redactor.active and assembled is not MISSING else assembled
-    issues = tuple((i.kind, i.line, redactor.text(i.message)) for i in decoder.issues)
-    return Stream(tuple(events), issues, done, assembled, tuple(redactor.text(n) for n in notes))
+    return Stream(tuple(events), _issues(decoder, redactor), done, assembled, tuple(redactor.text(n) for n in notes))
+
+
+_CONTEXT = 8
+"""Events read on each side of those an excerpt keeps, only so that a secret cut across their deltas is found."""
+
+
+def read_excerpt(
+    chunks: Iterable[tuple[float, bytes]], redactor: Redactor, *, keep_bytes: int, keep_last: int
+) -> tuple[Stream, int, float | None]:
+    """What is kept of a stream cut off at the size cap: the events its first `keep_bytes` of data hold and its last
+    `keep_last` events, with how many events it had and the longest wait between two of them (None for fewer than
+    two). Nothing is rebuilt from it (it is not judged).
+
+    The events in between are counted and dropped as they are read, and only the kept ones (and a few beside them,
+    so that a secret cut across deltas there is found whole) are parsed as JSON; no line or event is held past
+    `keep_bytes`, so a cap-sized stream of one endless line costs what its bytes do.
+    """
+    decoder = SSEDecoder(limit=keep_bytes)
+    head: list[tuple[Event, float]] = []
+    after: list[tuple[Event, float]] = []
+    tail: deque[tuple[Event, float]] = deque(maxlen=keep_last + _CONTEXT)
+    count = 0
+    held = 0
+    gap: float | None = None
+    last: float | None = None
+    for at, data in chunks:
+        for event in decoder.feed(data):  # the event the cut fell in never ended: it is not dispatched
+            count += 1
+            held += len(event.data)
+            if held <= keep_bytes:
+                head.append((event, at))
+            else:
+                tail.append((event, at))
+                if len(after) < _CONTEXT:
+                    after.append((event, at))
+            if last is not None:
+                gap = max(gap or 0.0, at - last)
+            last = at
+    first = _without_split_secrets([_event(e, at, redactor) for e, at in (*head, *after)], redactor)[: len(head)]
+    ending = _without_split_secrets([_event(e, at, redactor) for e, at in tail], redactor)[-keep_last:]
+    ending = ending if keep_last else []
+    events = [*first, *ending]
+    done = next((i for i, e in enumerate(events) if e.data.strip() == DONE), None)
+    shown = f"the {len(first)} in its first {size(keep_bytes)} of data"
+    if ending:
+        shown += f" and its last {len(ending)}"
+    note = (
+        f"the stream was cut off at --max-response-bytes: {count} events had arrived, of which the report keeps "
+        f"{shown}; nothing was rebuilt from them"
+    )
+    return Stream(tuple(events), _issues(decoder, redactor)[:20], done, MISSING, (note,)), count, gap
 
 
 def _leaves(value: Any, key: tuple[Any, ...] = (), path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:

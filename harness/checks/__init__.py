@@ -40,11 +40,14 @@ RUNNER_CODES = {
     "transport.connect": "The connection could not be made (refused, unreachable, timed out connecting).",
     "transport.timeout": "No data arrived within --timeout.",
     "transport.reset": "The connection closed before the answer was complete.",
-    "transport.protocol": "The answer broke HTTP (bad framing or encoding).",
-    "transport.too_large": "The answer was larger than --max-response-bytes.",
-    "transport.deadline": "The case did not finish within --deadline, retries included.",
+    "transport.protocol": "The answer was not HTTP, broke its framing, or did not decode as its Content-Encoding says.",
+    "transport.too_large": "The answer was larger than --max-response-bytes, decoded (a compression bomb stops there).",
+    "transport.deadline": "The case did not finish within --deadline, retries included (or Retry-After asked past it).",
 }
 INTERNAL_CODE = "harness.check_crashed"
+MAX_FINDINGS = 100
+"""Findings kept per check and exchange: a stream of a million bad chunks is reported with a count, not a million
+findings (each of which the report would hold)."""
 
 Applies = Callable[[Exchange, "CheckContext"], bool]
 
@@ -135,6 +138,28 @@ def collapse(findings: list[Finding]) -> list[Finding]:
     return out
 
 
+def _bounded(found: Iterable[Finding]) -> list[Finding]:
+    """The first `MAX_FINDINGS` findings, and one more that counts the rest (read and dropped, never held)."""
+    kept: list[Finding] = []
+    more = 0
+    first_dropped: Finding | None = None
+    for finding in found:
+        if len(kept) < MAX_FINDINGS:
+            kept.append(finding)
+        else:
+            more += 1
+            first_dropped = first_dropped or finding
+    if first_dropped is not None:
+        kept.append(
+            Finding(
+                first_dropped.code,
+                first_dropped.pointer,
+                f"and {more} more findings of this check like the {MAX_FINDINGS} before (only those are listed)",
+            )
+        )
+    return kept
+
+
 def run_checks(exchange: Exchange, context: CheckContext) -> list[Finding]:
     """Every finding of every check that applies, in registration order; a crashing check is reported, not raised."""
     findings: list[Finding] = []
@@ -142,7 +167,7 @@ def run_checks(exchange: Exchange, context: CheckContext) -> list[Finding]:
         try:
             if not item.applies(exchange, context):
                 continue
-            findings.extend(item.function(exchange, context))
+            findings.extend(_bounded(item.function(exchange, context)))
         except Exception as exc:  # a bug in a check must not hide the other checks' findings
             where = traceback.extract_tb(exc.__traceback__)[-1]
             findings.append(

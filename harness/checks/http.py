@@ -44,10 +44,33 @@ def status(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
         message = f"an invalid request must be refused with {expected}, not {response.status}"
     else:
         message = f"expected status {expected}, got {response.status}"
+    if 300 <= response.status < 400:
+        message += _redirect(response.headers.get("location"))
+    elif exchange.attempts > 1 and response.status in (429, 503):
+        message += f" (the last of {exchange.attempts} attempts: 429 and 503 are retried --retries times)"
     if reason:
         message += f": {short(reason, 200)}"
     yield Finding(
         "http.status", "/response/status", message, wanted[0] if len(wanted) == 1 else wanted, response.status
+    )
+
+
+def _redirect(location: str | None) -> str:
+    """What a redirect asked for, and why it was not followed: the harness sends each request, and its credential,
+    only to the URL it was given. The place is shown without what a URL may carry as a credential."""
+    if not location:
+        return " (a redirect with no Location; redirects are never followed)"
+    # Taken apart by hand: a Location is whatever the endpoint wrote (its userinfo already redacted to
+    # `[redacted]`, which a URL parser would take for an IPv6 address), and only its place is shown.
+    scheme, separator, rest = location.partition("://")
+    place = location
+    if separator:
+        authority, slash, path = rest.partition("/")
+        place = f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
+    place = place.split("?", 1)[0].split("#", 1)[0]
+    return (
+        f" (a redirect to {short(place, 160)}, which is never followed, so that no request nor credential goes where "
+        "the endpoint's URL does not say; point the URL at where the endpoint answers)"
     )
 
 

@@ -6,11 +6,11 @@ answer; the checks here are about what only a stream has. Pointers name the even
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 from .. import schemas
+from ..bounded import TooDeep, loads
 from ..models import Exchange, Finding, Stream
 from ..pointer import MISSING, join
 from . import CheckContext, check, request, short
@@ -83,10 +83,24 @@ def data_json(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
             yield Finding(
                 "stream.data_json",
                 join("/stream/events", i, "data"),
-                f"event {i} holds data that is not JSON: {short(event.data)}",
+                f"event {i} holds data that is not JSON{_why_not(event.data)}: {short(event.data)}",
                 "a JSON chunk",
-                event.data,
+                event.data if len(event.data) <= _SHOWN else short(event.data, _SHOWN),
             )
+
+
+_SHOWN = 4096  # of an event's data, in a finding: an event may be as large as the whole answer
+
+
+def _why_not(data: str) -> str:
+    """Only the reason that is not plain to see in the data: JSON that parses but nests too deep."""
+    try:
+        loads(data)
+    except TooDeep as exc:
+        return f" the harness reads ({exc})"
+    except ValueError:
+        pass
+    return ""
 
 
 @check(applies=_streamed)
@@ -388,7 +402,7 @@ def _kind(exchange: Exchange) -> list[tuple[Any, tuple[str, ...], bool | None]] 
         is_json = None
         if json_wanted and isinstance(content, str):
             try:
-                json.loads(content)
+                loads(content, constants=True)
                 is_json = True
             except ValueError:
                 is_json = False

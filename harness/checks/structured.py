@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .. import schemas
+from ..bounded import TooDeep, loads
 from ..models import Exchange, Finding
 from ..pointer import join
 from . import CheckContext, answered_ok, check, choices, message, request, short
@@ -24,12 +25,14 @@ def _applies(exchange: Exchange, context: CheckContext) -> bool:
     return answered_ok(exchange, context) and _format(exchange).get("type") in ("json_object", "json_schema")
 
 
-def _diagnose(text: str) -> str:
+def _diagnose(text: str, why: str | None = None) -> str:
     """Why content is not JSON, in the words a user would search for."""
+    if why is not None:
+        return why
     fenced = _FENCE.match(text)
     if fenced:
         try:
-            json.loads(fenced.group(1))
+            loads(fenced.group(1), constants=True)
             return "it is JSON wrapped in a markdown code fence"
         except ValueError:
             pass
@@ -39,7 +42,7 @@ def _diagnose(text: str) -> str:
         try:
             decoder.raw_decode(text[start:])
             return "it has text around the JSON"
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past what Python's parser can read
             pass
     if not text.strip():
         return "it is empty"
@@ -55,9 +58,20 @@ def _contents(exchange: Exchange) -> Iterator[tuple[str, str, dict[str, Any]]]:
 
 def _parse(text: str) -> tuple[bool, Any]:
     try:
-        return True, json.loads(text)
+        return True, loads(text, constants=True)
     except ValueError:
         return False, None
+
+
+def _too_deep(text: str) -> str | None:
+    """Why JSON content that parses is still not judged: it nests past what the harness reads."""
+    try:
+        loads(text, constants=True)
+    except TooDeep as exc:
+        return str(exc)
+    except ValueError:
+        pass
+    return None
 
 
 @check(applies=_applies)
@@ -67,12 +81,13 @@ def content_json(exchange: Exchange, context: CheckContext) -> Iterator[Finding]
     for pointer, text, choice in _contents(exchange):
         ok, value = _parse(text)
         if not ok:
-            if _cut(exchange, choice):
+            deep = _too_deep(text)
+            if _cut(exchange, choice) and deep is None:
                 continue  # cut short by max_tokens or a stop sequence: structured.truncated reports it
             yield Finding(
                 "structured.content_json",
                 pointer,
-                f"with response_format {kind}, the content must be only JSON; {_diagnose(text)}: {short(text)}",
+                f"with response_format {kind}, the content must be only JSON; {_diagnose(text, deep)}: {short(text)}",
                 "a JSON document",
                 text,
             )
@@ -101,7 +116,7 @@ def truncated(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
     """JSON content cut off by the token limit or a stop sequence: what the request asked for, not a fault."""
     for pointer, text, choice in _contents(exchange):
         why = _cut(exchange, choice)
-        if why and not _parse(text)[0]:
+        if why and not _parse(text)[0] and _too_deep(text) is None:
             yield Finding(
                 "structured.truncated",
                 pointer,

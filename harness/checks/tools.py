@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 from .. import schemas
+from ..bounded import TooDeep, loads
 from ..models import Exchange, Finding
 from ..pointer import join
 from . import CheckContext, answered_ok, check, choices, request, short, tool_calls
@@ -64,9 +64,20 @@ def _parsed_arguments(call: dict[str, Any]) -> tuple[bool, Any]:
     if not isinstance(raw, str):
         return False, None
     try:
-        return True, json.loads(raw)
+        return True, loads(raw, constants=True)
     except ValueError:
         return False, None
+
+
+def _unreadable(raw: str) -> str:
+    """Why arguments do not parse, as the finding says it."""
+    try:
+        loads(raw, constants=True)
+    except TooDeep as exc:
+        return f"arguments must be a JSON object encoded as a string; {exc}"
+    except ValueError:
+        pass
+    return f"arguments must be a JSON object encoded as a string; it does not parse: {short(raw)}"
 
 
 @check(applies=_has_calls)
@@ -81,7 +92,7 @@ def arguments_json(exchange: Exchange, context: CheckContext) -> Iterator[Findin
             yield Finding(
                 "tools.arguments_json",
                 join(pointer, "function", "arguments"),
-                f"arguments must be a JSON object encoded as a string; it does not parse: {short(raw)}",
+                _unreadable(raw),
                 "a JSON object",
                 raw,
             )
