@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from . import bounded
 from .atomic import atomic_write
 from .errors import HarnessError, Problem
 from .limits import RECORDING_LIMITS
@@ -126,9 +127,10 @@ def _splice(chunks: Sequence[Chunk], edits: list[_Edit]) -> tuple[Chunk, ...]:
 
 
 def _decoded_json(data: bytes) -> Any:
+    # Nesting is bounded as the harness reads answers: a redactor that walks a value must never recurse past it.
     try:
-        return json.loads(data)
-    except (ValueError, RecursionError):
+        return bounded.loads(data, constants=True)
+    except ValueError:
         return _NOT_JSON
 
 

@@ -460,11 +460,6 @@ def test_a_chunk_nested_past_the_bound_fails_the_stream(hostile: Hostile, server
     assert result.exchange.stream.assembled["choices"][0]["message"]["content"] == "word "
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="harness/recordings.py redacts a stream's chunks with json.loads and recursive redaction before the "
-    "harness reads them: its _decoded_json must read with harness.bounded.loads",
-)
 def test_a_deep_chunk_with_a_key_to_redact_fails_the_stream(hostile: Hostile, server: Server) -> None:
     results, _ = _beside(hostile, server, "deep-chunk-900", STREAM, environ={"HOSTILE_KEY": SECRET})
     _ended(results, Verdict.FAIL, "stream.data_json", "more than 64 levels deep")

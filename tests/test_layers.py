@@ -18,6 +18,8 @@ EVERYTHING = {
 }  # fmt: skip
 FORBIDDEN = {
     "options": EVERYTHING,
+    "bounded": EVERYTHING,  # reading JSON an endpoint sent, within bounds: below every module that reads answers
+    "decoding": EVERYTHING,
     "resources": EVERYTHING,
     "yamlfile": {"cases", "checks", "runner", "report", "cli", "fuzz", "profiles", *LATER},
     "cases": {"checks", "runner", "report", "cli", "fuzz", "profiles", "transport", "recordings", *LATER},

@@ -102,7 +102,7 @@ def _json_text(text: str) -> str:
 
 
 def _assemble(info: RunInfo, summary: dict[str, int], lines: Iterable[str], out: TextIO) -> None:
-    """results.json from the JSON Lines record, one result at a time, as `json.dumps(indent=2)` would lay it out."""
+    """results.json from the JSON Lines record, one result at a time: the header indented, a result a line."""
     head = _json_text(
         json.dumps({"format": RESULTS_FORMAT, "run": _run_json(info), "summary": summary}, indent=2, ensure_ascii=False)
     )
@@ -111,8 +111,9 @@ def _assemble(info: RunInfo, summary: dict[str, int], lines: Iterable[str], out:
     for line in lines:
         if not line.strip():
             continue
-        item = _json_text(json.dumps(json.loads(line), indent=2, ensure_ascii=False)).replace("\n", "\n    ")
-        out.write(("\n    " if first else ",\n    ") + item)
+        # Each result on a line of its own, as results.jsonl has it: re-indenting a 16 MiB answer would parse it again
+        # and hold several copies of it; one line a result is as easy to read, grep and diff.
+        out.write(("\n    " if first else ",\n    ") + line.rstrip("\n"))
         first = False
     out.write("\n  ]\n}\n" if not first else "]\n}\n")
 
