@@ -8,12 +8,15 @@ import os
 os.environ["NO_GCE_CHECK"] = "true"
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness.cases import parse_case
+from harness.cli import main
 from harness.endpoints import Endpoint
 from harness.engine import run
 from harness.models import Result
@@ -96,3 +99,27 @@ def real() -> tuple[str, str]:
     except httpx.HTTPError as exc:
         pytest.skip(f"the real server at {base_url} does not answer /health: {exc}")
     return base_url, os.environ.get("HARNESS_REAL_MODEL", "smollm2-135m")
+
+
+@dataclass
+class Outcome:
+    """What `harness ARGV` did: its exit code and what it printed."""
+
+    code: int
+    out: str
+    err: str
+
+
+Harness = Callable[..., Outcome]
+
+
+@pytest.fixture
+def harness(capsys: pytest.CaptureFixture[str]) -> Harness:
+    """`harness(*argv)` runs the command in-process and returns its exit code and output."""
+
+    def call(*argv: str | Path) -> Outcome:
+        code = main([str(a) for a in argv])
+        captured = capsys.readouterr()
+        return Outcome(code, captured.out, captured.err)
+
+    return call

@@ -8,16 +8,14 @@ import stat
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from harness.cases import load_cases, select
 from harness.checks import all_codes
-from harness.cli import main
 from harness.resources import bundled
+from tests.conftest import Harness, Outcome
 from tests.servers import Server, serve
 
 REPO = Path(__file__).resolve().parent.parent
@@ -25,28 +23,6 @@ CASES = bundled("cases")
 TEXT_CASES = CASES / "text.case.yaml"
 SENTINEL = "sk-sentinel-0123456789"
 HEADER_SENTINEL = "sk-sentinel-header-9876543210"
-
-
-@dataclass
-class Outcome:
-    code: int
-    out: str
-    err: str
-
-
-Harness = Callable[..., Outcome]
-
-
-@pytest.fixture
-def harness(capsys: pytest.CaptureFixture[str]) -> Harness:
-    """`harness(*argv)` runs the command in-process and returns its exit code and output."""
-
-    def call(*argv: str | Path) -> Outcome:
-        code = main([str(a) for a in argv])
-        captured = capsys.readouterr()
-        return Outcome(code, captured.out, captured.err)
-
-    return call
 
 
 @pytest.fixture

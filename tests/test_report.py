@@ -12,14 +12,14 @@ import re
 import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import xmlschema
 
-from harness.cli import build_parser, main
+from harness.cli import build_parser
 from harness.endpoints import Endpoint
 from harness.models import Exchange, Finding, HttpResponse, Result, SentRequest, Severity, Timings, Verdict
 from harness.report import RunInfo, failure_block, tell, write_reports
@@ -27,6 +27,7 @@ from harness.report.console import Console
 from harness.report.files import junit_xml, results_json, summarize, summary_md
 from harness.report.github import annotation
 from harness.resources import bundled
+from tests.conftest import Harness, Outcome
 from tests.servers import Server
 
 SCHEMA = Path(__file__).resolve().parent / "data" / "junit.xsd"
@@ -99,26 +100,11 @@ def _printed(results: list[Result], **console: Any) -> str:
     return buffer.getvalue()
 
 
-@dataclass
-class Outcome:
-    code: int
-    out: str
-    err: str
-
-
 @pytest.fixture
-def harness(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., Outcome]:
-    """`harness(*argv)` in an empty folder (so the bundled catalogue and recordings are the defaults)."""
+def harness(harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Harness:
+    """The command in an empty folder, so the bundled catalogue and recordings are the defaults."""
     monkeypatch.chdir(tmp_path)
-
-    def call(*argv: str | Path) -> Outcome:
-        code = main([str(a) for a in argv])
-        captured = capsys.readouterr()
-        return Outcome(code, captured.out, captured.err)
-
-    return call
+    return harness
 
 
 def _replay(harness: Callable[..., Outcome], *more: str) -> Outcome:

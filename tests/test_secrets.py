@@ -29,13 +29,13 @@ import pytest
 import yaml
 
 from harness.cases import parse_case
-from harness.cli import main
 from harness.dryrun import dry_run
 from harness.endpoints import Endpoint
 from harness.recordings import Chunk, Recording, load_recordings, redact_chunks
 from harness.redact import REDACTED, Redactor, sensitive_header
 from harness.streams import read_stream
 from harness.transport import EXTENSION, RecordingTransport, ReplayTransport, StaleRecording
+from tests.conftest import Outcome
 
 KEY = "sk-scan-7Hq2Lx9Vb4Nw6Tz1"  # the API key (--api-key-env SCAN_KEY)
 OTHER = "tok-extra-5Rk8Pm3Jd0Wq"  # a token the case itself sends (--redact-env OTHER_TOKEN)
@@ -344,23 +344,6 @@ def _cases(folder: Path) -> tuple[Path, Path]:
     (folder / "hostile.case.yaml").write_text(yaml.safe_dump(echoes), encoding="utf-8")
     (folder / "own.case.yaml").write_text(yaml.safe_dump(own), encoding="utf-8")
     return folder / "hostile.case.yaml", folder / "own.case.yaml"
-
-
-@dataclass
-class Outcome:
-    code: int
-    out: str
-    err: str
-
-
-@pytest.fixture
-def harness(capsys: pytest.CaptureFixture[str]) -> Callable[..., Outcome]:
-    def call(*argv: str | Path) -> Outcome:
-        code = main([str(a) for a in argv])
-        captured = capsys.readouterr()
-        return Outcome(code, captured.out, captured.err)
-
-    return call
 
 
 @pytest.fixture
