@@ -19,6 +19,8 @@ from harness.resources import bundled
 from tests.servers import Server
 
 pytest_plugins = ["pytester"]
+# Each test runs pytest in a subprocess (seconds apiece): with the fuzzing suites, under -m slow, which CI runs.
+pytestmark = pytest.mark.slow
 
 RECORDINGS = bundled("recordings")
 ENDPOINT = "llama.cpp-smollm2"  # the endpoint the bundled recordings were made of
