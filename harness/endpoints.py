@@ -6,7 +6,7 @@ import difflib
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -69,6 +69,10 @@ class Endpoint:
     def secret_headers(self) -> list[str]:
         """Values of headers that carry credentials, which must never be written anywhere."""
         return [v for k, v in self.headers.items() if k.lower() in _SENSITIVE]
+
+    def shown(self, redact_url: Callable[[str], str]) -> Endpoint:
+        """The endpoint as reports may show it: its URL redacted, no headers (they may carry credentials)."""
+        return replace(self, base_url=redact_url(self.base_url), headers={})
 
 
 def api_origin(value: str) -> str:

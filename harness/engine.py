@@ -12,7 +12,7 @@ import asyncio
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -99,8 +99,7 @@ async def execute(
     opening = RunStarted(
         run_id=source.run_id or started.strftime("%Y%m%d-%H%M%S"),
         started=stamp(started),
-        # As reports may show them: URLs redacted, no headers (they may carry credentials).
-        endpoints=tuple(replace(e, base_url=session.redactor.url(e.base_url), headers={}) for e in endpoints),
+        endpoints=tuple(e.shown(session.redactor.url) for e in endpoints),
         profiles={name: profile.name for name, profile in session.profiles.items()},
         total=total,
         origin=source.origin,

@@ -286,7 +286,7 @@ def shown_endpoints(endpoints: Sequence[Endpoint], options: Options) -> tuple[En
     from .redact import Redactor
 
     redactor = Redactor(options.extra_secrets)
-    return tuple(replace(e, base_url=redactor.url(e.base_url), headers={}) for e in endpoints)
+    return tuple(e.shown(redactor.url) for e in endpoints)
 
 
 def replay_folders(args: argparse.Namespace) -> tuple[list[str], str]:

@@ -21,7 +21,7 @@ from rich.table import Table
 
 from ..events import ResultReady, RunFinished, RunStarted
 from ..models import Verdict
-from .digest import Digest, digest, summarize
+from .digest import Digest, Digests, digest, summarize
 from .failure import headline
 from .files import render_summary
 from .github import annotation, append_step_summary, in_actions
@@ -78,14 +78,14 @@ class Console:
         self.reports = list(reports)
         self.closing = closing
         self._info: RunInfo | None = None
-        self._digests: list[tuple[int, Digest]] = []
+        self._digests = Digests()
         self._progress: Progress | None = None
         self._task: TaskID | None = None
         self._annotations: list[str] = []
 
     def start(self, event: RunStarted) -> None:
         self._info = RunInfo.opening(event, self.targets)
-        self._digests = []
+        self._digests = Digests()
         total = event.total
         if event.banner:  # even with -q: replayed answers must never pass for a live run
             self.out.print(f"[bold yellow]{escape(event.banner)}[/]")
@@ -125,7 +125,7 @@ class Console:
 
     def result(self, event: ResultReady) -> None:
         result = event.result
-        self._digests.append((event.index, digest(result, self._info)))
+        self._digests.add(event.index, digest(result, self._info))
         if self.annotate and result.verdict in (Verdict.FAIL, Verdict.ERROR):
             self._annotations.append(annotation(result, self.workspace))
         if self._progress is not None and self._task is not None:
@@ -146,7 +146,7 @@ class Console:
     def finish(self, event: RunFinished) -> None:
         assert self._info is not None
         info = self._info.closing(event)
-        digests = [d for _, d in sorted(self._digests, key=lambda pair: pair[0])]  # the planned order
+        digests = self._digests.in_order()
         if self._progress is not None:
             self._progress.stop()
         bad = [d for d in digests if d.bad]
@@ -202,7 +202,7 @@ class Console:
     @property
     def counts(self) -> dict[str, int]:
         """Counts by verdict of what this console was told, for the exit code."""
-        return summarize(d for _, d in self._digests)
+        return self._digests.counts()
 
     def _table(self, digests: list[Digest]) -> Table:
         table = Table(title="Summary", show_lines=False)

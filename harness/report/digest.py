@@ -17,7 +17,7 @@ from .failure import failure_block, headline
 from .figures import case_cell, figures
 from .info import RunInfo
 
-__all__ = ["Digest", "Tally", "digest", "summarize"]
+__all__ = ["Digest", "Digests", "Tally", "digest", "summarize"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,6 +112,23 @@ class Tally:
     def counts(self) -> dict[str, int]:
         verdicts = {v.value: self._verdicts.get(v.value, 0) for v in Verdict}
         return {"total": sum(self._verdicts.values()), **verdicts, "warnings": self._warnings}
+
+
+class Digests:
+    """The digests of a run kept by their planned index, since results arrive in the order they finish: what
+    the console and the digest files render at the end, in the order the run planned."""
+
+    def __init__(self) -> None:
+        self._items: list[tuple[int, Digest]] = []
+
+    def add(self, index: int, item: Digest) -> None:
+        self._items.append((index, item))
+
+    def in_order(self) -> list[Digest]:
+        return [item for _, item in sorted(self._items, key=lambda pair: pair[0])]
+
+    def counts(self) -> dict[str, int]:
+        return summarize(item for _, item in self._items)
 
 
 def summarize(results: Iterable[Result | Digest]) -> dict[str, int]:

@@ -17,7 +17,7 @@ from ..atomic import atomic_stream, atomic_write
 from ..endpoints import Endpoint
 from ..events import Handler, ResultReady, RunFinished, RunStarted
 from ..models import Result, Verdict, to_json
-from .digest import Digest, Tally, digest, summarize
+from .digest import Digest, Digests, Tally, digest, summarize
 from .info import RunInfo
 
 __all__ = [
@@ -294,19 +294,18 @@ class _DigestFile:
         self.path = directory / self.name
         self._targets = targets or {}
         self._info: RunInfo | None = None
-        self._digests: list[tuple[int, Digest]] = []
+        self._digests = Digests()
 
     def start(self, event: RunStarted) -> None:
         self._info = RunInfo.opening(event, self._targets)
-        self._digests = []
+        self._digests = Digests()
 
     def result(self, event: ResultReady) -> None:
-        self._digests.append((event.index, digest(event.result, self._info)))
+        self._digests.add(event.index, digest(event.result, self._info))
 
     def finish(self, event: RunFinished) -> None:
         assert self._info is not None
-        digests = [d for _, d in sorted(self._digests, key=lambda pair: pair[0])]
-        atomic_write(self.path, _json_text(self.render(self._info.closing(event), digests)))
+        atomic_write(self.path, _json_text(self.render(self._info.closing(event), self._digests.in_order())))
 
     def render(self, info: RunInfo, digests: list[Digest]) -> str:
         raise NotImplementedError
