@@ -18,6 +18,7 @@ import base64
 import hashlib
 import html
 import json
+import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -118,11 +119,21 @@ def _plot(title: str, series: dict[str, list[float]]) -> str:
     """A box plot per endpoint as inline SVG, drawn by pygal, without the script pygal adds for its tooltips."""
     import pygal
 
-    def no_scripts(root: Any) -> Any:
+    # Importing pygal appends a finder for its map plugins (pygal.maps.*, unused here) to sys.meta_path, with only
+    # the legacy find_module: every later import that reaches it warns, an error under `-W error` (Kozea/pygal#532).
+    sys.meta_path[:] = [finder for finder in sys.meta_path if type(finder).__module__ != "pygal"]
+
+    def offline(root: Any) -> Any:
+        """No script (the page's policy would refuse it); each value's text as a native tooltip instead."""
         for parent in list(root.iter()):
             for child in list(parent):
-                if isinstance(child.tag, str) and child.tag.rsplit("}", 1)[-1] == "script":
+                name = child.tag.rsplit("}", 1)[-1] if isinstance(child.tag, str) else ""
+                if name == "script":
                     parent.remove(child)
+                elif name == "desc" and child.get("class") == "value":
+                    tip = root.makeelement(child.tag.replace("desc", "title"), {})
+                    tip.text = child.text
+                    parent.insert(0, tip)
         return root
 
     chart = pygal.Box(
@@ -135,7 +146,7 @@ def _plot(title: str, series: dict[str, list[float]]) -> str:
         legend_at_bottom=True,
         y_title="ms",
     )
-    chart.add_xml_filter(no_scripts)
+    chart.add_xml_filter(offline)
     for endpoint, values in series.items():
         chart.add(endpoint, values)
     return str(chart.render(is_unicode=True))
