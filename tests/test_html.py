@@ -21,11 +21,12 @@ import pytest
 
 from harness.endpoints import Endpoint
 from harness.models import Exchange, Finding, HttpResponse, Result, SentRequest, Timings, Verdict
-from harness.report import RunInfo, write_reports
+from harness.report import write_reports
 from harness.report.html import PIECE_LIMIT, SCRIPT, RecordLog, html_report
 from harness.resources import bundled
 from tests.conftest import Harness
 from tests.servers import Server
+from tests.test_report import INFO as REPORT_INFO
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -39,12 +40,9 @@ CHROMIUM_ARGS = [
 ]
 HOSTILE = '</pre></td><script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">"\'&<!--'
 
-INFO = RunInfo(
-    run_id="20260101-000000",
-    started="2026-01-01T00:00:00Z",
-    finished="2026-01-01T00:00:01Z",
-    duration_s=1.0,
-    harness_version="0.0.0",
+INFO = replace(
+    REPORT_INFO,
+    origin="live",
     endpoints=(
         Endpoint(name="fast", base_url="http://127.0.0.1:9/v1", model="m"),
         Endpoint(name="slow", base_url="http://127.0.0.1:9/v1", model="m"),

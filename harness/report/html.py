@@ -55,6 +55,7 @@ class _Cell:
     ttft_ms: float | None
     status: Any
     warnings: frozenset[str]
+    reason: str
 
 
 @dataclass(slots=True)
@@ -90,6 +91,7 @@ class _Matrix:
             ttft_ms=_number(timings.get("ttft_ms")),
             status=record.get("status"),
             warnings=frozenset(str(f.get("code", "")) for f in findings if f.get("severity") == "warning"),
+            reason=str(record.get("reason") or ""),
         )
         self.rows.setdefault(key, {})[endpoint] = cell
         tags = [str(t) for t in record.get("tags") or []]
@@ -174,7 +176,8 @@ th{background:#f4f4f4;text-align:left}.num{text-align:right}
 .v{display:inline-block;padding:0 .4em;border-radius:3px;font-weight:600;font-size:.85em;color:#fff}
 .v-pass{background:#2e7d32}.v-fail{background:#c62828}.v-error{background:#6a1b9a}.v-skip{background:#757575}
 .v-none{background:#bbb}.warn{color:#a15c00}.codes a{display:block;font-family:monospace;font-size:.85em}
-.figs{color:#555;font-size:.85em;white-space:nowrap}.note{background:#fff3cd;padding:.5em;border:1px solid #e0c36a}
+.figs{color:#555;font-size:.85em;white-space:nowrap}.why{white-space:normal}
+.note{background:#fff3cd;padding:.5em;border:1px solid #e0c36a}
 .filters{display:flex;flex-wrap:wrap;gap:1.2em;align-items:center;background:#f7f7f7;padding:.5em}
 .filters fieldset{border:0;margin:0;padding:0}.plots{display:flex;flex-wrap:wrap;gap:1em}
 .plots figure{margin:0}.plots svg{width:600px;max-width:100%;height:auto;border:1px solid #eee}
@@ -324,10 +327,15 @@ def _cell(cell: _Cell | None, endpoint: str) -> str:
     )
     ttft = f" · TTFT {_ms(cell.ttft_ms)} ms" if cell.ttft_ms is not None else ""
     status = f"{_e(cell.status)} · " if cell.status is not None else ""
+    figures = (
+        f"{status}{_ms(cell.total_ms)} ms{ttft}"
+        if cell.total_ms is not None
+        else f'<span class="why">{_e(cell.reason[:120])}</span>'
+    )
     return (
         f'<td class="cell" {column} data-endpoint="{_e(endpoint)}" data-verdict="{_e(cell.verdict)}">'
         f'<a class="v v-{_e(cell.verdict)}" href="#r{cell.index}">{_e(cell.verdict)}</a>'
-        f'<div class="figs">{status}{_ms(cell.total_ms)} ms{ttft}</div><div class="codes">{codes}</div></td>'
+        f'<div class="figs">{figures}</div><div class="codes">{codes}</div></td>'
     )
 
 
