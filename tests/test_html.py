@@ -278,6 +278,7 @@ def chromium() -> Iterator[_Chromium]:
         browser.close()
 
 
+@pytest.mark.browser
 def test_two_endpoints_in_one_run_read_side_by_side_in_chromium(
     chromium: _Chromium, server: Server, harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -343,12 +344,24 @@ def test_two_endpoints_in_one_run_read_side_by_side_in_chromium(
     assert opened.console == []
 
 
+@pytest.mark.browser
 def test_a_hostile_answer_runs_nothing_in_chromium(chromium: _Chromium, tmp_path: Path) -> None:
     text = json.dumps({"choices": [{"message": {"content": HOSTILE}}]})
-    result = _result(f"case{HOSTILE}", "fast", Verdict.FAIL, replace(FINISH, message=HOSTILE), text=text, title=HOSTILE)
-    write_reports(tmp_path, replace(INFO, banner=HOSTILE), [result])
+    hostile = replace(FINISH, message=HOSTILE)
+    endpoint = f"ep{HOSTILE}"
+    result = _result(f"case{HOSTILE}", endpoint, Verdict.FAIL, hostile, text=text, title=HOSTILE, tags=(HOSTILE,))
+    info = replace(INFO, banner=HOSTILE, endpoints=(Endpoint(name=endpoint, base_url="http://127.0.0.1:9/v1"),))
+    write_reports(tmp_path, info, [result])
     opened = chromium.open(tmp_path / "report.html")
-    assert opened.page.evaluate("typeof window.pwned") == "undefined"
-    assert opened.page.locator("img").count() == 0
+    page = opened.page
+    assert page.evaluate("typeof window.pwned") == "undefined"
+    assert page.locator("img").count() == 0
     assert HOSTILE in opened.text("section.result")
+    # What the filters match on survives the round trip through the page's attributes, whatever it holds.
+    page.select_option("#filter-tag", HOSTILE)
+    assert opened.visible("tr.case") == 1
+    page.locator('input[name="endpoint"]').uncheck()
+    assert opened.visible("tr.case") == 0 and opened.visible("section.result") == 0
+    page.locator('input[name="endpoint"]').check()
+    assert opened.visible("tr.case") == 1 and opened.visible("section.result") == 1
     assert opened.console == []
