@@ -17,7 +17,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import io
 import json
+import statistics
 import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -110,11 +112,7 @@ class _Matrix:
 
 
 def _median(values: list[float]) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    return statistics.median(values) if values else None
 
 
 def _plot(title: str, series: dict[str, list[float]]) -> str:
@@ -473,8 +471,6 @@ def render_html(
 
 def html_report(*, records: Iterable[Record], runs: Sequence[Record] = (), notes: Sequence[str] = ()) -> str:
     """The page as a string, for records already in hand."""
-    import io
-
     out = io.StringIO()
     render_html(out, records=list(records), runs=runs, notes=notes)
     return out.getvalue()
