@@ -191,7 +191,8 @@ def test_the_default_run_replays_the_bundled_recordings_and_says_so(
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert code == (1 if results["summary"]["fail"] or results["summary"]["error"] else 0)
     assert results["run"]["origin"] == "replay:recordings"
-    assert out.startswith("REPLAYED FROM RECORDINGS") and "not a live run" in out.splitlines()[-4]
+    last = [line for line in out.splitlines() if not line.startswith("report: ")][-1]
+    assert out.startswith("REPLAYED FROM RECORDINGS") and "not a live run" in last
     assert (tmp_path / "out" / "summary.md").read_text().splitlines()[2].startswith("> REPLAYED FROM RECORDINGS")
     assert 'name="origin" value="replay:recordings"' in (tmp_path / "out" / "junit.xml").read_text()
 

@@ -258,7 +258,8 @@ def test_quiet_on_the_command_line(harness: Callable[..., Outcome]) -> None:
     assert "Summary" not in quiet.out and "PASS " not in quiet.out
     # Replayed answers say so on the first and the last page even when quiet.
     lines = quiet.out.splitlines()
-    assert lines[0].startswith("REPLAYED FROM RECORDINGS") and lines[-4].startswith("REPLAYED FROM RECORDINGS")
+    assert lines[0].startswith("REPLAYED FROM RECORDINGS") and lines[-5].startswith("REPLAYED FROM RECORDINGS")
+    assert lines[-4:] == [f"report: r/{name}" for name in ("results.json", "junit.xml", "summary.md", "report.html")]
     assert "Summary" in loud.out and "PASS  tools-choice-required" in loud.out
     assert not (quiet.err or loud.err)
 

@@ -18,10 +18,12 @@ from ..endpoints import Endpoint
 from ..events import Handler, ResultReady, RunFinished, RunStarted
 from ..models import Result, Verdict, to_json
 from .digest import Digest, Digests, Tally, digest, summarize
+from .html import RecordLog, render_html
 from .info import RunInfo
 
 __all__ = [
     "RESULTS_FORMAT",
+    "HtmlFile",
     "JUnitFile",
     "ResultsFile",
     "SummaryFile",
@@ -161,6 +163,10 @@ class ResultsFile:
                     yield log.readline().decode("utf-8")
 
             atomic_stream(self.path, lambda out: _assemble(info, self._tally.counts(), in_order(), out))
+
+    def records(self) -> RecordLog:
+        """The records written so far, read back from `results.jsonl` in planned order each time they are iterated."""
+        return RecordLog(self.log, [offset for _, offset in sorted(self._places)])
 
 
 def results_json(info: RunInfo, results: list[Result]) -> str:
@@ -329,6 +335,37 @@ class SummaryFile(_DigestFile):
         return render_summary(info, digests)
 
 
+class HtmlFile:
+    """`report.html`: the run as one page for a browser, rendered at the end from the records in `results.jsonl`.
+
+    It keeps nothing of a result as it arrives: the records are already on disk, so the page of a long run costs
+    no more memory than one exchange at a time.
+    """
+
+    def __init__(self, directory: Path, results: ResultsFile, targets: dict[str, str] | None = None) -> None:
+        self.path = directory / "report.html"
+        self._results = results
+        self._targets = targets or {}
+        self._info: RunInfo | None = None
+
+    def start(self, event: RunStarted) -> None:
+        self._info = RunInfo.opening(event, self._targets)
+
+    def result(self, event: ResultReady) -> None:
+        pass
+
+    def finish(self, event: RunFinished) -> None:
+        assert self._info is not None
+        info = self._info.closing(event)
+        records = self._results.records()
+        atomic_stream(
+            self.path,
+            lambda out: render_html(
+                out, records=records, runs=[_run_json(info)], notes=[info.banner] if info.banner else []
+            ),
+        )
+
+
 def junit_xml(info: RunInfo, results: list[Result]) -> str:
     return _junit(info, [digest(r, info) for r in results])
 
@@ -337,9 +374,16 @@ def summary_md(info: RunInfo, results: list[Result], banner: str = "") -> str:
     return render_summary(replace(info, banner=banner or info.banner), [digest(r, info) for r in results])
 
 
-def report_files(directory: Path, targets: dict[str, str] | None = None) -> list[ResultsFile | _DigestFile]:
-    """The handlers that write a run's report folder: results.jsonl and results.json, junit.xml, summary.md."""
-    return [ResultsFile(directory, targets), JUnitFile(directory, targets), SummaryFile(directory, targets)]
+def report_files(directory: Path, targets: dict[str, str] | None = None) -> list[ResultsFile | _DigestFile | HtmlFile]:
+    """The handlers that write a run's report folder: results.jsonl and results.json, junit.xml, summary.md and
+    report.html (which reads its records back from results.jsonl, so it comes after it)."""
+    results = ResultsFile(directory, targets)
+    return [
+        results,
+        JUnitFile(directory, targets),
+        SummaryFile(directory, targets),
+        HtmlFile(directory, results, targets),
+    ]
 
 
 def tell(handlers: Sequence[Handler], info: RunInfo, results: Sequence[Result]) -> None:
