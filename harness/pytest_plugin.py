@@ -4,10 +4,11 @@ It is registered through the `pytest11` entry point, so pytest loads it in every
 chat-conformance is installed, including runs that have nothing to do with it. Two rules follow. Importing it
 loads only pytest, the stdlib and the option table (never httpx, Hypothesis or google-auth: the package's
 `__init__` imports lazily, and what a run needs is imported inside the hooks). And it stays off, collecting
-nothing, unless a `--harness-*` flag or a `harness_*` ini key asks for it.
+nothing, unless a `--harness-*` flag, a `harness_*` ini key or a conftest's `pytest_harness_options` asks for it.
 
-Options come from `harness.options.OPTIONS`, as `--harness-<name>` flags and `harness_<name>` ini keys, resolved
-flag > ini > default into the namespace `harness run` parses, then handed to `harness.setup`, which the CLI
+Options come from `harness.options.OPTIONS`, as `--harness-<name>` flags and `harness_<name>` ini keys, and as
+the keys of what `pytest_harness_options` returns, resolved flag > ini > conftest > default into the namespace
+`harness run` parses, then handed to `harness.setup`, which the CLI
 uses too: the same flags reach the same endpoints and replay the same recordings. The items that remain once
 pytest has selected them (`-k`, `-m`, `--deselect`, `--lf`) are run through the engine together, at the first
 one's setup, so requests go out concurrently as in `harness run`.
@@ -58,6 +59,24 @@ DEFAULT_PATTERNS = ("*.case.yaml", "*.case.yml")
 PYTEST_MARKERS = frozenset({"skip", "skipif", "xfail", "parametrize", "usefixtures", "filterwarnings"})
 
 
+class Hooks:
+    """The hook the plugin adds to pytest, for a project's conftest.py."""
+
+    @pytest.hookspec(firstresult=True)
+    def pytest_harness_options(self, config: pytest.Config) -> Mapping[str, Any] | None:
+        """Turn chat-conformance on from a conftest.py, with defaults for its options; None leaves it alone.
+
+        The keys are the options' names (`base_url`, `model`, `replay`, `case_pattern`, ...), the values what
+        the `harness_*` ini keys take; `{}` turns the plugin on with every option at its default. The ini file
+        and the command line override them. Only a conftest.py pytest loads before the session starts (in the
+        rootdir, or in a folder given on the command line) is asked.
+        """
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(Hooks)
+
+
 def plugin_options() -> tuple[Option, ...]:
     """The run options pytest takes, in the table's order."""
     return tuple(o for o in OPTIONS if "run" in o.commands and o.name not in LEFT_OUT)
@@ -103,33 +122,65 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def given(config: pytest.Config, option: Option) -> Any:
-    """The option's value from the command line, else from the ini file, else None (not given)."""
+def conftest_options(config: pytest.Config) -> Mapping[str, Any] | None:
+    """What a conftest's `pytest_harness_options` returns, its keys checked; None when no conftest asks."""
+    import difflib
+
+    values = config.hook.pytest_harness_options(config=config)
+    if values is None:
+        return None
+    if not isinstance(values, Mapping):
+        raise pytest.UsageError(f"pytest_harness_options must return a dict or None, got {type(values).__name__}")
+    known = [o.name for o in plugin_options()] + [PATTERN_KEY.removeprefix("harness_")]
+    for key in values:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise pytest.UsageError(f"pytest_harness_options: unknown option {key!r}{hint}; expected one of {known}")
+    return values
+
+
+def given(config: pytest.Config, option: Option, conftest: Mapping[str, Any]) -> Any:
+    """The option's value from the command line, else the ini file, else a conftest, else None (not given)."""
     value = config.getoption(f"harness_{option.name}")
     if value is not None:
         return value
     raw = config.getini(f"harness_{option.name}")
+    where = f"ini key harness_{option.name}"
+    if raw is None:
+        raw = conftest.get(option.name)
+        where = f"pytest_harness_options()[{option.name!r}]"
     if raw is None:
         return None
     if option.repeat:
-        return list(raw)
+        return [str(v) for v in raw] if isinstance(raw, list | tuple) else [str(raw)]
     if option.switch:
         return bool(raw)
+    text = raw if isinstance(raw, str) else str(raw)  # a conftest may give a number or a Path
     try:
-        value = option.type(raw) if option.type else raw
+        value = option.type(text) if option.type else text
     except (ValueError, argparse.ArgumentTypeError) as exc:
-        raise pytest.UsageError(f"ini key harness_{option.name}: {exc} (got {raw!r})") from None
+        raise pytest.UsageError(f"{where}: {exc} (got {raw!r})") from None
     if option.choices and value not in option.choices:
-        raise pytest.UsageError(
-            f"ini key harness_{option.name}: expected one of {', '.join(option.choices)}, got {value!r}"
-        )
+        raise pytest.UsageError(f"{where}: expected one of {', '.join(option.choices)}, got {value!r}")
     return value
+
+
+def case_patterns(config: pytest.Config, conftest: Mapping[str, Any] | None) -> tuple[str, ...] | None:
+    """The case file patterns from the ini file, else a conftest; None when neither names any."""
+    patterns = config.getini(PATTERN_KEY)
+    if patterns is None and conftest is not None:
+        patterns = conftest.get(PATTERN_KEY.removeprefix("harness_"))
+        if isinstance(patterns, str):
+            patterns = patterns.split()
+    return tuple(str(p) for p in patterns) if patterns is not None else None
 
 
 def resolve(config: pytest.Config) -> argparse.Namespace | None:
     """The flags as `harness run` would have parsed them, or None when nothing asks for the plugin."""
-    values = {option.name: given(config, option) for option in plugin_options()}
-    if all(value is None for value in values.values()) and config.getini(PATTERN_KEY) is None:
+    conftest = conftest_options(config)
+    values = {option.name: given(config, option, conftest or {}) for option in plugin_options()}
+    if all(value is None for value in values.values()) and conftest is None and config.getini(PATTERN_KEY) is None:
         return None
     args = argparse.Namespace(paths=[])
     for option in OPTIONS:
@@ -278,10 +329,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         options = sending_options(args, args.concurrency)
     except HarnessError as exc:
         raise _usage(exc.problems) from None
-    patterns = session.config.getini(PATTERN_KEY)
+    patterns = case_patterns(session.config, conftest_options(session.config))
     plan = Plan(
         args=args,
-        patterns=tuple(patterns) if patterns else DEFAULT_PATTERNS,
+        patterns=patterns or DEFAULT_PATTERNS,
         endpoints=endpoints,
         options=options,
         recordings=recordings,

@@ -230,6 +230,35 @@ def test_ini_keys_alone_turn_the_plugin_on_and_name_the_case_files(pytester: pyt
     result.stdout.fnmatch_lines([f"mine.chat.yaml::hello[[]{ENDPOINT}[]]", "*3 tests collected*"])
 
 
+def test_a_conftest_turns_the_plugin_on_the_ini_file_and_flags_outweighing_it(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".chat.yaml", mine=CASES)
+    pytester.makeconftest(
+        """
+        def pytest_harness_options(config):
+            return {"base_url": "http://127.0.0.1:9/v1", "name": "from-conftest", "case_pattern": "*.chat.yaml"}
+        """
+    )
+    collect = ("-p", "no:cacheprovider", "--collect-only", "-q")
+    pytester.runpytest_subprocess(*collect).stdout.fnmatch_lines(["mine.chat.yaml::hello[[]from-conftest[]]"])
+    pytester.makeini("[pytest]\nharness_name = from-ini\n")
+    pytester.runpytest_subprocess(*collect).stdout.fnmatch_lines(["mine.chat.yaml::hello[[]from-ini[]]"])
+    from_flag = pytester.runpytest_subprocess(*collect, "--harness-name=from-flag")
+    from_flag.stdout.fnmatch_lines(["mine.chat.yaml::hello[[]from-flag[]]"])
+
+
+def test_a_conftest_s_empty_options_turn_it_on_with_the_defaults_and_a_wrong_key_is_named(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makefile(".case.yaml", mine=CASES)
+    pytester.makeconftest("def pytest_harness_options(config):\n    return {}\n")
+    on = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--collect-only", "-q")
+    on.stdout.fnmatch_lines([f"mine.case.yaml::hello[[]{ENDPOINT}[]]", "3 tests collected*"])  # bundled replay
+    pytester.makeconftest("def pytest_harness_options(config):\n    return {'base_ur': 'http://127.0.0.1:9/v1'}\n")
+    wrong = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    assert wrong.ret == pytest.ExitCode.USAGE_ERROR
+    wrong.stderr.fnmatch_lines(["*pytest_harness_options: unknown option 'base_ur' (did you mean 'base_url'?)*"])
+
+
 def test_the_fixtures_run_cases_from_a_team_s_own_tests(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_mine=f"""
