@@ -300,11 +300,61 @@ def _usage(problems: Sequence[object]) -> pytest.UsageError:
     return pytest.UsageError(f"chat-conformance (flags are --harness-<flag> under pytest):\n{lines}")
 
 
+def misread_paths(config: pytest.Config) -> str | None:
+    """Why pytest's rootdir or ini file came from a `--harness-*` value given after a space, or None if neither did.
+
+    pytest chooses its rootdir and ini file from the paths on the command line before it loads entry-point
+    plugins, so it takes `--harness-replay DIR` for an unknown flag followed by the test path DIR. Where DIR lies
+    inside the project that changes nothing, and the value reaches the plugin intact; where it lies outside (the
+    bundled recordings, a folder elsewhere) pytest roots the run there, names every item from there, and may
+    read another project's ini file. That is found by choosing again, as pytest does, without those values.
+    """
+    import inspect
+    import itertools
+    import shlex
+
+    if hasattr(config, "workerinput"):  # the controller has checked the command line the worker was given
+        return None
+    args = [*shlex.split(os.environ.get("PYTEST_ADDOPTS", "")), *map(str, config.invocation_params.args)]
+    flags = {f"--harness-{o.flag[2:]}" for o in plugin_options() if not o.switch}
+    spaced = [(flag, value) for flag, value in itertools.pairwise(args) if flag in flags]
+    if not spaced:
+        return None
+    try:
+        from _pytest.config.findpaths import determine_setup  # not public: if it has moved, the check is left out
+
+        def chosen(extra: list[str]) -> tuple[Path, Path | None]:
+            kwargs: dict[str, Any] = {
+                "inifile": config.getoption("inifilename"),
+                "args": [*map(str, config.getoption("file_or_dir") or []), *extra],
+                "rootdir_cmd_arg": config.getoption("rootdir") or None,
+                "invocation_dir": config.invocation_params.dir,
+            }
+            if "override_ini" in inspect.signature(determine_setup).parameters:
+                kwargs["override_ini"] = config.getoption("override_ini")
+            found = determine_setup(**kwargs)
+            return found[0], found[1]
+
+        if chosen([value for _, value in spaced]) == chosen([]):
+            return None
+    except (ImportError, TypeError):
+        return None
+    flag, value = next(((f, v) for f, v in spaced if Path(v).exists()), spaced[0])
+    return (
+        f"{flag} {value}: pytest took {value}, given after a space, for a test path before this plugin was loaded, "
+        f"and chose its rootdir ({config.rootpath}) and ini file ({config.inipath or 'none'}) from it; "
+        f"write {flag}={value}"
+    )
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Resolve endpoints and recordings before collection, so a wrong flag stops the run as `harness run` would."""
     args = resolve(session.config)
     if args is None:
         return
+    misread = misread_paths(session.config)
+    if misread:
+        raise _usage([misread])
     from .errors import ConfigError, HarnessError, Problem
     from .profiles import load_profile
     from .setup import (

@@ -188,6 +188,29 @@ def test_replay_gives_the_verdicts_of_harness_run(pytester: pytest.Pytester) -> 
     assert "failed" in seen.values() and "passed" in seen.values()
 
 
+def test_a_path_given_after_a_space_works_in_the_project_and_is_refused_where_it_would_move_the_rootdir(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    _catalogue(pytester)
+    shutil.copytree(RECORDINGS, pytester.path / "recordings")
+    spaced = _outcomes(pytester, "-p", "no:cacheprovider", "cases", "--harness-replay", "recordings")
+    assert spaced == _outcomes(pytester, "-p", "no:cacheprovider", "cases", "--harness-replay=recordings")
+    # Elsewhere, beside another project's ini file, pytest would root the run there before the plugin is loaded.
+    shutil.copytree(RECORDINGS, tmp_path / "recordings")
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    moved = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "cases", "--harness-replay", str(tmp_path / "recordings")
+    )
+    assert moved.ret == pytest.ExitCode.USAGE_ERROR
+    moved.stderr.fnmatch_lines(
+        [
+            f"*--harness-replay {tmp_path / 'recordings'}: pytest took * for a test path *"
+            f"rootdir ({tmp_path}) and ini file ({tmp_path / 'pytest.ini'}) *"
+            f"write --harness-replay={tmp_path / 'recordings'}"
+        ]
+    )
+
+
 def test_xdist_spreads_the_items_over_workers_with_the_verdicts_of_harness_run(pytester: pytest.Pytester) -> None:
     _catalogue(pytester)
     expected = _harness_run(pytester.path, "--replay", str(RECORDINGS))
