@@ -197,8 +197,8 @@ def resolve(config: pytest.Config) -> argparse.Namespace | None:
 class Outcome:
     """What an item shows of its result: kept instead of the result, so no exchange outlives its judgement.
 
-    With `--harness-report-dir`, also what the report folder keeps of it (its results.jsonl line and its
-    digest), handed on with the item's report, so a pytest-xdist worker's results reach the controller's files.
+    On a pytest-xdist worker with `--harness-report-dir`, also what the report folder keeps of it (its
+    results.jsonl line and its digest), until the item's report carries it to the controller.
     """
 
     verdict: str
@@ -249,20 +249,24 @@ class SessionReport:
         self.seen: set[int] = set()
         self.t0 = time.perf_counter()
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        from .report.digest import Digest
-
-        kept = getattr(report, KEPT, None)
-        if not isinstance(kept, dict) or kept["index"] in self.seen:  # a rerun item reports its result again
+    def add(self, index: int, line: str, digest: Digest) -> None:
+        """One item's result, `index` its place in collection order."""
+        if index in self.seen:  # a rerun item reports its result again
             return
         if not self.opened:
             for handler in self.handlers:
                 handler.start(self.opening)
             self.opened = True
-        self.seen.add(kept["index"])
-        digest = Digest.from_json(kept["digest"])
+        self.seen.add(index)
         for handler in self.handlers:
-            handler.keep(kept["index"], kept["line"], digest)
+            handler.keep(index, line, digest)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        from .report.digest import Digest
+
+        kept = getattr(report, KEPT, None)
+        if isinstance(kept, dict):
+            self.add(kept["index"], kept["line"], Digest.from_json(kept["digest"]))
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         from datetime import UTC, datetime
@@ -452,7 +456,7 @@ def pytest_runtest_makereport(
         plan = item.config.stash[PLAN]
         outcome = plan.outcomes.get(item.key)
         if outcome is not None and outcome.digest is not None:
-            kept = {"index": plan.order.get(item.key, -1), "line": outcome.line, "digest": outcome.digest.to_json()}
+            kept = {"index": plan.order[item.key], "line": outcome.line, "digest": outcome.digest.to_json()}
             setattr(report, KEPT, kept)
             plan.outcomes[item.key] = replace(outcome, line="", digest=None)  # handed on: not held to the end
     return report
@@ -609,15 +613,23 @@ class Outcomes:
         from .report.digest import digest
         from .report.files import result_line
 
+        plan = self.plan
         result = event.result
         made = digest(result, self.info)  # its failure block: for a failing, erroring or warning case
         key = (result.file, result.case_id, result.endpoint, result.mode)
-        self.plan.outcomes[key] = Outcome(
+        index = plan.order.get(key)  # None for the other run of a both-ways case whose item was not selected
+        line, kept = "", None
+        if plan.keep and index is not None:
+            if plan.report is not None:  # this process reports the session: written now, not held until the item
+                plan.report.add(index, result_line(result), made)
+            else:  # a pytest-xdist worker: the item's report carries it to the controller
+                line, kept = result_line(result), made
+        plan.outcomes[key] = Outcome(
             verdict=made.verdict.value,
             text=made.block or made.reason,
             warned=bool(made.warnings),
-            line=result_line(result) if self.plan.keep else "",
-            digest=made if self.plan.keep else None,
+            line=line,
+            digest=kept,
         )
 
     def finish(self, event: RunFinished) -> None:

@@ -219,7 +219,7 @@ def test_xdist_spreads_the_items_over_workers_with_the_verdicts_of_harness_run(p
     assert seen == expected
 
 
-@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["one-process", "xdist"])
+@pytest.mark.parametrize("workers", [(), ("-n", "2"), ("-n", "auto")], ids=["one-process", "xdist", "xdist-auto"])
 def test_a_tag_selects_items_with_m_and_only_they_run(pytester: pytest.Pytester, workers: tuple[str, ...]) -> None:
     _catalogue(pytester)
     ran = _outcomes(
