@@ -8,10 +8,10 @@ nothing, unless a `--harness-*` flag, a `harness_*` ini key or a conftest's `pyt
 
 Options come from `harness.options.OPTIONS`, as `--harness-<name>` flags and `harness_<name>` ini keys, and as
 the keys of what `pytest_harness_options` returns, resolved flag > ini > conftest > default into the namespace
-`harness run` parses, then handed to `harness.setup`, which the CLI
-uses too: the same flags reach the same endpoints and replay the same recordings. The items that remain once
-pytest has selected them (`-k`, `-m`, `--deselect`, `--lf`) are run through the engine together, at the first
-one's setup, so requests go out concurrently as in `harness run`.
+`harness run` parses, then handed to `harness.setup`, which the CLI uses too: the same flags reach the same
+endpoints and replay the same recordings. The items that remain once pytest has selected them (`-k`, `-m`,
+`--deselect`, `--lf`) are run through the engine together, at the first one's setup, so requests go out
+concurrently as in `harness run`.
 
 Under pytest-xdist each worker process holds its own plan, collected and resolved alike, and shares nothing
 mutable with the others: it sends its items' cases one at a time (the workers side by side are the
