@@ -21,6 +21,7 @@ FORBIDDEN = {
     "bounded": EVERYTHING,  # reading JSON an endpoint sent, within bounds: below every module that reads answers
     "decoding": EVERYTHING,
     "resources": EVERYTHING,
+    "scheduling": EVERYTHING,  # imported by the pytest plugin under pytest-xdist: it needs nothing of a run
     "yamlfile": {"cases", "checks", "runner", "report", "cli", "fuzz", "profiles", *LATER},
     "cases": {"checks", "runner", "report", "cli", "fuzz", "profiles", "transport", "recordings", *LATER},
     "sse": {"checks", "runner", "report", "cli", "fuzz", "profiles", "streams", *LATER},

@@ -24,6 +24,7 @@ from harness.endpoints import Endpoint
 from harness.models import Exchange, Finding, HttpResponse, Result, SentRequest, Severity, Timings, Verdict
 from harness.report import RunInfo, failure_block, tell, write_reports
 from harness.report.console import Console
+from harness.report.digest import Digest, digest
 from harness.report.files import junit_xml, results_json, summarize, summary_md
 from harness.report.github import annotation
 from harness.resources import bundled
@@ -391,3 +392,11 @@ def test_junit_groups_cases_by_the_name_of_their_file(harness: Callable[..., Out
     harness("run", "--replay", RECORDINGS, "--report-dir", "r")
     classes = {t.get("classname") for t in ET.parse("r/junit.xml").getroot().iter("testcase")}
     assert classes == {p.name.removesuffix(".case.yaml") for p in bundled("cases").glob("*.case.yaml")}
+
+
+@pytest.mark.parametrize("result", [FAILED, ERRORED, SKIPPED, PASSED, WARNED], ids=lambda r: r.verdict.value)
+def test_a_digest_made_in_another_process_reads_back_as_it_was_made(result: Result) -> None:
+    # A pytest-xdist worker sends the digest to the controller as JSON, which writes junit.xml and summary.md from it.
+    made = digest(result, INFO)
+    sent = json.loads(json.dumps(made.to_json()))
+    assert Digest.from_json(sent) == made

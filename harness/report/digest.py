@@ -11,8 +11,9 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePath
+from typing import Any
 
-from ..models import Result, Verdict
+from ..models import Result, Verdict, to_json
 from .failure import failure_block, headline
 from .figures import case_cell, figures
 from .info import RunInfo
@@ -47,6 +48,23 @@ class Digest:
     def classname(self) -> str:
         """Grouped by case file, named as dashboards show it: the file's name, not its absolute path."""
         return PurePath(self.file).name.removesuffix(".yaml").removesuffix(".yml").removesuffix(".case")
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON data, for a digest made in one process and reported by another (a pytest-xdist worker's)."""
+        data: dict[str, Any] = to_json(self)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Digest:
+        return cls(
+            **{
+                **data,
+                "verdict": Verdict(data["verdict"]),
+                "codes": tuple(data["codes"]),
+                "warnings": tuple((code, note) for code, note in data["warnings"]),
+                "cells": tuple(data["cells"]),
+            }
+        )
 
 
 _last: tuple[Result, Digest] | None = None

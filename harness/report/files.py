@@ -30,6 +30,7 @@ __all__ = [
     "junit_xml",
     "render_summary",
     "report_files",
+    "result_line",
     "results_json",
     "summarize",
     "summary_md",
@@ -79,6 +80,11 @@ def _result_json(result: Result) -> dict[str, Any]:
             view["transport_error"] = to_json(exchange.transport_error)
         out["exchange"] = view
     return out
+
+
+def result_line(result: Result) -> str:
+    """A result as its line of results.jsonl (no newline): what the report folder keeps of its exchange."""
+    return _json_text(json.dumps(_result_json(result), ensure_ascii=False))
 
 
 def _run_json(info: RunInfo) -> dict[str, Any]:
@@ -143,12 +149,15 @@ class ResultsFile:
         self._places = []
 
     def result(self, event: ResultReady) -> None:
+        self.keep(event.index, result_line(event.result), event.result)
+
+    def keep(self, index: int, line: str, result: Result | Digest) -> None:
+        """Write one result's line, made here or in another process (a pytest-xdist worker's result)."""
         assert self._handle is not None
-        line = json.dumps(_result_json(event.result), ensure_ascii=False)
-        self._places.append((event.index, self._handle.tell()))
-        self._handle.write((_json_text(line) + "\n").encode("utf-8"))
+        self._places.append((index, self._handle.tell()))
+        self._handle.write((line + "\n").encode("utf-8"))
         self._handle.flush()
-        self._tally.add(event.result)
+        self._tally.add(result)
 
     def finish(self, event: RunFinished) -> None:
         assert self._info is not None and self._handle is not None
@@ -171,7 +180,7 @@ class ResultsFile:
 
 def results_json(info: RunInfo, results: list[Result]) -> str:
     """The whole results.json of `results`, as a string (the file reporter writes the same, in pieces)."""
-    lines = [_json_text(json.dumps(_result_json(r), ensure_ascii=False)) for r in results]
+    lines = [result_line(r) for r in results]
     out = io.StringIO()
     _assemble(info, summarize(results), lines, out)
     return out.getvalue()
@@ -307,7 +316,11 @@ class _DigestFile:
         self._digests = Digests()
 
     def result(self, event: ResultReady) -> None:
-        self._digests.add(event.index, digest(event.result, self._info))
+        self.keep(event.index, "", digest(event.result, self._info))
+
+    def keep(self, index: int, line: str, result: Result | Digest) -> None:
+        """Keep one result's digest, made here or in another process (a pytest-xdist worker's result)."""
+        self._digests.add(index, result if isinstance(result, Digest) else digest(result, self._info))
 
     def finish(self, event: RunFinished) -> None:
         assert self._info is not None
@@ -354,6 +367,9 @@ class HtmlFile:
     def result(self, event: ResultReady) -> None:
         pass
 
+    def keep(self, index: int, line: str, result: Result | Digest) -> None:
+        """Nothing to keep: a result from another process reaches `results.jsonl`, which the page is read from."""
+
     def finish(self, event: RunFinished) -> None:
         assert self._info is not None
         info = self._info.closing(event)
@@ -366,6 +382,10 @@ class HtmlFile:
         )
 
 
+ReportFile = ResultsFile | JUnitFile | SummaryFile | HtmlFile
+"""One handler of a run's report folder; each can also `keep` a result made in another process."""
+
+
 def junit_xml(info: RunInfo, results: list[Result]) -> str:
     return _junit(info, [digest(r, info) for r in results])
 
@@ -374,7 +394,7 @@ def summary_md(info: RunInfo, results: list[Result], banner: str = "") -> str:
     return render_summary(replace(info, banner=banner or info.banner), [digest(r, info) for r in results])
 
 
-def report_files(directory: Path, targets: dict[str, str] | None = None) -> list[ResultsFile | _DigestFile | HtmlFile]:
+def report_files(directory: Path, targets: dict[str, str] | None = None) -> list[ReportFile]:
     """The handlers that write a run's report folder: results.jsonl and results.json, junit.xml, summary.md and
     report.html (which reads its records back from results.jsonl, so it comes after it)."""
     results = ResultsFile(directory, targets)
