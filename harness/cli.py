@@ -194,6 +194,8 @@ def _run(args: argparse.Namespace) -> int:
     replay_dirs, recordings_named = _replay_folders(args)  # with no endpoint: recordings of a real server
     if replay_dirs and args.record:
         raise ConfigError(Problem("--record", "--record and --replay cannot be used together"))
+    if args.record and args.repeat > 1:
+        raise ConfigError(Problem("--repeat", "--record keeps one answer per case: record without --repeat"))
     if args.dry_run and (replay_dirs or args.record):
         raise ConfigError(
             Problem(
@@ -246,6 +248,7 @@ def _run(args: argparse.Namespace) -> int:
                 record=Path(args.record) if args.record else None,
                 replay=recordings,
                 stop=stop,
+                repeat=args.repeat,
             )
         )
     )

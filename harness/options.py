@@ -204,6 +204,15 @@ OPTIONS: tuple[Option, ...] = (
         help="requests in flight at once (default 4)",
     ),
     Option(
+        name="repeat",
+        group="sending",
+        commands=_RUN,
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="send each case N times, for latency percentiles over several answers (default 1)",
+    ),
+    Option(
         name="dry_run",
         group="sending",
         commands=_RUN,

@@ -28,6 +28,7 @@ __all__ = [
     "junit_xml",
     "render_summary",
     "report_files",
+    "result_json",
     "results_json",
     "summarize",
     "summary_md",
@@ -43,7 +44,8 @@ def _endpoint_json(endpoint: Endpoint, profile: str) -> dict[str, Any]:
     return {"name": endpoint.name, "base_url": endpoint.base_url, "model": endpoint.model, "profile": profile}
 
 
-def _result_json(result: Result) -> dict[str, Any]:
+def result_json(result: Result) -> dict[str, Any]:
+    """A result as `results.json` holds it: also what comparisons read (`records.record`)."""
     exchange = result.exchange
     out: dict[str, Any] = {
         "id": result.case_id,
@@ -59,6 +61,8 @@ def _result_json(result: Result) -> dict[str, Any]:
         "findings": to_json(list(result.findings)),
         "variables": result.variables,
     }
+    if result.repetitions > 1:
+        out["repetition"] = result.repetition
     if exchange is not None:
         out["timings"] = to_json(exchange.timings)
         out["attempts"] = exchange.attempts
@@ -70,6 +74,7 @@ def _result_json(result: Result) -> dict[str, Any]:
                 response["body"] = body[:TEXT_LIMIT]
                 response["body_truncated_from"] = len(body)
             out["status"] = response["status"]
+            out["size"] = exchange.response.size if exchange.response is not None else None
             answer = exchange.answer()
             usage = answer.get("usage") if isinstance(answer, dict) else None
             out["usage"] = usage if isinstance(usage, dict) else None
@@ -92,6 +97,8 @@ def _run_json(info: RunInfo) -> dict[str, Any]:
         "endpoints": [_endpoint_json(e, info.profiles.get(e.name, e.profile)) for e in info.endpoints],
         "interrupted": info.interrupted,
         "interrupted_by": info.interrupted_by or None,
+        "concurrency": info.concurrency,
+        "repeat": info.repeat,
     }
 
 
@@ -142,7 +149,7 @@ class ResultsFile:
 
     def result(self, event: ResultReady) -> None:
         assert self._handle is not None
-        line = json.dumps(_result_json(event.result), ensure_ascii=False)
+        line = json.dumps(result_json(event.result), ensure_ascii=False)
         self._places.append((event.index, self._handle.tell()))
         self._handle.write((_json_text(line) + "\n").encode("utf-8"))
         self._handle.flush()
@@ -165,7 +172,7 @@ class ResultsFile:
 
 def results_json(info: RunInfo, results: list[Result]) -> str:
     """The whole results.json of `results`, as a string (the file reporter writes the same, in pieces)."""
-    lines = [_json_text(json.dumps(_result_json(r), ensure_ascii=False)) for r in results]
+    lines = [_json_text(json.dumps(result_json(r), ensure_ascii=False)) for r in results]
     out = io.StringIO()
     _assemble(info, summarize(results), lines, out)
     return out.getvalue()
@@ -354,6 +361,8 @@ def tell(handlers: Sequence[Handler], info: RunInfo, results: Sequence[Result]) 
         banner=info.banner,
         case_paths=info.case_paths,
         selected=info.selected,
+        concurrency=info.concurrency,
+        repeat=info.repeat,
     )
     closing = RunFinished(
         finished=info.finished,

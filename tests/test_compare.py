@@ -1,0 +1,166 @@
+"""Comparing endpoints: runs and recording sets read back as records, the matrix, and `harness compare`.
+
+Every run here is a real `harness run` against two local test doubles that behave differently, so what is
+compared is what the harness wrote, read back the way a user's earlier runs are.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.compare import load_runs
+from harness.errors import HarnessError
+from harness.models import Verdict
+from harness.report.records import Run
+from tests.conftest import Harness
+from tests.servers import Server
+
+CASES_TEXT = """\
+- id: text-hello
+  tags: [text, core]
+  request: {model: "${model}", messages: [{role: user, content: Say hello.}], max_tokens: 16}
+- id: stream-hello
+  tags: [stream, text, core]
+  request: {model: "${model}", messages: [{role: user, content: Say hello.}], max_tokens: 16, stream: true}
+- id: structured-object
+  tags: [structured, core]
+  request:
+    model: ${model}
+    messages: [{role: user, content: Answer in JSON.}]
+    max_tokens: 64
+    response_format: {type: json_object}
+"""
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty current directory holding the cases and a config naming two endpoints that behave differently."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cases").mkdir()
+    (tmp_path / "cases" / "small.case.yaml").write_text(CASES_TEXT, encoding="utf-8")
+    return tmp_path
+
+
+def configure(folder: Path, server: Server, **endpoints: str) -> Path:
+    """harness.yaml naming each endpoint after the test double's scenario it answers with."""
+    lines = ["endpoints:"]
+    for name, scenario in endpoints.items():
+        lines += [f"  {name}:", f"    base_url: {server.url(scenario)}", "    model: m"]
+    path = folder / "harness.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def run_two(harness: Harness, server: Server, folder: Path, name: str = "run", *more: str) -> Path:
+    """A run of both endpoints, `good` (conformant) and `bad` (JSON in a code fence, a wrong finish_reason)."""
+    configure(folder, server, good="ok", bad="json-fenced+finish-invalid")
+    reports = folder / name
+    outcome = harness("run", "--report-dir", reports, "-q", *more)
+    assert outcome.code == 1, outcome
+    return reports
+
+
+def only(runs: list[Run]) -> Run:
+    assert len(runs) == 1
+    return runs[0]
+
+
+# --- reading back ------------------------------------------------------------------------------------------------
+
+
+def test_a_report_folder_reads_back_as_its_results(server: Server, workdir: Path, harness: Harness) -> None:
+    reports = run_two(harness, server, workdir)
+    run = only(load_runs([str(reports)]))
+    written = json.loads((reports / "results.json").read_text(encoding="utf-8"))
+    assert [(r.case, r.endpoint, r.verdict.value) for r in run.records] == [
+        (r["id"], r["endpoint"], r["verdict"]) for r in written["results"]
+    ]
+    assert run.concurrency == 4 and run.repeat == 1 and set(run.endpoints) == {"good", "bad"}
+    good = {r.case: r for r in run.records if r.endpoint == "good"}
+    assert all(r.verdict is Verdict.PASS for r in good.values())
+    assert good["text-hello"].status == 200 and good["text-hello"].size and good["text-hello"].total_ms
+    assert good["stream-hello"].ttft_ms is not None and good["stream-hello"].completion_tokens is None
+    assert ("/response/body/choices/*/finish_reason", "string") in good["text-hello"].shape
+    assert ("/stream/events/*/data/choices/*/delta/content", "string") in good["stream-hello"].shape
+    bad = {r.case: r for r in run.records if r.endpoint == "bad"}
+    assert "response.finish_reason_valid" in bad["text-hello"].codes and bad["text-hello"].verdict is Verdict.FAIL
+    assert bad["text-hello"].finish_reasons == tuple(r.upper() for r in good["text-hello"].finish_reasons)
+    # results.json itself, and the folder, read the same.
+    assert only(load_runs([str(reports / "results.json")])).records == run.records
+
+
+def test_the_results_jsonl_of_a_killed_run_reads_back(server: Server, workdir: Path, harness: Harness) -> None:
+    reports = run_two(harness, server, workdir)
+    (reports / "results.json").unlink()  # killed before the end: only the append-only record is there
+    log = reports / "results.jsonl"
+    lines = log.read_text(encoding="utf-8").splitlines(keepends=True)
+    log.write_text("".join(lines[:-1]) + lines[-1][:40], encoding="utf-8")  # the last line cut while written
+    run = only(load_runs([str(reports)]))
+    assert len(run.records) == len(lines) - 1
+    assert run.concurrency is None and "results.jsonl" in run.notes[0]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("{not json", "results.json:1:2: not JSON: Expecting property name enclosed in double quotes"),
+        ('{"format": "something/else@1"}', "results.json: /format: not a results file"),
+        ('{"format": "chat-conformance/results@1", "results": {}}', "results.json: /results: expected a list"),
+    ],
+)
+def test_a_bad_results_file_is_refused_saying_where(tmp_path: Path, content: str, expected: str) -> None:
+    path = tmp_path / "results.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(HarnessError) as caught:
+        load_runs([str(path)])
+    assert str(caught.value).startswith(str(tmp_path / expected))
+
+
+def test_a_bad_result_is_located_by_its_line_and_pointer(server: Server, workdir: Path, harness: Harness) -> None:
+    reports = run_two(harness, server, workdir)
+    path = reports / "results.json"
+    text = path.read_text(encoding="utf-8")
+    assert '"verdict": "fail"' in text
+    path.write_text(text.replace('"verdict": "fail"', '"verdict": "failed"', 1), encoding="utf-8")
+    number = next(i for i, line in enumerate(text.splitlines(), 1) if '"verdict": "fail"' in line)
+    index = next(i for i, r in enumerate(json.loads(text)["results"]) if r["verdict"] == "fail")
+    with pytest.raises(HarnessError) as caught:
+        load_runs([str(reports)])
+    assert str(caught.value) == (
+        f'{path}:{number}: /results/{index}/verdict: expected one of pass, fail, error, skip, got "failed"'
+    )
+    log = reports / "results.jsonl"
+    log.write_text("{}\n" + log.read_text(encoding="utf-8"), encoding="utf-8")
+    path.unlink()
+    with pytest.raises(HarnessError) as caught:
+        load_runs([str(reports)])
+    assert str(caught.value).startswith(f"{log}:1: /verdict: expected one of")
+
+
+def test_a_folder_that_is_neither_a_report_nor_recordings_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(HarnessError) as caught:
+        load_runs([str(tmp_path / "empty"), str(tmp_path / "absent")])
+    assert [str(p) for p in caught.value.problems] == [
+        f"{tmp_path / 'empty'}: neither a report folder (results.json, results.jsonl) nor a folder of recordings",
+        f"{tmp_path / 'absent'}: no such file or folder",
+    ]
+
+
+def test_a_recording_set_is_judged_by_replaying_it(server: Server, workdir: Path, harness: Harness) -> None:
+    configure(workdir, server, good="ok", bad="json-fenced+finish-invalid")
+    live = workdir / "live"
+    outcome = harness("run", "--report-dir", live, "--record", workdir / "recordings", "-q")
+    assert outcome.code == 1, outcome
+    (workdir / "harness.yaml").unlink()
+    recorded = only(load_runs([str(workdir / "recordings")]))
+    run = only(load_runs([str(live)]))
+    assert recorded.origin.startswith("replay:") and recorded.endpoints["bad"]["model"] == "m"
+
+    def judged(run: Run) -> set[tuple[str, str, str, tuple[str, ...], tuple[tuple[str, str], ...]]]:
+        return {(r.case, r.endpoint, r.verdict.value, r.codes, r.shape) for r in run.records}
+
+    assert judged(recorded) == judged(run)
