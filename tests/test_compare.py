@@ -14,6 +14,8 @@ import pytest
 from harness.compare import load_runs
 from harness.errors import HarnessError
 from harness.models import Verdict
+from harness.report.matrix import Cell, build, percentile
+from harness.report.matrix import text as matrix_text
 from harness.report.records import Run
 from tests.conftest import Harness
 from tests.servers import Server
@@ -164,3 +166,68 @@ def test_a_recording_set_is_judged_by_replaying_it(server: Server, workdir: Path
         return {(r.case, r.endpoint, r.verdict.value, r.codes, r.shape) for r in run.records}
 
     assert judged(recorded) == judged(run)
+
+
+# --- the matrix ---------------------------------------------------------------------------------------------------
+
+
+def test_two_endpoints_in_one_run_give_a_matrix_that_shows_the_difference(
+    server: Server, workdir: Path, harness: Harness
+) -> None:
+    matrix = build(load_runs([str(run_two(harness, server, workdir))]))
+    assert [c.key for c in matrix.columns] == ["good", "bad"]
+    assert matrix.rows == ("text-hello", "stream-hello", "structured-object")
+    good, bad = matrix.stats["good"], matrix.stats["bad"]
+    assert good.rates == {"text": (2, 2), "core": (3, 3), "stream": (1, 1), "structured": (1, 1)}
+    assert bad.rates["structured"] == (0, 1) and bad.rates["text"] == (0, 2)
+    assert good.honours == ("text", "core", "stream", "structured") and bad.honours == ()
+    cell = matrix.cells[("structured-object", "bad")]
+    assert cell.verdict is Verdict.FAIL and "structured.content_json" in cell.codes
+    assert matrix.cells[("structured-object", "good")].codes == ()
+    assert matrix.differing() == matrix.rows
+    text = matrix_text(matrix)
+    assert "structured-object  pass  fail" in text
+    assert "concurrency 4" in text
+    plain = matrix.cells[("text-hello", "good")]
+    assert plain.total_ms and plain.prompt_tokens and plain.completion_tokens and plain.size
+    assert plain.tokens_per_s == pytest.approx(plain.completion_tokens / (plain.total_ms / 1000))
+    assert matrix.cells[("stream-hello", "good")].ttft_ms is not None
+    assert good.latency["total_ms"]["n"] == 3 and good.latency["ttft_ms"]["n"] == 1
+    data = json.loads(json.dumps(matrix.to_json()))
+    assert data["endpoints"]["bad"]["pass_rate"]["structured"] == {"passed": 0, "judged": 1}
+    assert data["rows"][0]["cells"]["bad"]["verdict"] == "fail"
+
+
+def test_repeated_cases_give_percentiles_measured_at_the_stated_concurrency(
+    server: Server, workdir: Path, harness: Harness
+) -> None:
+    configure(workdir, server, slowish="ok")
+    reports = workdir / "repeated"
+    outcome = harness("run", "--repeat", "3", "--concurrency", "2", "--report-dir", reports, "-q")
+    assert outcome.code == 0, outcome
+    assert "text-hello[slowish][3/3]" in (reports / "results.json").read_text(encoding="utf-8")
+    run = only(load_runs([str(reports)]))
+    assert (run.concurrency, run.repeat) == (2, 3)
+    matrix = build([run])
+    cell = matrix.cells[("text-hello", "slowish")]
+    assert cell.verdicts == (Verdict.PASS,) * 3
+    latency = matrix.stats["slowish"].latency
+    assert latency["total_ms"]["n"] == 9 and latency["ttft_ms"]["n"] == 3
+    times = sorted(r.total_ms or 0 for r in run.records)
+    assert latency["total_ms"]["p50"] == times[4] and latency["total_ms"]["p99"] == pytest.approx(
+        times[7] + (times[8] - times[7]) * 0.92
+    )
+    assert "concurrency 2, each case 3x" in matrix_text(matrix)
+
+
+def test_percentiles_interpolate_between_ranks() -> None:
+    assert percentile([], 50) is None
+    assert percentile([7.0], 99) == 7.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
+    assert percentile([10.0, 0.0, 20.0], 90) == pytest.approx(18.0)
+    assert percentile(list(map(float, range(101))), 99) == 99.0
+
+
+def test_a_repeated_case_that_fails_once_shows_it() -> None:
+    cell = Cell(verdicts=(Verdict.PASS, Verdict.FAIL, Verdict.PASS))
+    assert cell.verdict is Verdict.FAIL and cell.shown == "fail 1/3"
