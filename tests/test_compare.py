@@ -231,3 +231,51 @@ def test_percentiles_interpolate_between_ranks() -> None:
 def test_a_repeated_case_that_fails_once_shows_it() -> None:
     cell = Cell(verdicts=(Verdict.PASS, Verdict.FAIL, Verdict.PASS))
     assert cell.verdict is Verdict.FAIL and cell.shown == "fail 1/3"
+
+
+# --- harness compare ------------------------------------------------------------------------------------------------
+
+
+def test_compare_over_two_earlier_runs(server: Server, workdir: Path, harness: Harness) -> None:
+    first = run_two(harness, server, workdir, "first")
+    configure(workdir, server, good="ok", bad="ok")  # later, `bad` was fixed
+    second = workdir / "second"
+    assert harness("run", "--report-dir", second, "-q").code == 0
+    outcome = harness("compare", first, second, "--report-dir", workdir / "cmp")
+    assert outcome.code == 0, outcome
+    keys = ["first/good", "first/bad", "second/good", "second/bad"]
+    assert "  case               " + "  ".join(keys) in outcome.out
+    assert "structured-object  pass        fail       pass         pass" in outcome.out
+    assert f"report: {workdir / 'cmp' / 'compare.json'}" in outcome.out
+    data = json.loads((workdir / "cmp" / "compare.json").read_text(encoding="utf-8"))
+    assert data["format"] == "chat-conformance/compare@1"
+    assert [s["label"] for s in data["sources"]] == ["first", "second"]
+    assert [c["key"] for c in data["columns"]] == keys
+    assert data["endpoints"]["second/bad"]["pass_rate"]["structured"] == {"passed": 1, "judged": 1}
+    markdown = (workdir / "cmp" / "compare.md").read_text(encoding="utf-8")
+    assert markdown.startswith("# Comparison of first, second\n")
+    assert "| structured-object | pass | fail | pass | pass |" in markdown
+    printed = harness("compare", "--json", first, second, "--report-dir", workdir / "cmp2")
+    assert json.loads(printed.out)["columns"] == data["columns"]
+
+
+def test_two_recording_sets_of_one_endpoint_stay_two_columns(server: Server, workdir: Path, harness: Harness) -> None:
+    for name, scenario in (("before", "ok"), ("after", "json-fenced")):
+        configure(workdir, server, local=scenario)
+        harness("run", "--record", workdir / name, "--report-dir", workdir / f"report-{name}", "-q")
+    (workdir / "harness.yaml").unlink()
+    # `harness run` refuses to replay both at once (one answer per case and endpoint) ...
+    refused = harness("run", "--replay", workdir / "before", "--replay", workdir / "after")
+    assert refused.code == 2 and "is recorded in both" in refused.err
+    # ... and `harness compare` lines them up side by side, neither hiding the other.
+    outcome = harness("compare", workdir / "before", workdir / "after", "--report-dir", workdir / "cmp")
+    assert outcome.code == 0, outcome
+    assert "structured-object  pass          fail" in outcome.out
+    assert "before/local: local of before" in outcome.out and "after/local: local of after" in outcome.out
+
+
+def test_compare_of_a_bad_source_is_a_usage_error(workdir: Path, harness: Harness) -> None:
+    (workdir / "results.json").write_text("[]", encoding="utf-8")
+    outcome = harness("compare", workdir / "results.json", "--report-dir", workdir / "cmp")
+    assert outcome.code == 2 and "Traceback" not in outcome.err
+    assert f"error: {workdir / 'results.json'}: /format: not a results file" in outcome.err

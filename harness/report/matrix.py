@@ -10,16 +10,20 @@ since requests queued behind others take longer.
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from ..atomic import atomic_write
 from ..models import Verdict
 from .records import Record, Run
 
 __all__ = [
+    "COMPARE_FORMAT",
     "FEATURES",
     "PERCENTILES",
     "Cell",
@@ -31,7 +35,10 @@ __all__ = [
     "percentile",
     "sending",
     "text",
+    "write_comparison",
 ]
+
+COMPARE_FORMAT = "chat-conformance/compare@1"
 
 # The tags a reader looks for first, in this order (the catalogue's topics); other tags follow, sorted.
 FEATURES = ("text", "stream", "tools", "multimodal", "structured", "extensions", "google", "negative")
@@ -435,3 +442,25 @@ def markdown(matrix: Matrix, *, short: bool = False, limit: int = 30) -> str:
     if matrix.notes:
         lines += ["", "## Notes", "", *(f"- {note}" for note in matrix.notes)]
     return "\n".join(lines) + "\n"
+
+
+def write_comparison(directory: Path, runs: Sequence[Run], matrix: Matrix) -> list[Path]:
+    """`compare.json` (the matrix as data, with where each column came from) and `compare.md`, written atomically."""
+    sources = [
+        {
+            "label": run.label,
+            "path": run.path,
+            "origin": run.origin,
+            "concurrency": run.concurrency,
+            "repeat": run.repeat,
+            "results": len(run.records),
+            "notes": list(run.notes),
+        }
+        for run in runs
+    ]
+    data = {"format": COMPARE_FORMAT, "sources": sources, **matrix.to_json()}
+    paths = [directory / "compare.json", directory / "compare.md"]
+    atomic_write(paths[0], json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    title = f"# Comparison of {', '.join(run.label for run in runs)}\n\n"
+    atomic_write(paths[1], title + markdown(matrix))
+    return paths
