@@ -279,3 +279,20 @@ def test_compare_of_a_bad_source_is_a_usage_error(workdir: Path, harness: Harnes
     outcome = harness("compare", workdir / "results.json", "--report-dir", workdir / "cmp")
     assert outcome.code == 2 and "Traceback" not in outcome.err
     assert f"error: {workdir / 'results.json'}: /format: not a results file" in outcome.err
+
+
+# --- summary.md ------------------------------------------------------------------------------------------------------
+
+
+def test_summary_md_has_a_short_matrix(server: Server, workdir: Path, harness: Harness) -> None:
+    summary = (run_two(harness, server, workdir) / "summary.md").read_text(encoding="utf-8")
+    section = summary[summary.index("## Matrix") : summary.index("## Results")]
+    lines = section.splitlines()
+    assert lines[2] == (
+        "| endpoint | passed | text | stream | structured | ms p50/p90/p99 | ttft p50/p90/p99 | measured at |"
+    )
+    assert lines[4].startswith("| good | 3/3 | 2/2 | 1/1 | 1/1 | ") and lines[4].endswith(" | concurrency 4 |")
+    assert lines[5].startswith("| bad | 0/3 | 0/2 | 0/1 | 0/1 | ")
+    assert "Cases where the endpoints' verdicts differ (3):" in section
+    assert "| structured-object | pass | fail |" in section
+    assert len(lines) < 20  # short enough for a CI job's summary page

@@ -16,6 +16,7 @@ from ..models import Result, Verdict
 from .failure import failure_block, headline
 from .figures import case_cell, figures
 from .info import RunInfo
+from .records import Record, record
 
 __all__ = ["Digest", "Digests", "Tally", "digest", "summarize"]
 
@@ -38,6 +39,7 @@ class Digest:
     block: str
     cells: tuple[str, str, str, str]
     seconds: float
+    record: Record
 
     @property
     def bad(self) -> bool:
@@ -91,6 +93,7 @@ def _digest(result: Result, info: RunInfo | None) -> Digest:
         block=failure_block(result, info) if shown else "",
         cells=figures(result).cells(),
         seconds=(exchange.timings.total_ms or 0) / 1000 if exchange else 0.0,
+        record=record(result, with_shape=False),  # for the matrix; the shape is only for `harness diff`
     )
 
 

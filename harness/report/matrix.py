@@ -286,8 +286,12 @@ def _rate(rate: tuple[int, int] | None) -> str:
 
 
 def sending(column: Column) -> str:
-    """How the column's figures were measured: the requests in flight and the repetitions."""
-    concurrency = "concurrency ?" if column.concurrency is None else f"concurrency {column.concurrency}"
+    """How the column's figures were measured: the requests in flight and the repetitions. Replayed answers carry
+    the timings they were recorded with, whatever the replay's own concurrency."""
+    if column.origin.startswith("replay:"):
+        concurrency = "timings as recorded"
+    else:
+        concurrency = "concurrency ?" if column.concurrency is None else f"concurrency {column.concurrency}"
     return concurrency + ("" if not column.repeat or column.repeat == 1 else f", each case {column.repeat}x")
 
 

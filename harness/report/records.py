@@ -17,12 +17,23 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HarnessError, Problem
-from ..models import Result, Verdict
+from ..models import Result, Verdict, to_json
 from ..pointer import join
-from .files import RESULTS_FORMAT, result_json
 
-__all__ = ["SHAPE_LIMIT", "Record", "Run", "read_run", "record", "record_json", "shape"]
+__all__ = [
+    "RESULTS_FORMAT",
+    "SHAPE_LIMIT",
+    "Record",
+    "Run",
+    "read_run",
+    "record",
+    "record_json",
+    "result_json",
+    "shape",
+]
 
+RESULTS_FORMAT = "chat-conformance/results@1"
+TEXT_LIMIT = 64 * 1024
 SHAPE_LIMIT = 500  # (pointer, type) pairs kept per answer: an answer with endless distinct keys stays small here
 
 
@@ -177,9 +188,11 @@ class _Entry:
         return value
 
 
-def record_json(data: Any, where: str = "results.json", pointer: str = "", line: int | None = None) -> Record:
+def record_json(
+    data: Any, where: str = "results.json", pointer: str = "", line: int | None = None, *, with_shape: bool = True
+) -> Record:
     """The record of one entry of `results.json` (or a line of `results.jsonl`); a malformed one raises a located
-    `HarnessError`."""
+    `HarnessError`. Without `with_shape` the answer's shape is left out (a matrix needs none; a diff does)."""
     entry = _Entry(data, where, pointer, line)
     if not isinstance(data, dict):
         raise entry.problem("", "expected a result object")
@@ -198,6 +211,8 @@ def record_json(data: Any, where: str = "results.json", pointer: str = "", line:
     usage = _object(data, "usage")
     exchange = _object(data, "exchange")
     pairs, reasons = _answer_shape(exchange)
+    if not with_shape:
+        pairs = set()
     repetition = _count(data.get("repetition")) or 1
     return Record(
         case=entry.text("id", required=True),
@@ -222,9 +237,49 @@ def record_json(data: Any, where: str = "results.json", pointer: str = "", line:
     )
 
 
-def record(result: Result) -> Record:
+def result_json(result: Result) -> dict[str, Any]:
+    """A result as `results.json` holds it: also what comparisons read (`records.record`)."""
+    exchange = result.exchange
+    out: dict[str, Any] = {
+        "id": result.case_id,
+        "name": result.name,
+        "endpoint": result.endpoint,
+        "mode": result.mode or "plain",
+        "file": result.file,
+        "line": result.line,
+        "title": result.title,
+        "tags": list(result.tags),
+        "verdict": result.verdict.value,
+        "reason": result.reason,
+        "findings": to_json(list(result.findings)),
+        "variables": result.variables,
+    }
+    if result.repetitions > 1:
+        out["repetition"] = result.repetition
+    if exchange is not None:
+        out["timings"] = to_json(exchange.timings)
+        out["attempts"] = exchange.attempts
+        view = exchange.view()
+        response = view.get("response")
+        if response is not None:
+            body = response["body"]
+            if isinstance(body, str) and len(body) > TEXT_LIMIT:
+                response["body"] = body[:TEXT_LIMIT]
+                response["body_truncated_from"] = len(body)
+            out["status"] = response["status"]
+            out["size"] = exchange.response.size if exchange.response is not None else None
+            answer = exchange.answer()
+            usage = answer.get("usage") if isinstance(answer, dict) else None
+            out["usage"] = usage if isinstance(usage, dict) else None
+        if exchange.transport_error is not None:
+            view["transport_error"] = to_json(exchange.transport_error)
+        out["exchange"] = view
+    return out
+
+
+def record(result: Result, *, with_shape: bool = True) -> Record:
     """The record of a result just judged: made from the JSON `results.json` holds, so it equals one read back."""
-    return record_json(result_json(result))
+    return record_json(result_json(result), with_shape=with_shape)
 
 
 def _results_lines(text: str) -> list[int]:
