@@ -180,7 +180,7 @@ def test_two_endpoints_in_one_run_give_a_matrix_that_shows_the_difference(
     good, bad = matrix.stats["good"], matrix.stats["bad"]
     assert good.rates == {"text": (2, 2), "core": (3, 3), "stream": (1, 1), "structured": (1, 1)}
     assert bad.rates["structured"] == (0, 1) and bad.rates["text"] == (0, 2)
-    assert good.honours == ("text", "core", "stream", "structured") and bad.honours == ()
+    assert good.honours == ("text", "stream", "structured", "core") and bad.honours == ()
     cell = matrix.cells[("structured-object", "bad")]
     assert cell.verdict is Verdict.FAIL and "structured.content_json" in cell.codes
     assert matrix.cells[("structured-object", "good")].codes == ()

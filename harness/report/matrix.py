@@ -126,8 +126,7 @@ class Matrix:
     @property
     def tags(self) -> tuple[str, ...]:
         """Every tag some endpoint was judged on, the featured ones first."""
-        seen = {tag for s in self.stats.values() for tag in s.rates}
-        return tuple([t for t in FEATURES if t in seen] + sorted(seen - set(FEATURES)))
+        return tuple(sorted({tag for s in self.stats.values() for tag in s.rates}, key=_featured))
 
     def differing(self) -> tuple[str, ...]:
         """The rows whose verdicts differ between the columns that ran them: where the endpoints part ways."""
@@ -216,8 +215,13 @@ def _stats(records: Sequence[Record]) -> Stats:
     for name, pick in (("total_ms", _total), ("ttft_ms", _ttft)):
         values = [v for v in (pick(r) for r in records) if v is not None]
         latency[name] = {"n": len(values), **{f"p{p}": percentile(values, p) for p in PERCENTILES}}
-    honours = tuple(tag for tag, (passed, judged) in rates.items() if judged and passed == judged)
+    honours = tuple(sorted((t for t, (passed, judged) in rates.items() if passed == judged), key=_featured))
     return Stats(counts=counts, rates=rates, honours=honours, latency=latency)
+
+
+def _featured(tag: str) -> tuple[int, str]:
+    """The featured tags first, in their order, then the others by name."""
+    return (FEATURES.index(tag) if tag in FEATURES else len(FEATURES), tag)
 
 
 def _total(r: Record) -> float | None:

@@ -104,18 +104,19 @@ class Run:
     notes: tuple[str, ...] = ()
 
 
+# JSON Schema's names for the types a JSON value decodes to; bool before int, since a bool is an int in Python.
+_TYPES: tuple[tuple[type, str], ...] = (
+    (bool, "boolean"),
+    (int, "integer"),
+    (float, "number"),
+    (str, "string"),
+    (list, "array"),
+    (dict, "object"),
+)
+
+
 def _type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
+    return "null" if value is None else next((name for kind, name in _TYPES if isinstance(value, kind)), "object")
 
 
 def shape(value: Any, at: str = "", out: set[tuple[str, str]] | None = None) -> set[tuple[str, str]]:
