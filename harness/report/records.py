@@ -189,11 +189,9 @@ class _Entry:
         return value
 
 
-def record_json(
-    data: Any, where: str = "results.json", pointer: str = "", line: int | None = None, *, with_shape: bool = True
-) -> Record:
+def record_json(data: Any, where: str = "results.json", pointer: str = "", line: int | None = None) -> Record:
     """The record of one entry of `results.json` (or a line of `results.jsonl`); a malformed one raises a located
-    `HarnessError`. Without `with_shape` the answer's shape is left out (a matrix needs none; a diff does)."""
+    `HarnessError`."""
     entry = _Entry(data, where, pointer, line)
     if not isinstance(data, dict):
         raise entry.problem("", "expected a result object")
@@ -212,8 +210,6 @@ def record_json(
     usage = _object(data, "usage")
     exchange = _object(data, "exchange")
     pairs, reasons = _answer_shape(exchange)
-    if not with_shape:
-        pairs = set()
     repetition = _count(data.get("repetition")) or 1
     return Record(
         case=entry.text("id", required=True),
@@ -238,9 +234,9 @@ def record_json(
     )
 
 
-def result_json(result: Result) -> dict[str, Any]:
-    """A result as `results.json` holds it: also what comparisons read (`records.record`)."""
-    exchange = result.exchange
+def result_json(result: Result, *, exchange: bool = True) -> dict[str, Any]:
+    """A result as `results.json` holds it: also what comparisons read (`records.record`). Without `exchange` the
+    exchange itself (request, answer, stream events) is left out: the figures alone cost nothing to make."""
     out: dict[str, Any] = {
         "id": result.case_id,
         "name": result.name,
@@ -257,30 +253,33 @@ def result_json(result: Result) -> dict[str, Any]:
     }
     if result.repetitions > 1:
         out["repetition"] = result.repetition
-    if exchange is not None:
-        out["timings"] = to_json(exchange.timings)
-        out["attempts"] = exchange.attempts
-        view = exchange.view()
-        response = view.get("response")
-        if response is not None:
-            body = response["body"]
-            if isinstance(body, str) and len(body) > TEXT_LIMIT:
-                response["body"] = body[:TEXT_LIMIT]
-                response["body_truncated_from"] = len(body)
-            out["status"] = response["status"]
-            out["size"] = exchange.response.size if exchange.response is not None else None
-            answer = exchange.answer()
-            usage = answer.get("usage") if isinstance(answer, dict) else None
-            out["usage"] = usage if isinstance(usage, dict) else None
-        if exchange.transport_error is not None:
-            view["transport_error"] = to_json(exchange.transport_error)
+    sent = result.exchange
+    if sent is None:
+        return out
+    out["timings"] = to_json(sent.timings)
+    out["attempts"] = sent.attempts
+    if sent.response is not None:
+        out["status"] = sent.response.status
+        out["size"] = sent.response.size
+        answer = sent.answer()
+        usage = answer.get("usage") if isinstance(answer, dict) else None
+        out["usage"] = usage if isinstance(usage, dict) else None
+    if exchange:
+        view = sent.view()
+        body = view.get("response", {}).get("body")
+        if isinstance(body, str) and len(body) > TEXT_LIMIT:
+            view["response"]["body"] = body[:TEXT_LIMIT]
+            view["response"]["body_truncated_from"] = len(body)
+        if sent.transport_error is not None:
+            view["transport_error"] = to_json(sent.transport_error)
         out["exchange"] = view
     return out
 
 
 def record(result: Result, *, with_shape: bool = True) -> Record:
-    """The record of a result just judged: made from the JSON `results.json` holds, so it equals one read back."""
-    return record_json(result_json(result), with_shape=with_shape)
+    """The record of a result just judged: made from the JSON `results.json` holds, so it equals one read back.
+    Without `with_shape` neither the answer's shape nor its finish reasons are made (a matrix needs neither)."""
+    return record_json(result_json(result, exchange=with_shape))
 
 
 def _results_lines(text: str) -> list[int]:
