@@ -220,6 +220,13 @@ def test_repeated_cases_give_percentiles_measured_at_the_stated_concurrency(
     assert "concurrency 2, each case 3x" in matrix_text(matrix)
 
 
+def test_repeat_does_not_go_with_record(server: Server, workdir: Path, harness: Harness) -> None:
+    configure(workdir, server, local="ok")
+    outcome = harness("run", "--repeat", "2", "--record", workdir / "recordings")
+    assert outcome.code == 2 and "--repeat: --record keeps one answer per case" in outcome.err
+    assert not (workdir / "recordings").exists()
+
+
 def test_percentiles_interpolate_between_ranks() -> None:
     assert percentile([], 50) is None
     assert percentile([7.0], 99) == 7.0
