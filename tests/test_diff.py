@@ -15,6 +15,7 @@ import pytest
 
 from harness.compare import load_runs
 from harness.report.drift import drift
+from harness.resources import bundled
 from tests.conftest import Harness
 from tests.servers import Server
 from tests.test_compare import configure, workdir
@@ -112,3 +113,15 @@ def test_diff_of_a_missing_source_is_a_usage_error(workdir: Path, harness: Harne
     assert "error: empty: neither a report folder (results.json, results.jsonl) nor a folder of recordings" in (
         outcome.err
     )
+
+
+def test_the_bundled_recordings_and_a_run_that_replayed_them_show_no_drift(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, harness: Harness
+) -> None:
+    """Answers of a real server: judged by replaying the folder, and read back from a run's results.json."""
+    monkeypatch.chdir(tmp_path)
+    assert harness("run", "--report-dir", tmp_path / "run", "-q").code == 1  # llama.cpp really does deviate
+    outcome = harness("diff", "--json", bundled("recordings"), tmp_path / "run")
+    data = json.loads(outcome.out)
+    assert outcome.code == 0 and data["changes"] == [] and data["unpaired"] == []
+    assert data["compared"] == len(json.loads((tmp_path / "run" / "results.json").read_text())["results"])
