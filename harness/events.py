@@ -19,7 +19,11 @@ __all__ = ["Event", "Handler", "ResultReady", "RunFinished", "RunStarted"]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunStarted:
-    """What will run, against what, and where the answers come from (live, or recordings and who made them)."""
+    """What will run, against what, and where the answers come from (live, or recordings and who made them).
+
+    `concurrency` (requests in flight) and `repeat` (times each case is sent) go with every latency figure: a
+    request queued behind others takes longer than one sent alone.
+    """
 
     run_id: str
     started: str
@@ -31,6 +35,8 @@ class RunStarted:
     sources: str = ""
     case_paths: tuple[str, ...] = ()
     selected: tuple[str, ...] = ()
+    concurrency: int = 1
+    repeat: int = 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -50,8 +50,8 @@ if TYPE_CHECKING:
 __all__ = ["CaseFile", "CaseFileProblem", "CaseItem", "harness_endpoint", "harness_run_case"]
 
 # What the command line prints and how (pytest has its own flags for that), and its dry run, which sends nothing
-# and so has no verdict to give an item.
-LEFT_OUT = frozenset({"dry_run", "quiet", "verbose", "color"})
+# and so has no verdict to give an item; an item is one answer, so it is not repeated.
+LEFT_OUT = frozenset({"dry_run", "quiet", "verbose", "color", "repeat"})
 PATTERN_KEY = "harness_case_pattern"
 # The same as `harness.cases.CASE_FILE_PATTERNS` (a test holds them equal): that module imports jsonschema.
 DEFAULT_PATTERNS = ("*.case.yaml", "*.case.yml")

@@ -14,7 +14,7 @@ LATER = {"engine", "events"}  # the run as a whole: nothing that builds or judge
 EVERYTHING = {
     "yamlfile", "cases", "sse", "streams", "checks", "profiles", "transport", "recordings", "runner",
     "planning", "sending", "exchanges", "judging",
-    "report", "strategies", "fuzz", "cli", "endpoints", "auth", "schemas", "models", *LATER,
+    "report", "strategies", "fuzz", "cli", "compare", "endpoints", "auth", "schemas", "models", *LATER,
 }  # fmt: skip
 FORBIDDEN = {
     "options": EVERYTHING,
@@ -37,7 +37,8 @@ FORBIDDEN = {
     "runner": {"report", "cli", "fuzz", "strategies", *LATER},
     "events": {"runner", "engine", "report", "cli", "fuzz", "checks", "transport"},
     "engine": {"report", "cli", "fuzz", "strategies"},
-    "report": {"runner", "engine", "cli", "fuzz", "checks", "transport"},
+    "report": {"runner", "engine", "cli", "fuzz", "checks", "transport", "compare"},
+    "compare": {"cli", "fuzz", "strategies"},  # runs and recordings read back: above the engine, below the CLI
     "strategies": {"runner", "report", "cli", "fuzz", "checks", *LATER},
     "fuzz": {"cli"},
     "setup": {"runner", "engine", "report", "cli", "fuzz", "strategies", "checks"},

@@ -17,6 +17,7 @@ from ..models import Result, Verdict, to_json
 from .failure import failure_block, headline
 from .figures import case_cell, figures
 from .info import RunInfo
+from .records import Record, record
 
 __all__ = ["Digest", "Digests", "Tally", "digest", "summarize"]
 
@@ -39,6 +40,7 @@ class Digest:
     block: str
     cells: tuple[str, str, str, str]
     seconds: float
+    record: Record
 
     @property
     def bad(self) -> bool:
@@ -63,6 +65,7 @@ class Digest:
                 "codes": tuple(data["codes"]),
                 "warnings": tuple((code, note) for code, note in data["warnings"]),
                 "cells": tuple(data["cells"]),
+                "record": Record.from_json(data["record"]),
             }
         )
 
@@ -109,6 +112,7 @@ def _digest(result: Result, info: RunInfo | None) -> Digest:
         block=failure_block(result, info) if shown else "",
         cells=figures(result).cells(),
         seconds=(exchange.timings.total_ms or 0) / 1000 if exchange else 0.0,
+        record=record(result, with_shape=False),  # for the matrix; the shape is only for `harness diff`
     )
 
 

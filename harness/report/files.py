@@ -16,10 +16,12 @@ from typing import Any, BinaryIO, TextIO
 from ..atomic import atomic_stream, atomic_write
 from ..endpoints import Endpoint
 from ..events import Handler, ResultReady, RunFinished, RunStarted
-from ..models import Result, Verdict, to_json
+from ..models import Result, Verdict
 from .digest import Digest, Digests, Tally, digest, summarize
 from .html import RecordLog, render_html
 from .info import RunInfo
+from .matrix import Matrix, build, markdown
+from .records import RESULTS_FORMAT, Run, result_json
 
 __all__ = [
     "RESULTS_FORMAT",
@@ -30,6 +32,7 @@ __all__ = [
     "junit_xml",
     "render_summary",
     "report_files",
+    "result_json",
     "result_line",
     "results_json",
     "summarize",
@@ -38,53 +41,14 @@ __all__ = [
     "write_reports",
 ]
 
-RESULTS_FORMAT = "chat-conformance/results@1"
-TEXT_LIMIT = 64 * 1024
-
 
 def _endpoint_json(endpoint: Endpoint, profile: str) -> dict[str, Any]:
     return {"name": endpoint.name, "base_url": endpoint.base_url, "model": endpoint.model, "profile": profile}
 
 
-def _result_json(result: Result) -> dict[str, Any]:
-    exchange = result.exchange
-    out: dict[str, Any] = {
-        "id": result.case_id,
-        "name": result.name,
-        "endpoint": result.endpoint,
-        "mode": result.mode or "plain",
-        "file": result.file,
-        "line": result.line,
-        "title": result.title,
-        "tags": list(result.tags),
-        "verdict": result.verdict.value,
-        "reason": result.reason,
-        "findings": to_json(list(result.findings)),
-        "variables": result.variables,
-    }
-    if exchange is not None:
-        out["timings"] = to_json(exchange.timings)
-        out["attempts"] = exchange.attempts
-        view = exchange.view()
-        response = view.get("response")
-        if response is not None:
-            body = response["body"]
-            if isinstance(body, str) and len(body) > TEXT_LIMIT:
-                response["body"] = body[:TEXT_LIMIT]
-                response["body_truncated_from"] = len(body)
-            out["status"] = response["status"]
-            answer = exchange.answer()
-            usage = answer.get("usage") if isinstance(answer, dict) else None
-            out["usage"] = usage if isinstance(usage, dict) else None
-        if exchange.transport_error is not None:
-            view["transport_error"] = to_json(exchange.transport_error)
-        out["exchange"] = view
-    return out
-
-
 def result_line(result: Result) -> str:
     """A result as its line of results.jsonl (no newline): what the report folder keeps of its exchange."""
-    return _json_text(json.dumps(_result_json(result), ensure_ascii=False))
+    return _json_text(json.dumps(result_json(result), ensure_ascii=False))
 
 
 def _run_json(info: RunInfo) -> dict[str, Any]:
@@ -100,6 +64,8 @@ def _run_json(info: RunInfo) -> dict[str, Any]:
         "endpoints": [_endpoint_json(e, info.profiles.get(e.name, e.profile)) for e in info.endpoints],
         "interrupted": info.interrupted,
         "interrupted_by": info.interrupted_by or None,
+        "concurrency": info.concurrency,
+        "repeat": info.repeat,
     }
 
 
@@ -251,6 +217,20 @@ def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _matrix(info: RunInfo, digests: list[Digest]) -> Matrix:
+    endpoints = {e.name: {"model": e.model, "profile": info.profiles.get(e.name, e.profile)} for e in info.endpoints}
+    run = Run(
+        label=info.run_id,
+        path="",
+        origin=info.origin,
+        endpoints=endpoints,
+        records=tuple(d.record for d in digests),
+        concurrency=info.concurrency,
+        repeat=info.repeat,
+    )
+    return build([run])
+
+
 def render_summary(info: RunInfo, digests: list[Digest]) -> str:
     counts = summarize(digests)
     lines = [f"# Conformance run {info.run_id}", ""]
@@ -272,6 +252,8 @@ def render_summary(info: RunInfo, digests: list[Digest]) -> str:
             f"| {_cell(e.name)} | {_cell(e.base_url)} | {_cell(e.model or '(none)')} | "
             f"{_cell(info.profiles.get(e.name, e.profile))} |"
         )
+    if digests:
+        lines += ["", "## Matrix", "", markdown(_matrix(info, digests), short=True).rstrip()]
     lines += [
         "",
         "## Results",
@@ -418,6 +400,8 @@ def tell(handlers: Sequence[Handler], info: RunInfo, results: Sequence[Result]) 
         banner=info.banner,
         case_paths=info.case_paths,
         selected=info.selected,
+        concurrency=info.concurrency,
+        repeat=info.repeat,
     )
     closing = RunFinished(
         finished=info.finished,

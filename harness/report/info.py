@@ -29,6 +29,8 @@ class RunInfo:
     banner: str = ""
     interrupted: bool = False
     interrupted_by: str = ""
+    concurrency: int = 1
+    repeat: int = 1
 
     @classmethod
     def opening(cls, event: RunStarted, targets: dict[str, str] | None = None) -> RunInfo:
@@ -44,6 +46,8 @@ class RunInfo:
             profiles=dict(event.profiles),
             targets=dict(targets or {}),
             banner=event.banner,
+            concurrency=event.concurrency,
+            repeat=event.repeat,
         )
 
     def closing(self, event: RunFinished) -> RunInfo:
