@@ -405,8 +405,8 @@ def _compare(args: argparse.Namespace) -> int:
     from .compare import load_runs
     from .report.matrix import build, text, write_comparison
 
-    runs = load_runs(args.sources, args.cases, args.profile)
     this = _Report(args, "compare-")
+    runs = load_runs(args.sources, args.cases, args.profile, spool=this.directory)
     matrix = build(runs)
     paths = write_comparison(this.directory, runs, matrix)
     if args.json:

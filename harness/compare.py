@@ -11,35 +11,60 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from .errors import HarnessError, Problem
 from .events import ResultReady, RunFinished, RunStarted
-from .report.records import Record, Run, read_run, record
+from .report.files import result_line
+from .report.records import Record, RecordLog, Run, read_run, record
 
 __all__ = ["load_runs", "replay_run"]
 
 
 class _Records:
-    """A handler that keeps each result's record (small), never the result (its exchange), in planned order."""
+    """A handler that keeps each wanted result's record (small), never the result (its exchange), in planned
+    order; with a `spool`, it also writes each wanted result whole there, as a line of results.jsonl."""
 
-    def __init__(self) -> None:
+    def __init__(self, wanted: Callable[[Record], bool], spool: Path | None = None) -> None:
         self.items: dict[int, Record] = {}
+        self.places: dict[int, int] = {}
         self.concurrency = 1
+        self._wanted = wanted
+        self._spool = spool
+        self._handle: BinaryIO | None = None
 
     def start(self, event: RunStarted) -> None:
         self.concurrency = event.concurrency
+        if self._spool is not None:
+            self._spool.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = self._spool.open("wb")
 
     def result(self, event: ResultReady) -> None:
-        self.items[event.index] = record(event.result)
+        made = record(event.result)
+        if not self._wanted(made):
+            return
+        self.items[event.index] = made
+        if self._handle is not None:
+            self.places[event.index] = self._handle.tell()
+            self._handle.write((result_line(event.result) + "\n").encode("utf-8"))
 
     def finish(self, event: RunFinished) -> None:
-        pass
+        if self._handle is not None:
+            self._handle.close()
+
+    def results(self) -> Iterable[dict[str, Any]]:
+        if self._spool is None:
+            return ()
+        return RecordLog(self._spool, [offset for _, offset in sorted(self.places.items())])
 
 
-def replay_run(folder: Path, label: str, case_paths: Sequence[str], profile: str | None = None) -> Run:
-    """The records of a recording set, judged by replaying it against the catalogue at `case_paths`."""
+def replay_run(
+    folder: Path, label: str, case_paths: Sequence[str], profile: str | None = None, spool: Path | None = None
+) -> Run:
+    """The records of a recording set, judged by replaying it against the catalogue at `case_paths`; with a
+    `spool`, the results are written there whole (results.jsonl's lines), for the HTML report."""
     from .cases import load_cases
     from .engine import Source, execute
     from .profiles import load_profile
@@ -59,16 +84,14 @@ def replay_run(folder: Path, label: str, case_paths: Sequence[str], profile: str
     endpoints = replay_endpoints(recordings, flags, str(folder))
     for endpoint in endpoints:
         load_profile(endpoint.profile)
-    keeper = _Records()
+    keeper = _Records(
+        lambda r: (r.endpoint, f"{r.case}.{r.mode}" if r.mode else r.case) in recordings, spool if cases else None
+    )
     if cases:
         asyncio.run(
             execute(cases, endpoints, [keeper], source=Source(origin=f"replay:{folder}"), replay=recordings, environ={})
         )
-    records = tuple(
-        r
-        for _, r in sorted(keeper.items.items())
-        if (r.endpoint, f"{r.case}.{r.mode}" if r.mode else r.case) in recordings
-    )
+    records = tuple(r for _, r in sorted(keeper.items.items()))
     notes = [f"judged by replaying against the cases in {named}"]
     if missing:
         shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
@@ -86,6 +109,7 @@ def replay_run(folder: Path, label: str, case_paths: Sequence[str], profile: str
         concurrency=keeper.concurrency,
         repeat=1,
         notes=tuple(notes),
+        results=keeper.results(),
     )
 
 
@@ -95,8 +119,13 @@ def _labels(paths: Sequence[Path]) -> list[str]:
     return [f"{name}#{names[:i].count(name) + 1}" if names.count(name) > 1 else name for i, name in enumerate(names)]
 
 
-def load_runs(sources: Sequence[str], case_paths: Sequence[str] = (), profile: str | None = None) -> list[Run]:
-    """Every source as a run of records; every source that cannot be read is reported, each with its location."""
+def load_runs(
+    sources: Sequence[str], case_paths: Sequence[str] = (), profile: str | None = None, spool: Path | None = None
+) -> list[Run]:
+    """Every source as a run of records; every source that cannot be read is reported, each with its location.
+
+    With a `spool` folder, a recording set's replayed results are kept there whole (`LABEL.results.jsonl`), so
+    that `report.html` can show their exchanges as it shows a run's."""
     paths = [Path(s) for s in sources]
     runs: list[Run] = []
     problems: list[Problem] = []
@@ -105,7 +134,10 @@ def load_runs(sources: Sequence[str], case_paths: Sequence[str] = (), profile: s
             if not path.exists():
                 raise HarnessError(Problem(str(path), "no such file or folder"))
             run = read_run(path, label)
-            runs.append(run if run is not None else replay_run(path, label, case_paths, profile))
+            if run is None:
+                kept = spool / f"{label.replace('/', '_')}.results.jsonl" if spool is not None else None
+                run = replay_run(path, label, case_paths, profile, kept)
+            runs.append(run)
         except HarnessError as exc:
             problems += exc.problems
     if problems:

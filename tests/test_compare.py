@@ -262,6 +262,13 @@ def test_compare_over_two_earlier_runs(server: Server, workdir: Path, harness: H
     markdown = (workdir / "cmp" / "compare.md").read_text(encoding="utf-8")
     assert markdown.startswith("# Comparison of first, second\n")
     assert "| structured-object | pass | fail | pass | pass |" in markdown
+    page = (workdir / "cmp" / "report.html").read_text(encoding="utf-8")
+    assert f"report: {workdir / 'cmp' / 'report.html'}" in outcome.out
+    assert "comparison of 2 runs" in page
+    for key in keys:  # a column per endpoint of each run, as in the matrix
+        assert f'data-endpoint="{key}"' in page
+    codes = {code for row in data["rows"] for code in row["cells"]["first/bad"]["codes"]}
+    assert codes and all(code in page for code in codes)  # each finding, with the exchange it came from
     printed = harness("compare", "--json", first, second, "--report-dir", workdir / "cmp2")
     assert json.loads(printed.out)["columns"] == data["columns"]
 
@@ -279,6 +286,12 @@ def test_two_recording_sets_of_one_endpoint_stay_two_columns(server: Server, wor
     assert outcome.code == 0, outcome
     assert "structured-object  pass          fail" in outcome.out
     assert "before/local: local of before" in outcome.out and "after/local: local of after" in outcome.out
+    # The replayed results are kept whole beside the comparison, and report.html shows both sets' exchanges.
+    kept = [json.loads(line) for line in (workdir / "cmp" / "after.results.jsonl").read_text().splitlines()]
+    assert {r["id"] for r in kept} == {"text-hello", "stream-hello", "structured-object"}
+    assert all(r["exchange"]["request"] for r in kept)
+    page = (workdir / "cmp" / "report.html").read_text(encoding="utf-8")
+    assert 'data-endpoint="before/local"' in page and 'data-endpoint="after/local"' in page
 
 
 def test_compare_of_a_bad_source_is_a_usage_error(workdir: Path, harness: Harness) -> None:

@@ -22,7 +22,8 @@ import pytest
 from harness.endpoints import Endpoint
 from harness.models import Exchange, Finding, HttpResponse, Result, SentRequest, Timings, Verdict
 from harness.report import write_reports
-from harness.report.html import PIECE_LIMIT, SCRIPT, RecordLog, html_report
+from harness.report.html import PIECE_LIMIT, SCRIPT, html_report
+from harness.report.records import RecordLog
 from harness.resources import bundled
 from tests.conftest import Harness
 from tests.servers import Server

@@ -18,10 +18,10 @@ from ..endpoints import Endpoint
 from ..events import Handler, ResultReady, RunFinished, RunStarted
 from ..models import Result, Verdict
 from .digest import Digest, Digests, Tally, digest, summarize
-from .html import RecordLog, render_html
+from .html import render_html
 from .info import RunInfo
 from .matrix import Matrix, build, markdown
-from .records import RESULTS_FORMAT, Run, result_json
+from .records import RESULTS_FORMAT, RecordLog, Run, result_json
 
 __all__ = [
     "RESULTS_FORMAT",

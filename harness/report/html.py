@@ -22,12 +22,11 @@ import json
 import statistics
 import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TextIO
 
-__all__ = ["PIECE_LIMIT", "RecordLog", "html_report", "render_html"]
+__all__ = ["PIECE_LIMIT", "html_report", "render_html"]
 
 PIECE_LIMIT = 64 * 1024  # each pretty-printed piece of an exchange; results.json keeps it whole
 VERDICTS = ("pass", "fail", "error", "skip")
@@ -442,8 +441,8 @@ def render_html(
 ) -> None:
     """Write the page for `records` (result objects as results.jsonl holds them) to `out`.
 
-    `records` is iterated twice, so pass a list or a `RecordLog`, not a generator. `runs` are the `run` headers of
-    the results.json files the records come from; `notes` are lines shown first (a replayed run's banner).
+    `records` is iterated twice, so pass a list or a `records.RecordLog`, not a generator. `runs` are the `run`
+    headers of the results.json files the records come from; `notes` are lines shown first (a replayed run's banner).
     """
     matrix = _Matrix()
     for index, record in enumerate(records):
@@ -474,26 +473,3 @@ def html_report(*, records: Iterable[Record], runs: Sequence[Record] = (), notes
     out = io.StringIO()
     render_html(out, records=list(records), runs=runs, notes=notes)
     return out.getvalue()
-
-
-class RecordLog:
-    """The records of a `results.jsonl`, read from disk each time they are iterated, in the order given.
-
-    `places` are byte offsets of the lines to read, in the order wanted (a run's planned order); without them,
-    every line in file order.
-    """
-
-    def __init__(self, path: Path, places: Sequence[int] | None = None) -> None:
-        self.path = path
-        self.places = places
-
-    def __iter__(self) -> Iterator[Record]:
-        with self.path.open("rb") as log:
-            if self.places is None:
-                for line in log:
-                    if line.strip():
-                        yield json.loads(line)
-                return
-            for offset in self.places:
-                log.seek(offset)
-                yield json.loads(log.readline())

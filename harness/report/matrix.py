@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_write
+from ..atomic import atomic_stream, atomic_write
 from ..models import Verdict
+from .html import render_html
 from .records import Record, Run
 
 __all__ = [
@@ -453,7 +454,8 @@ def markdown(matrix: Matrix, *, short: bool = False, limit: int = 30) -> str:
 
 
 def write_comparison(directory: Path, runs: Sequence[Run], matrix: Matrix) -> list[Path]:
-    """`compare.json` (the matrix as data, with where each column came from) and `compare.md`, written atomically."""
+    """`compare.json` (the matrix as data, with where each column came from), `compare.md` and `report.html`,
+    written atomically."""
     sources = [
         {
             "label": run.label,
@@ -467,8 +469,37 @@ def write_comparison(directory: Path, runs: Sequence[Run], matrix: Matrix) -> li
         for run in runs
     ]
     data = {"format": COMPARE_FORMAT, "sources": sources, **matrix.to_json()}
-    paths = [directory / "compare.json", directory / "compare.md"]
+    paths = [directory / "compare.json", directory / "compare.md", directory / "report.html"]
     atomic_write(paths[0], json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     title = f"# Comparison of {', '.join(run.label for run in runs)}\n\n"
     atomic_write(paths[1], title + markdown(matrix))
+    columns = {(c.run, c.endpoint): c.key for c in matrix.columns}
+    headers = [
+        {
+            "id": run.label,
+            "origin": run.origin,
+            "endpoints": [
+                {"name": columns.get((run.label, name), name), **about} for name, about in run.endpoints.items()
+            ],
+        }
+        for run in runs
+    ]
+    notes = [f"{run.label}: {note}" for run in runs for note in run.notes]
+    results = _Columns(runs, columns)
+    atomic_stream(paths[2], lambda out: render_html(out, records=results, runs=headers, notes=notes))
     return paths
+
+
+class _Columns:
+    """Every run's results whole, each endpoint renamed as its column in the matrix (`before/local`), read from
+    their files each time they are iterated."""
+
+    def __init__(self, runs: Sequence[Run], columns: dict[tuple[str, str], str]) -> None:
+        self._runs = runs
+        self._columns = columns
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for run in self._runs:
+            for item in run.results:
+                name = str(item.get("endpoint"))
+                yield {**item, "endpoint": self._columns.get((run.label, name), name)}

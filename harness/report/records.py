@@ -11,7 +11,7 @@ Imports nothing that sends or judges: reading a report needs neither.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,6 +106,8 @@ class Run:
     """A run or a set of recordings, as records: where it came from and how it was sent.
 
     `concurrency` and `repeat` are None when the source does not say (a `results.jsonl` has no header).
+    `results` gives the results whole, as `results.json` holds them, read from disk each time it is iterated
+    (for `report.html`, which shows every exchange; the records keep only what is compared).
     """
 
     label: str
@@ -116,6 +118,40 @@ class Run:
     concurrency: int | None = None
     repeat: int | None = None
     notes: tuple[str, ...] = ()
+    results: Iterable[dict[str, Any]] = field(default=(), compare=False, repr=False)
+
+
+class RecordLog:
+    """The results of a `results.jsonl`, read from disk each time they are iterated, in the order given.
+
+    `places` are byte offsets of the lines to read, in the order wanted (a run's planned order); without them,
+    every line in file order.
+    """
+
+    def __init__(self, path: Path, places: Sequence[int] | None = None) -> None:
+        self.path = path
+        self.places = places
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        with self.path.open("rb") as log:
+            if self.places is None:
+                for line in log:
+                    if line.strip():
+                        yield json.loads(line)
+                return
+            for offset in self.places:
+                log.seek(offset)
+                yield json.loads(log.readline())
+
+
+class _Reread:
+    """Results read from their file each time they are iterated, and let go after."""
+
+    def __init__(self, read: Callable[[], Iterable[dict[str, Any]]]) -> None:
+        self._read = read
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        yield from self._read()
 
 
 # JSON Schema's names for the types a JSON value decodes to; bool before int, since a bool is an int in Python.
@@ -362,6 +398,7 @@ def _from_results_json(path: Path, label: str) -> Run:
         path=str(path),
         origin=str(run.get("origin") or "live"),
         endpoints=endpoints,
+        results=_Reread(lambda: json.loads(path.read_text(encoding="utf-8"))["results"]),
         records=tuple(records),
         concurrency=_count(run.get("concurrency")),
         repeat=_count(run.get("repeat")),
@@ -404,6 +441,7 @@ def _from_results_jsonl(path: Path, label: str) -> Run:
         origin="unknown (results.jsonl holds no header)",
         endpoints={r.endpoint: {} for r in records},
         records=tuple(records),
+        results=_Reread(lambda: (item for _, item in _jsonl(path))),
         notes=("read from results.jsonl: a run that did not finish, or was killed; its header is not known",),
     )
 
