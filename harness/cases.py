@@ -389,14 +389,22 @@ def load_cases(paths: Iterable[str | Path]) -> list[Case]:
 
 
 def select(cases: Iterable[Case], patterns: Iterable[str]) -> list[Case]:
-    """Cases whose id or one of whose tags matches any pattern (shell-style wildcards); all when none given."""
-    wanted = [p.strip() for pattern in patterns for p in pattern.split(",") if p.strip()]
-    if not wanted:
-        return list(cases)
+    """Cases whose id or one of whose tags matches any pattern (shell-style wildcards); all when none given.
+
+    A pattern that starts with `!` leaves out what it matches (`param:*,!costly`: every probe but the costly ones);
+    with only such patterns, every other case is kept.
+    """
+    items = [p.strip() for pattern in patterns for p in pattern.split(",") if p.strip()]
+    wanted = [p for p in items if not p.startswith("!")]
+    unwanted = [p[1:] for p in items if p.startswith("!") and len(p) > 1]
+
+    def matches(case: Case, pattern: str) -> bool:
+        return fnmatch.fnmatchcase(case.id, pattern) or any(fnmatch.fnmatchcase(t, pattern) for t in case.tags)
+
     return [
         c
         for c in cases
-        if any(fnmatch.fnmatchcase(c.id, w) or any(fnmatch.fnmatchcase(t, w) for t in c.tags) for w in wanted)
+        if (not wanted or any(matches(c, w) for w in wanted)) and not any(matches(c, u) for u in unwanted)
     ]
 
 

@@ -51,6 +51,13 @@ DEFAULT_PATTERNS = ("*.case.yaml", "*.case.yml")
 PYTEST_MARKERS = frozenset({"skip", "skipif", "xfail", "parametrize", "usefixtures", "filterwarnings"})
 
 
+def _markers(tags: tuple[str, ...]) -> list[str]:
+    """The markers a case's tags become. pytest names a marker by what comes before a colon, so `param:stop` is the
+    marker `param` (`-m param` selects every probe; `-k` picks one)."""
+    names = dict.fromkeys(tag.split(":", 1)[0] for tag in tags)
+    return [name for name in names if name and name not in PYTEST_MARKERS]
+
+
 def plugin_options() -> tuple[Option, ...]:
     """The run options pytest takes, in the table's order."""
     return tuple(o for o in OPTIONS if "run" in o.commands and o.name not in LEFT_OUT)
@@ -343,8 +350,8 @@ class CaseFile(pytest.File):
                 )
                 yield CaseFileProblem.from_parent(self, name=case.id, text=str(problem))
                 continue
-            for tag in case.tags:
-                if tag not in plan.markers and tag not in PYTEST_MARKERS:
+            for tag in _markers(case.tags):
+                if tag not in plan.markers:
                     plan.markers.add(tag)
                     self.config.addinivalue_line("markers", f"{tag}: cases tagged {tag} (chat-conformance)")
             modes = ("", "stream") if case.both_ways and isinstance(case.request, dict) else ("",)
@@ -355,9 +362,8 @@ class CaseFile(pytest.File):
                     # match the id then, as they do a parametrized function's.
                     nodeid = f"{self.nodeid}::{name}"
                     item = CaseItem.from_parent(self, name=name, nodeid=nodeid, case=case, endpoint=endpoint, mode=mode)
-                    for tag in case.tags:
-                        if tag not in PYTEST_MARKERS:
-                            item.add_marker(tag)
+                    for tag in _markers(case.tags):
+                        item.add_marker(tag)
                     yield item
 
 
