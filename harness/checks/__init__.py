@@ -61,7 +61,7 @@ class Check:
 
 
 _REGISTRY: dict[str, Check] = {}
-_FAMILIES = ("http", "response", "stream", "tools", "structured", "google", "errors", "expect")
+_FAMILIES = ("http", "response", "stream", "tools", "structured", "google", "params", "errors", "expect")
 
 
 @dataclass(frozen=True)
