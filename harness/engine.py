@@ -107,6 +107,7 @@ async def execute(
         sources=source.sources,
         case_paths=source.case_paths,
         selected=source.selected,
+        documented={name: dict(profile.parameters) for name, profile in session.profiles.items()},
     )
     for handler in listeners:
         handler.start(opening)

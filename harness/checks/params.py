@@ -138,10 +138,12 @@ def top_logprobs_count(exchange: Exchange, context: CheckContext) -> Iterator[Fi
 
 
 def _limit(exchange: Exchange) -> tuple[str, int] | None:
+    """The token limit sent, and what it allows the whole answer: `completion_tokens` counts every choice."""
     sent = request(exchange)
+    n = sent.get("n", 1) if _positive_int(sent.get("n", 1)) else 1
     for name in ("max_completion_tokens", "max_tokens"):
         if _positive_int(sent.get(name)):
-            return name, sent[name]
+            return name, sent[name] * n
     return None
 
 
@@ -153,14 +155,14 @@ def _usage_completion(exchange: Exchange) -> int | None:
 
 @check(applies=lambda ex, ctx: answered_ok(ex, ctx) and _limit(ex) is not None)
 def token_limit(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
-    """`completion_tokens` stays within `max_completion_tokens` (or `max_tokens`)."""
+    """`completion_tokens` stays within `max_completion_tokens` (or `max_tokens`), for each of the `n` choices."""
     name, limit = _limit(exchange) or ("", 0)
     used = _usage_completion(exchange)
     if used is not None and used > limit:
         yield Finding(
             "params.token_limit",
             join(root(exchange), "usage", "completion_tokens"),
-            f"{name}: {limit} caps the answer; completion_tokens is {used}",
+            f"{name} caps the answer at {limit} tokens in all; completion_tokens is {used}",
             f"<= {limit}",
             used,
         )
@@ -178,7 +180,7 @@ def token_limit_length(exchange: Exchange, context: CheckContext) -> Iterator[Fi
             yield Finding(
                 "params.token_limit_length",
                 join(pointer, "finish_reason"),
-                f"the answer used all {limit} tokens of {name}, so it was cut: finish_reason must be 'length'; "
+                f"the answer used all {limit} tokens {name} allows, so it was cut: finish_reason must be 'length'; "
                 f"got {short(choice.get('finish_reason'))}",
                 "length",
                 choice.get("finish_reason"),

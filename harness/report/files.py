@@ -17,8 +17,10 @@ from ..atomic import atomic_stream, atomic_write
 from ..endpoints import Endpoint
 from ..events import Handler, ResultReady, RunFinished, RunStarted
 from ..models import Result, Verdict, to_json
+from ..support import SupportMatrix
 from .digest import Digest, Digests, Tally, digest, summarize
 from .info import RunInfo
+from .matrix import matrix_markdown
 
 __all__ = [
     "RESULTS_FORMAT",
@@ -101,11 +103,12 @@ def _json_text(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _assemble(info: RunInfo, summary: dict[str, int], lines: Iterable[str], out: TextIO) -> None:
+def _assemble(
+    info: RunInfo, summary: dict[str, int], support: dict[str, Any], lines: Iterable[str], out: TextIO
+) -> None:
     """results.json from the JSON Lines record, one result at a time: the header indented, a result a line."""
-    head = _json_text(
-        json.dumps({"format": RESULTS_FORMAT, "run": _run_json(info), "summary": summary}, indent=2, ensure_ascii=False)
-    )
+    header = {"format": RESULTS_FORMAT, "run": _run_json(info), "summary": summary, "support": support}
+    head = _json_text(json.dumps(header, indent=2, ensure_ascii=False))
     out.write(head[: head.rindex("}")].rstrip() + ',\n  "results": [')
     first = True
     for line in lines:
@@ -131,11 +134,13 @@ class ResultsFile:
         self._targets = targets or {}
         self._info: RunInfo | None = None
         self._tally = Tally()
+        self._matrix = SupportMatrix()
         self._handle: BinaryIO | None = None
         self._places: list[tuple[int, int]] = []  # (planned index, byte offset of its line): results.json's order
 
     def start(self, event: RunStarted) -> None:
         self._info = RunInfo.opening(event, self._targets)
+        self._matrix = self._info.matrix()
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._handle = self.log.open("wb")
         self._places = []
@@ -147,6 +152,7 @@ class ResultsFile:
         self._handle.write((_json_text(line) + "\n").encode("utf-8"))
         self._handle.flush()
         self._tally.add(event.result)
+        self._matrix.add(event.result)
 
     def finish(self, event: RunFinished) -> None:
         assert self._info is not None and self._handle is not None
@@ -160,15 +166,23 @@ class ResultsFile:
                     log.seek(offset)
                     yield log.readline().decode("utf-8")
 
-            atomic_stream(self.path, lambda out: _assemble(info, self._tally.counts(), in_order(), out))
+            support = self._matrix.to_json()
+            atomic_stream(self.path, lambda out: _assemble(info, self._tally.counts(), support, in_order(), out))
 
 
 def results_json(info: RunInfo, results: list[Result]) -> str:
     """The whole results.json of `results`, as a string (the file reporter writes the same, in pieces)."""
     lines = [_json_text(json.dumps(_result_json(r), ensure_ascii=False)) for r in results]
     out = io.StringIO()
-    _assemble(info, summarize(results), lines, out)
+    _assemble(info, summarize(results), _matrix_of(info, results).to_json(), lines, out)
     return out.getvalue()
+
+
+def _matrix_of(info: RunInfo, results: Iterable[Result]) -> SupportMatrix:
+    matrix = info.matrix()
+    for result in results:
+        matrix.add(result)
+    return matrix
 
 
 # XML 1.0 cannot hold most control characters nor lone surrogates (a JSON string may decode to one); an answer
@@ -236,7 +250,7 @@ def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def render_summary(info: RunInfo, digests: list[Digest]) -> str:
+def render_summary(info: RunInfo, digests: list[Digest], matrix: SupportMatrix | None = None) -> str:
     counts = summarize(digests)
     lines = [f"# Conformance run {info.run_id}", ""]
     if info.banner:
@@ -271,6 +285,9 @@ def render_summary(info: RunInfo, digests: list[Digest]) -> str:
             f"| {_cell(d.case)} | {_cell(d.endpoint)} | {d.verdict.value} | {status} | {ms} | {ttft} | {tokens} "
             f"| {_cell(codes)} |"
         )
+    support = matrix_markdown(matrix) if matrix is not None else []
+    if support:
+        lines += ["", *support]
     bad = [d for d in digests if d.bad]
     if bad:
         lines += ["", "## Failures", ""]
@@ -295,19 +312,23 @@ class _DigestFile:
         self._targets = targets or {}
         self._info: RunInfo | None = None
         self._digests = Digests()
+        self._matrix = SupportMatrix()
 
     def start(self, event: RunStarted) -> None:
         self._info = RunInfo.opening(event, self._targets)
         self._digests = Digests()
+        self._matrix = self._info.matrix()
 
     def result(self, event: ResultReady) -> None:
         self._digests.add(event.index, digest(event.result, self._info))
+        self._matrix.add(event.result)
 
     def finish(self, event: RunFinished) -> None:
         assert self._info is not None
-        atomic_write(self.path, _json_text(self.render(self._info.closing(event), self._digests.in_order())))
+        text = self.render(self._info.closing(event), self._digests.in_order(), self._matrix)
+        atomic_write(self.path, _json_text(text))
 
-    def render(self, info: RunInfo, digests: list[Digest]) -> str:
+    def render(self, info: RunInfo, digests: list[Digest], matrix: SupportMatrix) -> str:
         raise NotImplementedError
 
 
@@ -316,7 +337,7 @@ class JUnitFile(_DigestFile):
 
     name = "junit.xml"
 
-    def render(self, info: RunInfo, digests: list[Digest]) -> str:
+    def render(self, info: RunInfo, digests: list[Digest], matrix: SupportMatrix) -> str:
         return _junit(info, digests)
 
 
@@ -325,8 +346,8 @@ class SummaryFile(_DigestFile):
 
     name = "summary.md"
 
-    def render(self, info: RunInfo, digests: list[Digest]) -> str:
-        return render_summary(info, digests)
+    def render(self, info: RunInfo, digests: list[Digest], matrix: SupportMatrix) -> str:
+        return render_summary(info, digests, matrix)
 
 
 def junit_xml(info: RunInfo, results: list[Result]) -> str:
@@ -334,7 +355,8 @@ def junit_xml(info: RunInfo, results: list[Result]) -> str:
 
 
 def summary_md(info: RunInfo, results: list[Result], banner: str = "") -> str:
-    return render_summary(replace(info, banner=banner or info.banner), [digest(r, info) for r in results])
+    shown = replace(info, banner=banner or info.banner)
+    return render_summary(shown, [digest(r, info) for r in results], _matrix_of(info, results))
 
 
 def report_files(directory: Path, targets: dict[str, str] | None = None) -> list[ResultsFile | _DigestFile]:
@@ -354,6 +376,7 @@ def tell(handlers: Sequence[Handler], info: RunInfo, results: Sequence[Result]) 
         banner=info.banner,
         case_paths=info.case_paths,
         selected=info.selected,
+        documented=info.documented,
     )
     closing = RunFinished(
         finished=info.finished,

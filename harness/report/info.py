@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, replace
 from .. import __version__
 from ..endpoints import Endpoint
 from ..events import RunFinished, RunStarted
+from ..parameters import Documented
+from ..support import SupportMatrix
 
 __all__ = ["RunInfo"]
 
@@ -29,6 +31,7 @@ class RunInfo:
     banner: str = ""
     interrupted: bool = False
     interrupted_by: str = ""
+    documented: dict[str, dict[str, Documented]] = field(default_factory=dict)
 
     @classmethod
     def opening(cls, event: RunStarted, targets: dict[str, str] | None = None) -> RunInfo:
@@ -44,6 +47,7 @@ class RunInfo:
             profiles=dict(event.profiles),
             targets=dict(targets or {}),
             banner=event.banner,
+            documented={name: dict(params) for name, params in event.documented.items()},
         )
 
     def closing(self, event: RunFinished) -> RunInfo:
@@ -54,6 +58,10 @@ class RunInfo:
             interrupted=event.interrupted,
             interrupted_by=event.reason,
         )
+
+    def matrix(self) -> SupportMatrix:
+        """An empty support matrix for this run's endpoints, held against what their profiles document."""
+        return SupportMatrix([e.name for e in self.endpoints], self.documented)
 
     def endpoint(self, name: str) -> Endpoint | None:
         return next((e for e in self.endpoints if e.name == name), None)
