@@ -34,6 +34,9 @@ class Parameter:
 _TWO_REQUESTS = "its effect shows only across two requests, and a case sends one: a 200 is `accepted`, not `honoured`"
 _REASONING = ("params.reasoning_reported",)
 _THOUGHTS = ("google.extra_body_honoured",)
+# A stream carries no usage unless asked, so a limit's probe also says which finish_reason it expects (`length`).
+_LIMIT = ("params.token_limit", "expect.finish_reason")
+_ARGUMENTS = ("tools.name_declared", "tools.arguments_json", "tools.arguments_valid")
 
 PARAMETERS: tuple[Parameter, ...] = (
     Parameter(name="audio", origin="openai", effect="an audio part with data and a transcript",
@@ -46,10 +49,10 @@ PARAMETERS: tuple[Parameter, ...] = (
               absent=("params.logprobs_returned",), wrong=("params.logprobs_valid",)),
     Parameter(name="max_completion_tokens", origin="openai",
               effect="completion_tokens within the limit, and `length` when it is reached",
-              absent=("params.token_limit",), wrong=("params.token_limit_length",)),
+              absent=_LIMIT, wrong=("params.token_limit_length",)),
     Parameter(name="max_tokens", origin="openai", deprecated=True,
               effect="completion_tokens within the limit, and `length` when it is reached",
-              absent=("params.token_limit",), wrong=("params.token_limit_length",)),
+              absent=_LIMIT, wrong=("params.token_limit_length",)),
     Parameter(name="metadata", origin="openai"),
     Parameter(name="modalities", origin="openai", effect="an audio part with data and a transcript",
               absent=("params.audio_returned",), note="needs an audio-output model (tag `costly`)"),
@@ -80,8 +83,8 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter(name="temperature", origin="openai"),
     Parameter(name="tool_choice", origin="openai", effect="the call it forces or forbids",
               absent=("tools.choice_honoured",)),
-    Parameter(name="tools", origin="openai", effect="calls that name a declared function with valid arguments",
-              wrong=("tools.name_declared", "tools.arguments_json", "tools.arguments_valid")),
+    Parameter(name="tools", origin="openai", effect="a forced call, naming a declared function with valid arguments",
+              absent=("tools.choice_honoured",), wrong=_ARGUMENTS),
     Parameter(name="top_logprobs", origin="openai", effect="k alternatives for each token",
               absent=("params.top_logprobs_returned",), wrong=("params.top_logprobs_count",)),
     Parameter(name="top_p", origin="openai"),

@@ -173,7 +173,7 @@ def token_limit_length(exchange: Exchange, context: CheckContext) -> Iterator[Fi
     """An answer that used up its token limit ends with `finish_reason: length`, so clients know it was cut."""
     name, limit = _limit(exchange) or ("", 0)
     used = _usage_completion(exchange)
-    if used is None or used < limit:
+    if used != limit:  # past the limit is token_limit's finding: the limit was ignored, not misreported
         return
     for pointer, choice in choices(exchange):
         if choice.get("finish_reason") not in ("length", "tool_calls"):
