@@ -129,3 +129,33 @@ def test_a_real_stream_is_read_checked_and_timed(real: tuple[str, str]) -> None:
     assert exchange.timings.ttft_ms is not None and exchange.timings.events and exchange.timings.events >= 3
     usage = exchange.stream.assembled["usage"]
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+
+def test_the_support_matrix_of_llama_cpp(real: tuple[str, str]) -> None:
+    """Every cheap probe, live: what llama.cpp honours, refuses and ignores, as read by hand from its answers."""
+    import asyncio
+
+    from harness.endpoints import Endpoint
+    from harness.engine import run
+    from harness.sending import Options
+    from harness.support import SupportMatrix
+
+    base_url, model = real
+    cases = select(load_cases([bundled("cases")]), ["param:*,!costly,!tools-*"])
+    matrix = SupportMatrix(["real"])
+    for result in asyncio.run(
+        run(cases, [Endpoint("real", base_url, model=model)], Options(concurrency=1, timeout=120), environ={})
+    ):
+        matrix.add(result)
+    support = {name: cells[0].verdict.value for name, cells in matrix.rows()}
+    assert {k: support[k] for k in ("logprobs", "top_logprobs", "stop", "max_tokens", "max_completion_tokens")} == {
+        "logprobs": "honoured",
+        "top_logprobs": "honoured",
+        "stop": "honoured",
+        "max_tokens": "honoured",
+        "max_completion_tokens": "honoured",
+    }
+    assert support["n"] == "rejected"
+    assert {support[k] for k in ("service_tier", "reasoning_effort", "prediction")} == {"ignored"}
+    assert {support[k] for k in ("user", "metadata", "store", "seed", "verbosity")} == {"accepted"}
+    assert support["audio"] == support["web_search_options"] == "not probed"  # costly, left out
