@@ -818,6 +818,7 @@ class Ask:
     logprobs: bool = False
     top_logprobs: int = 0
     answer: str = ANSWER
+    sampled: bool = False  # n > 1 at a temperature of 1 or more: each choice a different sample
 
 
 def _message_text(message: Any) -> str:
@@ -881,6 +882,7 @@ def read_ask(data: Json) -> Ask:
         include_usage=options.get("include_usage") is True,
         logprobs=data.get("logprobs") is True,
         top_logprobs=min(max(top, 0), 20) if _is_int(top) else 0,
+        sampled=_is_number(data.get("temperature")) and data["temperature"] >= 1,
     )
 
 
@@ -987,7 +989,8 @@ def build_completion(ask: Ask) -> Completion:
             used = max(1, _words(call["function"]["name"]) + _words(call["function"]["arguments"]))
             completion_tokens += min(used, ask.limit) if ask.limit else used
         else:
-            message["content"], finish = generate_text(ask)
+            sample = replace(ask, answer=f"{ask.answer} ({index + 1})") if ask.sampled and index else ask
+            message["content"], finish = generate_text(sample)
             completion_tokens += _words(message["content"])
             if ask.logprobs:
                 logprobs = _logprobs(message["content"], ask.top_logprobs)

@@ -53,6 +53,7 @@ CHECK_CODES = [
     "params.audio_returned",
     "params.logprobs_returned",
     "params.logprobs_valid",
+    "params.n_choices_differ",
     "params.prediction_counted",
     "params.reasoning_reported",
     "params.service_tier_echoed",

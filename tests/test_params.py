@@ -73,6 +73,13 @@ REASONED = {
     "total_tokens": 39,
     "completion_tokens_details": {"reasoning_tokens": 32},
 }
+SAMPLED = {**ASK, "n": 2, "temperature": 1.5}
+
+
+def choice_of(content: str, index: int) -> dict[str, Any]:
+    return {"index": index, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+
+
 PREDICTED = {**REASONED, "completion_tokens_details": {"accepted_prediction_tokens": 2}}
 
 # (name, request, body) -> the (code, pointer) pairs the params checks must report: none for a conformant answer.
@@ -95,6 +102,12 @@ PARAMS_PASSING: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         answer(message={"annotations": [{"type": "url_citation", "url_citation": {"url": "https://x"}}]}),
     ),
     ("no-parameter", ASK, answer()),
+    ("n-sampled", SAMPLED, {**answer("Goldie"), "choices": [choice_of("Goldie", 0), choice_of("Bubbles", 1)]}),
+    (
+        "n-greedy",
+        {**SAMPLED, "temperature": 0},
+        {**answer("Goldie"), "choices": [choice_of("Goldie", 0), choice_of("Goldie", 1)]},
+    ),
 ]
 
 PARAMS_FAILING: list[tuple[str, dict[str, Any], dict[str, Any], set[tuple[str, str]]]] = [
@@ -165,6 +178,12 @@ PARAMS_FAILING: list[tuple[str, dict[str, Any], dict[str, Any], set[tuple[str, s
     ),
     ("audio-missing", AUDIO, answer(), {("params.audio_returned", "/response/body/choices/0/message/audio")}),
     ("search-uncited", SEARCH, answer(), {("params.url_citations", "/response/body/choices/0/message/annotations")}),
+    (
+        "n-copies",
+        SAMPLED,
+        {**answer("Goldie"), "choices": [choice_of("Goldie", 0), choice_of("Goldie", 1)]},
+        {("params.n_choices_differ", "/response/body/choices")},
+    ),
 ]  # fmt: skip
 
 

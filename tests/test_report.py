@@ -407,13 +407,13 @@ def test_the_bundled_probes_give_the_matrix_in_every_report(harness: Callable[..
     assert support["stop"]["cases"] == ["params-stop-string", "params-stop-list", "params-stop-stream"]
     assert support["n"] == {
         "verdict": "rejected",
-        "cases": ["params-n-2"],
+        "cases": ["params-n-2", "params-n-sampled"],
         "why": "400, naming it",
     }
     assert support["logprobs"] == {"verdict": "not probed", "cases": []}
     assert list(results)[:4] == ["format", "run", "summary", "support"]
     summary = (tmp_path / "r" / "summary.md").read_text(encoding="utf-8")
-    assert "| `n` | rejected (params-n-2) |" in summary
+    assert "| `n` | rejected (params-n-2, params-n-sampled) |" in summary
     assert "│ n " in outcome.out and "Parameter support" in outcome.out
     quiet = _probes(harness, "--select", "param:n", "-q", "--report-dir", str(tmp_path / "q"))
     assert "Parameter support" not in quiet.out  # -q: only failures, and contradictions of the documentation

@@ -187,6 +187,29 @@ def token_limit_length(exchange: Exchange, context: CheckContext) -> Iterator[Fi
             )
 
 
+def _sampled_choices(exchange: Exchange, context: CheckContext) -> bool:
+    sent = request(exchange)
+    temperature = sent.get("temperature")
+    hot = isinstance(temperature, int | float) and not isinstance(temperature, bool) and temperature >= 1
+    return answered_ok(exchange, context) and hot and _positive_int(sent.get("n")) and sent["n"] >= 2
+
+
+@check(applies=_sampled_choices)
+def n_choices_differ(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
+    """`n` choices sampled at a temperature of 1 or more are n samples: they do not all say the same."""
+    contents = [message(choice).get("content") for _, choice in choices(exchange)]
+    texts = [c for c in contents if isinstance(c, str) and c]
+    if len(texts) >= 2 and len(texts) == len(contents) and len(set(texts)) == 1:
+        yield Finding(
+            "params.n_choices_differ",
+            join(root(exchange), "choices"),
+            f"{len(texts)} choices sampled at temperature {request(exchange)['temperature']} are all the same "
+            f"({short(texts[0], 60)}): one sample repeated, not n",
+            "different samples",
+            texts[0],
+        )
+
+
 def _stops(exchange: Exchange) -> list[str]:
     value = request(exchange).get("stop")
     items = [value] if isinstance(value, str) else value if isinstance(value, list) else []
