@@ -82,6 +82,16 @@ class Case:
     tags: tuple[str, ...] = ()
     both_ways: bool = False
     variables: tuple[str, ...] = ()
+    repeat: bool = False
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        """The runs the case makes: once (""), plain then streamed (both_ways), or twice (repeat)."""
+        if self.both_ways and isinstance(self.request, dict):
+            return ("", "stream")
+        if self.repeat and isinstance(self.request, dict):
+            return ("", "repeat")
+        return ("",)
 
     @property
     def file(self) -> str:
@@ -278,6 +288,7 @@ def _build(source: Source, data: dict[str, Any], base: str) -> Case:
         tags=tuple(data.get("tags", [])),
         both_ways=bool(data.get("both_ways", False)),
         variables=tuple(data.get("variables", [])),
+        repeat=bool(data.get("repeat", False)),
     )
 
 
@@ -286,6 +297,14 @@ def _item_problems(source: Source, item: dict[str, Any], base: str, *, strict: b
     the case declares, and a request that a case expecting success sends though it breaks the request schema."""
     errors = sorted(schemas.schema("case").iter_errors(item), key=lambda e: list(map(str, e.absolute_path)))
     problems = [_schema_problem(source, e, base) for e in errors]
+    if item.get("both_ways") is True and item.get("repeat") is True:
+        problems.append(
+            source.problem(
+                join(base, "repeat"),
+                "a case runs plain then streamed (both_ways) or twice (repeat), not both; make two cases",
+                at_key=True,
+            )
+        )
     declared: list[str] | None = None
     if strict and not errors:
         declared = [*_ALWAYS_KNOWN, *item.get("variables", [])]
@@ -509,4 +528,5 @@ def fill(case: Case, variables: Mapping[str, str | None], environ: Mapping[str, 
         tags=case.tags,
         both_ways=case.both_ways,
         variables=case.variables,
+        repeat=case.repeat,
     )

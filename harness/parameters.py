@@ -25,13 +25,15 @@ class Parameter:
     wrong: tuple[str, ...] = ()
     note: str = ""
     deprecated: bool = False
+    repeat: bool = False
+    """Its effect shows on the second of two requests (a case with `repeat: true`); the first only accepts it."""
 
     @property
     def observable(self) -> bool:
         return bool(self.absent or self.wrong)
 
 
-_TWO_REQUESTS = "its effect shows only across two requests, and a case sends one: a 200 is `accepted`, not `honoured`"
+_TWO_REQUESTS = "a cache's lifetime shows over minutes, not in an answer: a 200 is `accepted`"
 _REASONING = ("params.reasoning_reported",)
 _THOUGHTS = ("google.extra_body_honoured",)
 # A stream carries no usage unless asked, so a limit's probe also says which finish_reason it expects (`length`).
@@ -64,14 +66,17 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter(name="prediction", origin="openai", effect="prediction token counts in usage",
               absent=("params.prediction_counted",)),
     Parameter(name="presence_penalty", origin="openai"),
-    Parameter(name="prompt_cache_key", origin="openai", note=_TWO_REQUESTS),
+    Parameter(name="prompt_cache_key", origin="openai", effect="cached prompt tokens when the request is repeated",
+              absent=("params.prompt_cache_hit",), repeat=True,
+              note="the cached tokens may come from the server's own cache, whatever the key"),
     Parameter(name="prompt_cache_options", origin="openai", note=_TWO_REQUESTS),
     Parameter(name="prompt_cache_retention", origin="openai", deprecated=True, note=_TWO_REQUESTS),
     Parameter(name="reasoning_effort", origin="openai", effect="reasoning tokens in usage", absent=_REASONING),
     Parameter(name="response_format", origin="openai", effect="JSON content, valid against the schema asked for",
               absent=("structured.content_json", "structured.schema_valid")),
     Parameter(name="safety_identifier", origin="openai"),
-    Parameter(name="seed", origin="openai", deprecated=True, note=_TWO_REQUESTS),
+    Parameter(name="seed", origin="openai", deprecated=True, effect="the same answer when the request is repeated",
+              absent=("params.seed_repeatable",), repeat=True),
     Parameter(name="service_tier", origin="openai", effect="the tier echoed in the answer",
               absent=("params.service_tier_echoed",)),
     Parameter(name="stop", origin="openai", effect="the stop string absent, the content cut before it",

@@ -354,7 +354,7 @@ class CaseFile(pytest.File):
                 if tag not in plan.markers:
                     plan.markers.add(tag)
                     self.config.addinivalue_line("markers", f"{tag}: cases tagged {tag} (chat-conformance)")
-            modes = ("", "stream") if case.both_ways and isinstance(case.request, dict) else ("",)
+            modes = case.modes
             for endpoint in plan.endpoints:
                 for mode in modes:
                     name = f"{case.id}[{endpoint.name}]" + (f"[{mode}]" if mode else "")
@@ -481,7 +481,7 @@ def run_batch(plan: Plan, items: Sequence[CaseItem]) -> None:
             plan_cases([case], [endpoint], environ)
         except HarnessError as exc:
             text = "\n".join(map(str, exc.problems))
-            for mode in ("", "stream") if case.both_ways else ("",):
+            for mode in case.modes:
                 plan.outcomes[(file, case_id, name, mode)] = Outcome(verdict="error", text=text)
             continue
         by_endpoint.setdefault(name, (endpoint, []))[1].append(case)

@@ -963,6 +963,16 @@ def _honour_capabilities(completion: Completion, data: Json) -> None:
             message["annotations"] = [{"type": "url_citation", "url_citation": url}]
 
 
+def _cache_prompt(server: Server, scenario: str, completion: Completion, data: Json) -> None:
+    """A prompt sent again with the same ``prompt_cache_key`` is read from the cache: ``cached_tokens`` counts it."""
+    if not isinstance(data, dict) or not isinstance(data.get("prompt_cache_key"), str):
+        return
+    key = json.dumps([scenario, data["prompt_cache_key"], data.get("messages")], sort_keys=True).encode()
+    usage = completion.get("usage")
+    if not server.first_time(b"prompt-cache\n" + key) and isinstance(usage, dict):
+        usage["prompt_tokens_details"]["cached_tokens"] = usage["prompt_tokens"]
+
+
 def _calls_every_tool(completion: Completion, data: dict[str, Any]) -> None:
     """``params-ignored`` with tools and ``parallel_tool_calls: false``: a call to each tool, as if allowed."""
     if data.get("parallel_tool_calls") is not False or not isinstance(data.get("tools"), list):
@@ -2157,14 +2167,16 @@ def respond(server: Server, method: str, received: Received) -> Reply:
     ask = read_ask(data)
     if "sse-split-utf8" in defects:
         ask = replace(ask, answer=UTF8_ANSWER)
-    if ignoring:
-        ask = replace(ask, answer=COUNTING, call=None)
+    if ignoring:  # a seed ignored: every answer a new sample
+        fresh = f" (sample {len(server.requests)})" if "seed" in sent else ""
+        ask = replace(ask, answer=COUNTING + fresh, call=None)
     google = read_google(surface, data, defects) if surface else None
     completion, pieces = google_completion(ask, google) if google else (build_completion(ask), {})
     if ignoring:
         _calls_every_tool(completion, sent)
     elif not google:
         _honour_capabilities(completion, data)
+        _cache_prompt(server, route["scenario"], completion, data)
     for name, change in ANSWER_DEFECTS.items():
         if name in defects and (not ask.stream or name in STREAMED_ANSWER_DEFECTS):
             change(completion, ask)

@@ -108,9 +108,18 @@ def test_unknown_key_with_did_you_mean(tmp_path: Path) -> None:
     assert problems_of(path) == [
         f"{path}:1:1: a case needs exactly one of 'request' (a JSON body) or 'raw_body' (a string sent as is)",
         f"{path}:2:1: /reqest: unknown key 'reqest' (did you mean 'request'?); "
-        "expected one of id, title, description, tags, request, raw_body, both_ways, headers, expect, variables, "
-        "nonstandard",
+        "expected one of id, title, description, tags, request, raw_body, repeat, both_ways, headers, expect, "
+        "variables, nonstandard",
     ]
+
+
+def test_a_case_runs_both_ways_or_twice_not_both(tmp_path: Path) -> None:
+    path = write(tmp_path, "x.case.yaml", "id: x\nboth_ways: true\nrepeat: true\nrequest: {}\nexpect: {status: 4xx}\n")
+    assert one_problem(path) == (
+        f"{path}:3:1: /repeat: a case runs plain then streamed (both_ways) or twice (repeat), not both; make two cases"
+    )
+    [case] = load_cases([write(tmp_path, "y.case.yaml", "id: y\nrepeat: true\nrequest: {}\n")])
+    assert case.repeat and case.modes == ("", "repeat")
 
 
 def test_unknown_key_in_expect(tmp_path: Path) -> None:

@@ -187,6 +187,45 @@ PARAMS_FAILING: list[tuple[str, dict[str, Any], dict[str, Any], set[tuple[str, s
 ]  # fmt: skip
 
 
+SEEDED = {**ASK, "seed": 42, "temperature": 1}
+CACHED = {**ASK, "prompt_cache_key": "k"}
+HIT = {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7, "prompt_tokens_details": {"cached_tokens": 4}}
+
+# (name, request, first body, second body, wanted): a request sent twice, the second judged against the first.
+REPEAT_ROWS: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any], set[tuple[str, str]]]] = [
+    ("seed-same", SEEDED, answer("Goldie"), answer("Goldie"), set()),
+    (
+        "seed-differs",
+        SEEDED,
+        answer("Goldie"),
+        answer("Bubbles"),
+        {("params.seed_repeatable", "/response/body/choices")},
+    ),
+    ("cache-hit", CACHED, answer(), answer(usage=HIT), set()),
+    (
+        "cache-miss",
+        CACHED,
+        answer(usage=HIT),
+        answer(),
+        {("params.prompt_cache_hit", "/response/body/usage/prompt_tokens_details/cached_tokens")},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "request_body", "first", "second", "wanted"), REPEAT_ROWS, ids=[r[0] for r in REPEAT_ROWS]
+)
+def test_a_repeated_request_is_judged_against_the_first(
+    name: str, request_body: dict[str, Any], first: Any, second: Any, wanted: set[tuple[str, str]]
+) -> None:
+    context = CheckContext(plain=exchange(request_body, first))
+    found = {
+        (f.code, f.pointer) for f in run_checks(exchange(request_body, second), context) if f.code.startswith("params.")
+    }
+    assert found == wanted
+    assert params_findings(exchange(request_body, second)) == set()  # sent once: nothing to compare
+
+
 def params_findings(ex: Exchange) -> set[tuple[str, str]]:
     return {(f.code, f.pointer) for f in run_checks(ex, CheckContext()) if f.code.startswith("params.")}
 

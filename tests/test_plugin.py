@@ -121,6 +121,13 @@ def test_a_parameter_probe_is_the_marker_before_its_colon(pytester: pytest.Pytes
     assert result.ret == pytest.ExitCode.OK
 
 
+def test_a_case_sent_twice_is_two_items(pytester: pytest.Pytester) -> None:
+    twice = "- {id: seeded, repeat: true, request: {model: m, messages: [], seed: 1}}\n"
+    pytester.makefile(".case.yaml", mine=CASES + twice)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--collect-only", "-q", *LIVE)
+    result.stdout.fnmatch_lines(["*seeded[[]local[]]", "*seeded[[]local[]][[]repeat[]]", "5 tests collected*"])
+
+
 def test_a_flag_outweighs_the_ini_key(pytester: pytest.Pytester) -> None:
     pytester.makefile(".case.yaml", mine=CASES)
     pytester.makeini("[pytest]\nharness_base_url = http://127.0.0.1:9/v1\nharness_name = from-ini\n")

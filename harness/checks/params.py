@@ -210,6 +210,59 @@ def n_choices_differ(exchange: Exchange, context: CheckContext) -> Iterator[Find
         )
 
 
+def _repeated(name: str) -> Any:
+    """A precondition: the second answer to a request sent twice (`repeat: true`) that sends `name`."""
+
+    def applies(exchange: Exchange, context: CheckContext) -> bool:
+        first = context.plain
+        return (
+            answered_json(exchange, context)
+            and request(exchange).get(name) is not None
+            and first is not None
+            and first.stream is None
+            and isinstance(first.answer(), dict)
+        )
+
+    return applies
+
+
+def _contents(answer: Any) -> list[Any]:
+    items = answer.get("choices") if isinstance(answer, dict) else None
+    return [message(c).get("content") for c in items if isinstance(c, dict)] if isinstance(items, list) else []
+
+
+@check(applies=_repeated("seed"))
+def seed_repeatable(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
+    """The same request at the same `seed`, sent again, gets the same answer: what a seed is for."""
+    assert context.plain is not None
+    before, after = _contents(context.plain.answer()), _contents(body(exchange))
+    if before != after:
+        yield Finding(
+            "params.seed_repeatable",
+            join(root(exchange), "choices"),
+            f"seed {short(request(exchange)['seed'])} sent twice gave two answers: first {short(before, 60)}, "
+            f"then {short(after, 60)}",
+            before,
+            after,
+        )
+
+
+@check(applies=_repeated("prompt_cache_key"))
+def prompt_cache_hit(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
+    """The same prompt with the same `prompt_cache_key`, sent again, reads cached tokens (`cached_tokens` > 0)."""
+    usage = body(exchange).get("usage")
+    details = usage.get("prompt_tokens_details") if isinstance(usage, dict) else None
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    if not _positive_int(cached):
+        yield Finding(
+            "params.prompt_cache_hit",
+            join(root(exchange), "usage", "prompt_tokens_details", "cached_tokens"),
+            f"the same prompt and prompt_cache_key sent again reads no cached tokens (cached_tokens: {short(cached)})",
+            "> 0",
+            cached,
+        )
+
+
 def _stops(exchange: Exchange) -> list[str]:
     value = request(exchange).get("stop")
     items = [value] if isinstance(value, str) else value if isinstance(value, list) else []
