@@ -226,6 +226,13 @@ def _repeated(name: str) -> Any:
     return applies
 
 
+def _usage_detail(exchange: Exchange, group: str, name: str) -> tuple[str, Any]:
+    """Where `usage.<group>.<name>` is, and its value (None when absent)."""
+    usage = body(exchange).get("usage")
+    details = usage.get(group) if isinstance(usage, dict) else None
+    return join(root(exchange), "usage", group, name), details.get(name) if isinstance(details, dict) else None
+
+
 def _contents(answer: Any) -> list[Any]:
     items = answer.get("choices") if isinstance(answer, dict) else None
     return [message(c).get("content") for c in items if isinstance(c, dict)] if isinstance(items, list) else []
@@ -250,13 +257,11 @@ def seed_repeatable(exchange: Exchange, context: CheckContext) -> Iterator[Findi
 @check(applies=_repeated("prompt_cache_key"))
 def prompt_cache_hit(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
     """The same prompt with the same `prompt_cache_key`, sent again, reads cached tokens (`cached_tokens` > 0)."""
-    usage = body(exchange).get("usage")
-    details = usage.get("prompt_tokens_details") if isinstance(usage, dict) else None
-    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    where, cached = _usage_detail(exchange, "prompt_tokens_details", "cached_tokens")
     if not _positive_int(cached):
         yield Finding(
             "params.prompt_cache_hit",
-            join(root(exchange), "usage", "prompt_tokens_details", "cached_tokens"),
+            where,
             f"the same prompt and prompt_cache_key sent again reads no cached tokens (cached_tokens: {short(cached)})",
             "> 0",
             cached,
@@ -337,13 +342,11 @@ def _asks_reasoning(exchange: Exchange, context: CheckContext) -> bool:
 @check(applies=_asks_reasoning)
 def reasoning_reported(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
     """A request for reasoning (`reasoning_effort`, a thinking budget or level) reports reasoning tokens in usage."""
-    usage = body(exchange).get("usage")
-    details = usage.get("completion_tokens_details") if isinstance(usage, dict) else None
-    tokens = details.get("reasoning_tokens") if isinstance(details, dict) else None
-    if not (_positive_int(tokens)):
+    where, tokens = _usage_detail(exchange, "completion_tokens_details", "reasoning_tokens")
+    if not _positive_int(tokens):
         yield Finding(
             "params.reasoning_reported",
-            join(root(exchange), "usage", "completion_tokens_details", "reasoning_tokens"),
+            where,
             f"reasoning was asked for; usage reports {short(tokens) if tokens is not None else 'no'} reasoning tokens",
             "> 0",
             tokens,
