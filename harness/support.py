@@ -99,8 +99,7 @@ def classify(result: Result, name: str) -> tuple[Support, str]:
         return Support.BROKEN, "a 200 that is not a JSON answer"
     row = parameter(name)
     if row.repeat and result.mode != "repeat":
-        why = "the first of two requests" if result.mode == "" and "repeat" in result.name else "sent once"
-        return Support.ACCEPTED, f"{why}: the effect shows when the request is repeated"
+        return Support.ACCEPTED, "a 200; the effect shows only on a repeat of the request (repeat: true)"
     wrong = sorted(codes & set(row.wrong))
     if wrong:
         return Support.BROKEN, ", ".join(wrong)

@@ -380,3 +380,14 @@ def test_the_matrix_folds_probes_into_the_worst_verdict_and_lists_every_paramete
     assert table["a"]["stop"] == {"verdict": "not probed", "cases": []}
     assert set(table["a"]) == {p.name for p in PARAMETERS}
     assert [(e, name) for e, name, _ in matrix.contradictions()] == [("a", "logprobs")]
+
+
+def test_a_parameter_shown_by_a_repeat_is_only_accepted_by_a_single_request() -> None:
+    from dataclasses import replace
+
+    once = result(SEEDED, answer(), tags=("param:seed",))
+    assert classify(once, "seed")[0] is Support.ACCEPTED
+    again = replace(once, mode="repeat")
+    assert classify(again, "seed")[0] is Support.HONOURED
+    differs = replace(again, findings=(Finding("params.seed_repeatable", "/response/body/choices", "differs"),))
+    assert classify(differs, "seed")[0] is Support.IGNORED
