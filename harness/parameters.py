@@ -36,7 +36,8 @@ class Parameter:
 _TWO_REQUESTS = "a cache's lifetime shows over minutes, not in an answer: a 200 is `accepted`"
 _REASONING = ("params.reasoning_reported",)
 _THOUGHTS = ("google.extra_body_honoured",)
-# A stream carries no usage unless asked, so a limit's probe also says which finish_reason it expects (`length`).
+# A limit's probe asks for far more than the limit, so it also expects `length` (an answer that ends on its own
+# exactly at the limit says `stop`, so that is no check of its own); and a stream carries no usage unless asked.
 _LIMIT = ("params.token_limit", "expect.finish_reason")
 _ARGUMENTS = ("tools.name_declared", "tools.arguments_json", "tools.arguments_valid")
 
@@ -51,10 +52,10 @@ PARAMETERS: tuple[Parameter, ...] = (
               absent=("params.logprobs_returned",), wrong=("params.logprobs_valid",)),
     Parameter(name="max_completion_tokens", origin="openai",
               effect="completion_tokens within the limit, and `length` when it is reached",
-              absent=_LIMIT, wrong=("params.token_limit_length",)),
+              absent=_LIMIT),
     Parameter(name="max_tokens", origin="openai", deprecated=True,
               effect="completion_tokens within the limit, and `length` when it is reached",
-              absent=_LIMIT, wrong=("params.token_limit_length",)),
+              absent=_LIMIT),
     Parameter(name="metadata", origin="openai"),
     Parameter(name="modalities", origin="openai", effect="an audio part with data and a transcript",
               absent=("params.audio_returned",), note="needs an audio-output model (tag `costly`)"),

@@ -62,7 +62,6 @@ CHECK_CODES = [
     "params.single_tool_call",
     "params.stop_absent",
     "params.token_limit",
-    "params.token_limit_length",
     "params.top_logprobs_count",
     "params.top_logprobs_returned",
     "params.url_citations",

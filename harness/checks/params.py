@@ -168,25 +168,6 @@ def token_limit(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
         )
 
 
-@check(applies=lambda ex, ctx: answered_ok(ex, ctx) and _limit(ex) is not None)
-def token_limit_length(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
-    """An answer that used up its token limit ends with `finish_reason: length`, so clients know it was cut."""
-    name, limit = _limit(exchange) or ("", 0)
-    used = _usage_completion(exchange)
-    if used != limit:  # past the limit is token_limit's finding: the limit was ignored, not misreported
-        return
-    for pointer, choice in choices(exchange):
-        if choice.get("finish_reason") not in ("length", "tool_calls"):
-            yield Finding(
-                "params.token_limit_length",
-                join(pointer, "finish_reason"),
-                f"the answer used all {limit} tokens {name} allows, so it was cut: finish_reason must be 'length'; "
-                f"got {short(choice.get('finish_reason'))}",
-                "length",
-                choice.get("finish_reason"),
-            )
-
-
 def _sampled_choices(exchange: Exchange, context: CheckContext) -> bool:
     sent = request(exchange)
     temperature = sent.get("temperature")
