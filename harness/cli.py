@@ -276,7 +276,8 @@ def _run(args: argparse.Namespace) -> int:
         console.out.print(f"recordings: {args.record}/")
     if finished.interrupted:
         return ExitCode.INTERRUPTED
-    return ExitCode.FAILED if console.counts["fail"] or console.counts["error"] else ExitCode.OK
+    failed = console.counts["fail"] or console.counts["error"] or console.contradicted
+    return ExitCode.FAILED if failed else ExitCode.OK
 
 
 def _pins(items: list[str]) -> dict[str, Any]:

@@ -111,6 +111,7 @@ async def execute(
         selected=source.selected,
         concurrency=max(1, options.concurrency),
         repeat=max(1, repeat),
+        documented={name: dict(profile.parameters) for name, profile in session.profiles.items()},
     )
     for handler in listeners:
         handler.start(opening)

@@ -208,7 +208,7 @@ OPTIONS: tuple[Option, ...] = (
         commands=_RUN,
         repeat=True,
         metavar="ID|TAG",
-        help="only cases whose id or tag matches (wildcards, commas)",
+        help="only cases whose id or tag matches (wildcards, commas; !PATTERN leaves out what matches)",
     ),
     Option(
         name="concurrency",

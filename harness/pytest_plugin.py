@@ -77,6 +77,13 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(Hooks)
 
 
+def _markers(tags: tuple[str, ...]) -> list[str]:
+    """The markers a case's tags become. pytest names a marker by what comes before a colon, so `param:stop` is the
+    marker `param` (`-m param` selects every probe; `-k` picks one)."""
+    names = dict.fromkeys(tag.split(":", 1)[0] for tag in tags)
+    return [name for name in names if name and name not in PYTEST_MARKERS]
+
+
 def plugin_options() -> tuple[Option, ...]:
     """The run options pytest takes, in the table's order."""
     return tuple(o for o in OPTIONS if "run" in o.commands and o.name not in LEFT_OUT)
@@ -503,11 +510,11 @@ class CaseFile(pytest.File):
                 )
                 yield CaseFileProblem.from_parent(self, name=case.id, text=str(problem))
                 continue
-            for tag in case.tags:
-                if tag not in plan.markers and tag not in PYTEST_MARKERS:
+            for tag in _markers(case.tags):
+                if tag not in plan.markers:
                     plan.markers.add(tag)
                     self.config.addinivalue_line("markers", f"{tag}: cases tagged {tag} (chat-conformance)")
-            modes = ("", "stream") if case.both_ways and isinstance(case.request, dict) else ("",)
+            modes = case.modes
             for endpoint in plan.endpoints:
                 for mode in modes:
                     name = f"{case.id}[{endpoint.name}]" + (f"[{mode}]" if mode else "")
@@ -517,9 +524,8 @@ class CaseFile(pytest.File):
                     item = CaseItem.from_parent(
                         self, name=name, nodeid=nodeid, case=case, endpoint=endpoint, mode=mode, modes=modes
                     )
-                    for tag in case.tags:
-                        if tag not in PYTEST_MARKERS:
-                            item.add_marker(tag)
+                    for tag in _markers(case.tags):
+                        item.add_marker(tag)
                     yield item
 
 
@@ -658,7 +664,7 @@ def run_batch(plan: Plan, items: Sequence[CaseItem]) -> None:
             plan_cases([case], [endpoint], environ)
         except HarnessError as exc:
             text = "\n".join(map(str, exc.problems))
-            for mode in ("", "stream") if case.both_ways else ("",):
+            for mode in case.modes:
                 plan.outcomes[(file, case_id, name, mode)] = Outcome(verdict="error", text=text)
             continue
         by_endpoint.setdefault(name, (endpoint, []))[1].append(case)

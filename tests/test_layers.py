@@ -14,7 +14,8 @@ LATER = {"engine", "events"}  # the run as a whole: nothing that builds or judge
 EVERYTHING = {
     "yamlfile", "cases", "sse", "streams", "checks", "profiles", "transport", "recordings", "runner",
     "planning", "sending", "exchanges", "judging",
-    "report", "strategies", "fuzz", "cli", "compare", "endpoints", "auth", "schemas", "models", *LATER,
+    "report", "strategies", "fuzz", "cli", "compare", "endpoints", "auth", "schemas", "models", "support",
+    "parameters", *LATER,
 }  # fmt: skip
 FORBIDDEN = {
     "options": EVERYTHING,
@@ -26,14 +27,17 @@ FORBIDDEN = {
     "cases": {"checks", "runner", "report", "cli", "fuzz", "profiles", "transport", "recordings", *LATER},
     "sse": {"checks", "runner", "report", "cli", "fuzz", "profiles", "streams", *LATER},
     "streams": {"checks", "runner", "report", "cli", "fuzz", "profiles", *LATER},
-    "checks": {"runner", "report", "cli", "fuzz", "profiles", "transport", "recordings", "auth", *LATER},
-    "profiles": {"runner", "report", "cli", "fuzz", *LATER},
+    "checks": {"runner", "report", "cli", "fuzz", "profiles", "transport", "recordings", "auth", "support", *LATER},
+    "profiles": {"runner", "report", "cli", "fuzz", "support", *LATER},
+    "parameters": EVERYTHING,  # the catalogue of parameters: data that profiles, checks' users and reports all read
+    # Downstream of judging: it reads judged results, so nothing that makes or judges one may import it.
+    "support": {"runner", "engine", "report", "cli", "fuzz", "checks", "transport", "sending", "planning", "judging"},
     "transport": {"runner", "checks", "report", "cli", "fuzz", "profiles", *LATER},
     "recordings": {"runner", "checks", "report", "cli", "fuzz", "profiles", "transport", *LATER},
     "planning": {"sending", "exchanges", "checks", "judging", "runner", "report", "cli", "fuzz", *LATER},
     "sending": {"checks", "judging", "runner", "report", "cli", "fuzz", "strategies", *LATER},
     "exchanges": {"sending", "checks", "judging", "runner", "report", "cli", "fuzz", "transport", *LATER},
-    "judging": {"sending", "runner", "report", "cli", "fuzz", "transport", *LATER},
+    "judging": {"sending", "runner", "report", "cli", "fuzz", "transport", "support", *LATER},
     "runner": {"report", "cli", "fuzz", "strategies", *LATER},
     "events": {"runner", "engine", "report", "cli", "fuzz", "checks", "transport"},
     "engine": {"report", "cli", "fuzz", "strategies"},

@@ -133,6 +133,23 @@ def test_tags_are_markers_that_strict_markers_accepts(pytester: pytest.Pytester)
     assert result.ret == pytest.ExitCode.OK
 
 
+def test_a_parameter_probe_is_the_marker_before_its_colon(pytester: pytest.Pytester) -> None:
+    probe = "- {id: probe-stop, tags: [params, 'param:stop'], request: {model: m, messages: [], stop: '7'}}\n"
+    pytester.makefile(".case.yaml", mine=CASES + probe)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--strict-markers", "--collect-only", "-q", "-m", "param", *LIVE
+    )
+    result.stdout.fnmatch_lines(["*probe-stop[[]local[]]", "1/4 tests collected*"])
+    assert result.ret == pytest.ExitCode.OK
+
+
+def test_a_case_sent_twice_is_two_items(pytester: pytest.Pytester) -> None:
+    twice = "- {id: seeded, repeat: true, request: {model: m, messages: [], seed: 1}}\n"
+    pytester.makefile(".case.yaml", mine=CASES + twice)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--collect-only", "-q", *LIVE)
+    result.stdout.fnmatch_lines(["*seeded[[]local[]]", "*seeded[[]local[]][[]repeat[]]", "5 tests collected*"])
+
+
 def test_a_flag_outweighs_the_ini_key(pytester: pytest.Pytester) -> None:
     pytester.makefile(".case.yaml", mine=CASES)
     pytester.makeini("[pytest]\nharness_base_url = http://127.0.0.1:9/v1\nharness_name = from-ini\n")

@@ -155,3 +155,34 @@ def test_two_runs_of_a_real_server_compare_and_show_no_false_drift(
     assert latency["total_ms"]["n"] == 4 and latency["ttft_ms"]["n"] == 2
     assert latency["total_ms"]["p50"] <= latency["total_ms"]["p90"] <= latency["total_ms"]["p99"]
     assert [c["concurrency"] for c in data["columns"]] == [1, 4] and data["columns"][0]["repeat"] == 2
+
+
+def test_the_support_matrix_of_llama_cpp(real: tuple[str, str]) -> None:
+    """Every cheap probe, live: what llama.cpp honours, refuses and ignores, as read by hand from its answers."""
+    import asyncio
+
+    from harness.endpoints import Endpoint
+    from harness.engine import run
+    from harness.sending import Options
+    from harness.support import SupportMatrix
+
+    base_url, model = real
+    cases = select(load_cases([bundled("cases")]), ["param:*,!costly,!tools-*"])
+    matrix = SupportMatrix(["real"])
+    for result in asyncio.run(
+        run(cases, [Endpoint("real", base_url, model=model)], Options(concurrency=1, timeout=120), environ={})
+    ):
+        matrix.add(result)
+    support = {name: cells[0].verdict.value for name, cells in matrix.rows()}
+    assert {k: support[k] for k in ("logprobs", "top_logprobs", "stop", "max_tokens", "max_completion_tokens")} == {
+        "logprobs": "honoured",
+        "top_logprobs": "honoured",
+        "stop": "honoured",
+        "max_tokens": "honoured",
+        "max_completion_tokens": "honoured",
+    }
+    assert support["n"] == "rejected"
+    assert {support[k] for k in ("service_tier", "reasoning_effort", "prediction")} == {"ignored"}
+    assert {support[k] for k in ("user", "metadata", "store", "verbosity")} == {"accepted"}
+    assert support["seed"] == "honoured"  # the same answer twice at seed 42, temperature 1
+    assert support["audio"] == support["web_search_options"] == "not probed"  # costly, left out

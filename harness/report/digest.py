@@ -14,6 +14,7 @@ from pathlib import PurePath
 from typing import Any
 
 from ..models import Result, Verdict, to_json
+from ..support import Probe, Support, probes
 from .failure import failure_block, headline
 from .figures import case_cell, figures
 from .info import RunInfo
@@ -41,6 +42,7 @@ class Digest:
     cells: tuple[str, str, str, str]
     seconds: float
     record: Record
+    support: tuple[Probe, ...]
 
     @property
     def bad(self) -> bool:
@@ -66,6 +68,7 @@ class Digest:
                 "warnings": tuple((code, note) for code, note in data["warnings"]),
                 "cells": tuple(data["cells"]),
                 "record": Record.from_json(data["record"]),
+                "support": tuple((name, Support(verdict), why) for name, verdict, why in data["support"]),
             }
         )
 
@@ -113,6 +116,7 @@ def _digest(result: Result, info: RunInfo | None) -> Digest:
         cells=figures(result).cells(),
         seconds=(exchange.timings.total_ms or 0) / 1000 if exchange else 0.0,
         record=record(result, with_shape=False),  # for the matrix; the shape is only for `harness diff`
+        support=probes(result),
     )
 
 

@@ -17,11 +17,13 @@ from ..atomic import atomic_stream, atomic_write
 from ..endpoints import Endpoint
 from ..events import Handler, ResultReady, RunFinished, RunStarted
 from ..models import Result, Verdict
+from ..support import SupportMatrix
 from .digest import Digest, Digests, Tally, digest, summarize
 from .html import render_html
 from .info import RunInfo
 from .matrix import Matrix, build, markdown
 from .records import RESULTS_FORMAT, RecordLog, Run, result_json
+from .support import matrix_markdown
 
 __all__ = [
     "RESULTS_FORMAT",
@@ -75,11 +77,12 @@ def _json_text(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _assemble(info: RunInfo, summary: dict[str, int], lines: Iterable[str], out: TextIO) -> None:
+def _assemble(
+    info: RunInfo, summary: dict[str, int], support: dict[str, Any], lines: Iterable[str], out: TextIO
+) -> None:
     """results.json from the JSON Lines record, one result at a time: the header indented, a result a line."""
-    head = _json_text(
-        json.dumps({"format": RESULTS_FORMAT, "run": _run_json(info), "summary": summary}, indent=2, ensure_ascii=False)
-    )
+    header = {"format": RESULTS_FORMAT, "run": _run_json(info), "summary": summary, "support": support}
+    head = _json_text(json.dumps(header, indent=2, ensure_ascii=False))
     out.write(head[: head.rindex("}")].rstrip() + ',\n  "results": [')
     first = True
     for line in lines:
@@ -105,11 +108,13 @@ class ResultsFile:
         self._targets = targets or {}
         self._info: RunInfo | None = None
         self._tally = Tally()
+        self._matrix = SupportMatrix()
         self._handle: BinaryIO | None = None
         self._places: list[tuple[int, int]] = []  # (planned index, byte offset of its line): results.json's order
 
     def start(self, event: RunStarted) -> None:
         self._info = RunInfo.opening(event, self._targets)
+        self._matrix = self._info.matrix()
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._handle = self.log.open("wb")
         self._places = []
@@ -124,6 +129,7 @@ class ResultsFile:
         self._handle.write((line + "\n").encode("utf-8"))
         self._handle.flush()
         self._tally.add(result)
+        _fold(self._matrix, result)
 
     def finish(self, event: RunFinished) -> None:
         assert self._info is not None and self._handle is not None
@@ -137,7 +143,8 @@ class ResultsFile:
                     log.seek(offset)
                     yield log.readline().decode("utf-8")
 
-            atomic_stream(self.path, lambda out: _assemble(info, self._tally.counts(), in_order(), out))
+            support = self._matrix.to_json()
+            atomic_stream(self.path, lambda out: _assemble(info, self._tally.counts(), support, in_order(), out))
 
     def records(self) -> RecordLog:
         """The records written so far, read back from `results.jsonl` in planned order each time they are iterated."""
@@ -148,8 +155,23 @@ def results_json(info: RunInfo, results: list[Result]) -> str:
     """The whole results.json of `results`, as a string (the file reporter writes the same, in pieces)."""
     lines = [result_line(r) for r in results]
     out = io.StringIO()
-    _assemble(info, summarize(results), lines, out)
+    _assemble(info, summarize(results), _matrix_of(info, results).to_json(), lines, out)
     return out.getvalue()
+
+
+def _fold(matrix: SupportMatrix, result: Result | Digest) -> None:
+    """Fold one result into the support matrix, whether it was judged here or in a pytest-xdist worker."""
+    if isinstance(result, Digest):
+        matrix.fold(result.record.endpoint, result.record.case, result.support)
+    else:
+        matrix.add(result)
+
+
+def _matrix_of(info: RunInfo, results: Iterable[Result]) -> SupportMatrix:
+    matrix = info.matrix()
+    for result in results:
+        matrix.add(result)
+    return matrix
 
 
 # XML 1.0 cannot hold most control characters nor lone surrogates (a JSON string may decode to one); an answer
@@ -231,7 +253,7 @@ def _matrix(info: RunInfo, digests: list[Digest]) -> Matrix:
     return build([run])
 
 
-def render_summary(info: RunInfo, digests: list[Digest]) -> str:
+def render_summary(info: RunInfo, digests: list[Digest], matrix: SupportMatrix | None = None) -> str:
     counts = summarize(digests)
     lines = [f"# Conformance run {info.run_id}", ""]
     if info.banner:
@@ -268,6 +290,9 @@ def render_summary(info: RunInfo, digests: list[Digest]) -> str:
             f"| {_cell(d.case)} | {_cell(d.endpoint)} | {d.verdict.value} | {status} | {ms} | {ttft} | {tokens} "
             f"| {_cell(codes)} |"
         )
+    support = matrix_markdown(matrix) if matrix is not None else []
+    if support:
+        lines += ["", *support]
     bad = [d for d in digests if d.bad]
     if bad:
         lines += ["", "## Failures", ""]
@@ -292,23 +317,28 @@ class _DigestFile:
         self._targets = targets or {}
         self._info: RunInfo | None = None
         self._digests = Digests()
+        self._matrix = SupportMatrix()
 
     def start(self, event: RunStarted) -> None:
         self._info = RunInfo.opening(event, self._targets)
         self._digests = Digests()
+        self._matrix = self._info.matrix()
 
     def result(self, event: ResultReady) -> None:
         self.keep(event.index, "", digest(event.result, self._info))
 
     def keep(self, index: int, line: str, result: Result | Digest) -> None:
         """Keep one result's digest, made here or in another process (a pytest-xdist worker's result)."""
-        self._digests.add(index, result if isinstance(result, Digest) else digest(result, self._info))
+        made = result if isinstance(result, Digest) else digest(result, self._info)
+        self._digests.add(index, made)
+        _fold(self._matrix, made)
 
     def finish(self, event: RunFinished) -> None:
         assert self._info is not None
-        atomic_write(self.path, _json_text(self.render(self._info.closing(event), self._digests.in_order())))
+        text = self.render(self._info.closing(event), self._digests.in_order(), self._matrix)
+        atomic_write(self.path, _json_text(text))
 
-    def render(self, info: RunInfo, digests: list[Digest]) -> str:
+    def render(self, info: RunInfo, digests: list[Digest], matrix: SupportMatrix) -> str:
         raise NotImplementedError
 
 
@@ -317,7 +347,7 @@ class JUnitFile(_DigestFile):
 
     name = "junit.xml"
 
-    def render(self, info: RunInfo, digests: list[Digest]) -> str:
+    def render(self, info: RunInfo, digests: list[Digest], matrix: SupportMatrix) -> str:
         return _junit(info, digests)
 
 
@@ -326,8 +356,8 @@ class SummaryFile(_DigestFile):
 
     name = "summary.md"
 
-    def render(self, info: RunInfo, digests: list[Digest]) -> str:
-        return render_summary(info, digests)
+    def render(self, info: RunInfo, digests: list[Digest], matrix: SupportMatrix) -> str:
+        return render_summary(info, digests, matrix)
 
 
 class HtmlFile:
@@ -373,7 +403,8 @@ def junit_xml(info: RunInfo, results: list[Result]) -> str:
 
 
 def summary_md(info: RunInfo, results: list[Result], banner: str = "") -> str:
-    return render_summary(replace(info, banner=banner or info.banner), [digest(r, info) for r in results])
+    shown = replace(info, banner=banner or info.banner)
+    return render_summary(shown, [digest(r, info) for r in results], _matrix_of(info, results))
 
 
 def report_files(directory: Path, targets: dict[str, str] | None = None) -> list[ReportFile]:
@@ -402,6 +433,7 @@ def tell(handlers: Sequence[Handler], info: RunInfo, results: Sequence[Result]) 
         selected=info.selected,
         concurrency=info.concurrency,
         repeat=info.repeat,
+        documented=info.documented,
     )
     closing = RunFinished(
         finished=info.finished,
