@@ -64,6 +64,7 @@ CHECK_CODES = [
     "response.usage_present",
     "response.usage_total",
     "response.usage_total_includes_reasoning",
+    "steps.value_missing",
     "stream.after_done",
     "stream.choice_index",
     "stream.chunk_schema",

@@ -431,6 +431,7 @@ TESTED_ELSEWHERE = {
     "harness.check_crashed",
     "structured.truncated",
     "replay.stale",
+    "steps.value_missing",  # tests/test_steps.py
     "stream.unterminated",
     "stream.consistent_created",
     "stream.matches_plain",

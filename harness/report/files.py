@@ -16,7 +16,7 @@ from typing import Any, BinaryIO, TextIO
 from ..atomic import atomic_stream, atomic_write
 from ..endpoints import Endpoint
 from ..events import Handler, ResultReady, RunFinished, RunStarted
-from ..models import Result, Verdict, to_json
+from ..models import Exchange, Result, Verdict, to_json
 from .digest import Digest, Digests, Tally, digest, summarize
 from .info import RunInfo
 
@@ -44,7 +44,15 @@ def _endpoint_json(endpoint: Endpoint, profile: str) -> dict[str, Any]:
 
 
 def _result_json(result: Result) -> dict[str, Any]:
-    exchange = result.exchange
+    out = _exchange_json(result)
+    if result.steps:  # a multi-step case: its last step above, every step here (findings point into /steps/ID)
+        out["steps"] = [
+            {"id": step.step, "verdict": step.verdict.value, **_answer_json(step.exchange)} for step in result.steps
+        ]
+    return out
+
+
+def _exchange_json(result: Result) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": result.case_id,
         "name": result.name,
@@ -59,6 +67,11 @@ def _result_json(result: Result) -> dict[str, Any]:
         "findings": to_json(list(result.findings)),
         "variables": result.variables,
     }
+    return {**out, **_answer_json(result.exchange)}
+
+
+def _answer_json(exchange: Exchange | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     if exchange is not None:
         out["timings"] = to_json(exchange.timings)
         out["attempts"] = exchange.attempts
