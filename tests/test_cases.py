@@ -109,8 +109,8 @@ def test_unknown_key_with_did_you_mean(tmp_path: Path) -> None:
         f"{path}:1:1: a case needs exactly one of 'request' (a JSON body), 'raw_body' (a string sent as is) or "
         "'steps' (a conversation; its steps have their own expect, and it is not run both ways)",
         f"{path}:2:1: /reqest: unknown key 'reqest' (did you mean 'request'?); "
-        "expected one of id, title, description, tags, request, raw_body, steps, both_ways, headers, expect, variables, "
-        "nonstandard",
+        "expected one of id, title, description, tags, request, raw_body, steps, both_ways, headers, expect, "
+        "variables, nonstandard",
     ]
 
 

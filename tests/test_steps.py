@@ -16,6 +16,7 @@ from harness.engine import run
 from harness.errors import CaseFileError
 from harness.models import Result, Verdict
 from harness.recordings import load_recordings
+from harness.resources import bundled
 from harness.sending import Options
 from tests.conftest import Harness
 from tests.servers import Server
@@ -225,3 +226,28 @@ def test_reports_and_dry_run_show_the_steps(server: Server, tmp_path: Path, harn
     assert dry.code == 0
     assert "# round-trip[cli] step call" in dry.out and "# round-trip[cli] step answer" in dry.out
     assert '"from": "call.message"' in dry.out and "# 2 request(s) to 1 endpoint(s)" in dry.out
+
+
+def test_the_google_round_trip_carries_the_real_signature_back(server: Server) -> None:
+    """On the Vertex-shaped test double: the first call is signed, and the signature goes back as it came, or
+    stripped in the case that strips it."""
+    cases = {
+        c.id: c
+        for c in load_cases([bundled("cases") / "google.case.yaml"])
+        if c.id in ("google-roundtrip-thought-signature", "google-roundtrip-signature-stripped")
+    }
+    endpoint = Endpoint("vertex", server.url("vertex"), model="google/gemini-3-flash", profile="vertex")
+    results = {r.case_id: r for r in _run(list(cases.values()), endpoint)}
+    carried = results["google-roundtrip-thought-signature"]
+    call, reply = (s.exchange for s in carried.steps)
+    assert call is not None and reply is not None
+    returned = call.answer()["choices"][0]["message"]
+    signature = returned["tool_calls"][0]["extra_content"]["google"]["thought_signature"]
+    assert signature and reply.request.body["messages"][1] == returned
+    # The test double answers with fixed text, not with the tool's result: only that is reported.
+    assert {f.code for f in carried.errors} == {"expect.content_matches"}
+    stripped = results["google-roundtrip-signature-stripped"]
+    sent = stripped.steps[1].exchange
+    assert sent is not None and "extra_content" not in sent.request.body["messages"][1]["tool_calls"][0]
+    # The double does not enforce signatures: that is the finding the case exists to make.
+    assert [(f.code, f.pointer) for f in stripped.errors] == [("http.status", "/steps/stripped/response/status")]
