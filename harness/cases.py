@@ -331,7 +331,8 @@ def _build(source: Source, data: dict[str, Any], base: str) -> Case:
 
 def _references(value: Any, pointer: str) -> Iterator[tuple[str, str | None, str | None]]:
     """(pointer, step, name) for each value from an earlier step that `value` uses: `${steps.STEP.NAME}` in a
-    string, or a mapping `{from: STEP.NAME}`; step and name are None where the reference is malformed."""
+    string, or a mapping `{from: STEP.NAME}`; step and name are None where the reference is malformed, and both
+    empty at a `drop:` that is not a list of JSON pointers."""
     if isinstance(value, str):
         for match in _PLACEHOLDER.finditer(value):
             name = match.group(1)
@@ -343,6 +344,9 @@ def _references(value: Any, pointer: str) -> Iterator[tuple[str, str | None, str
             found = _STEP_REFERENCE.match(f"steps.{value['from']}")
             at = join(pointer, "from")
             yield (at, found.group(1), found.group(2)) if found else (at, None, None)
+            drop = value.get("drop", [])
+            if not isinstance(drop, list) or not all(isinstance(d, str) and d.startswith("/") for d in drop):
+                yield join(pointer, "drop"), "", ""  # not a list of JSON pointers
             return
         for key, item in value.items():
             yield from _references(item, join(pointer, key))
@@ -378,7 +382,11 @@ def _reference_problems(source: Source, item: dict[str, Any], base: str) -> Iter
         if step["id"] in saved:
             yield source.problem(join(step_base, "id"), f"duplicate step id {step['id']!r} in this case")
         for pointer, name, value in _references(step.get("request"), join(step_base, "request")):
-            if name is None or value is None:
+            if name == "":
+                yield source.problem(
+                    pointer, "'drop' lists JSON pointers into the value, like /tool_calls/0/extra_content"
+                )
+            elif name is None or value is None:
                 yield source.problem(
                     pointer, "a value of a step is written ${steps.STEP.NAME}, or {from: STEP.NAME} as a mapping"
                 )

@@ -133,6 +133,16 @@ steps:
             {"id": "x", "steps": [{"id": "a", "request": {}, "save": {"v": "choices/0"}}]},
             "does not match",
         ),
+        (
+            {
+                "id": "x",
+                "steps": [
+                    {"id": "a", "request": {}, "save": {"m": "/choices/0/message"}},
+                    {"id": "b", "request": {"messages": [{"from": "a.m", "drop": ["tool_calls"]}]}},
+                ],
+            },
+            "'drop' lists JSON pointers into the value",
+        ),
     ],
 )
 def test_misused_steps_are_refused_with_a_reason(data: dict[str, Any], wanted: str) -> None:
