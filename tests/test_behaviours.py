@@ -117,6 +117,10 @@ def _shifted(chunk: dict[str, Any]) -> dict[str, Any]:
 
 _P = parallel_stream()
 _T = text_stream()
+_HALF_CALL = {
+    "content": None,
+    "tool_calls": [{"id": "c", "type": "function", "function": {"name": "get_weather", "arguments": '{"ci'}}],
+}
 _REASONING = "First I recall that Paris is the capital of France, so the answer follows."
 
 BEHAVIOUR_FAILING: list[Row] = [
@@ -223,26 +227,8 @@ BEHAVIOUR_FAILING: list[Row] = [
     Row(
         "half-call-presented-as-complete",
         {**TOOLS, "max_tokens": 3},
-        answer(
-            {
-                "content": None,
-                "tool_calls": [
-                    {"id": "c", "type": "function", "function": {"name": "get_weather", "arguments": '{"ci'}}
-                ],
-            },
-            _usage(3),
-            finish="tool_calls",
-        ),
-        answer(
-            {
-                "content": None,
-                "tool_calls": [
-                    {"id": "c", "type": "function", "function": {"name": "get_weather", "arguments": '{"ci'}}
-                ],
-            },
-            _usage(3),
-            finish="length",
-        ),
+        answer(_HALF_CALL, _usage(3), finish="tool_calls"),
+        answer(_HALF_CALL, _usage(3), finish="length"),
         {("tools.arguments_json", "/response/body/choices/0/message/tool_calls/0/function/arguments")},
     ),
 ]
