@@ -85,6 +85,7 @@ CHECK_CODES = [
     "stream.matches_plain",
     "stream.role_assistant",
     "stream.role_first_only",
+    "stream.text_matches_plain",
     "stream.tool_call_fragments",
     "stream.tool_call_head_once",
     "stream.tool_call_index",

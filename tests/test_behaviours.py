@@ -4,6 +4,7 @@ and its conformant twin passes."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 from dataclasses import dataclass
@@ -12,7 +13,11 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.models import Verdict
+from harness.cases import parse_case
+from harness.endpoints import Endpoint
+from harness.engine import run
+from harness.models import Severity, Verdict
+from harness.sending import Options
 from tests.conftest import run_case
 from tests.test_checks import TEXT, WEATHER
 
@@ -275,3 +280,50 @@ def test_google_thought_tags_asked_for_are_left_to_the_google_checks() -> None:
         "http://mock.invalid/v1", body, transport=_json(answer({"content": f"<think>{_REASONING}</think>Paris."}))
     )
     assert "response.reasoning_not_in_content" not in {f.code for f in result.findings}
+
+
+def _both_ways(plain: str, streamed: str) -> httpx.MockTransport:
+    """An endpoint that answers `plain` to a plain request and streams `streamed` word by word."""
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content).get("stream"):
+            words = streamed.split(" ")
+            chunks = [_chunk([_entry({"role": "assistant", "content": ""})])]
+            chunks += [_chunk([_entry({"content": w if i == 0 else " " + w})]) for i, w in enumerate(words)]
+            chunks.append(_chunk([_entry({}, "stop")]))
+            text = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+            return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=text.encode())
+        return httpx.Response(200, json=answer({"content": plain}))
+
+    return httpx.MockTransport(respond)
+
+
+@pytest.mark.parametrize("profile", ["generic", "openai"])
+def test_streamed_text_that_differs_from_the_plain_text_at_temperature_0_is_a_warning(profile: str) -> None:
+    case = parse_case({"id": "greedy", "both_ways": True, "request": {**TEXT, "temperature": 0, "seed": 7}})
+    endpoint = Endpoint("mock", "http://mock.invalid/v1", model="m", profile=profile)
+
+    def results(plain: str, streamed: str) -> list[Any]:
+        return asyncio.run(
+            run([case], [endpoint], Options(timeout=10, deadline=20), environ={}, transport=_both_ways(plain, streamed))
+        )
+
+    _, differing = results("Hello there friend", "Hello there pal")
+    assert differing.verdict is Verdict.PASS
+    assert [(f.code, f.pointer, f.severity) for f in differing.findings] == [
+        ("stream.text_matches_plain", "/stream/assembled/choices/0/message/content", Severity.WARNING)
+    ]
+    assert "from character 12: 'friend' plain, 'pal' streamed" in differing.findings[0].message
+    _, same = results("Hello there friend", "Hello there friend")
+    assert same.findings == ()
+    sampled = parse_case({"id": "sampled", "both_ways": True, "request": {**TEXT, "temperature": 1, "seed": 7}})
+    _, free = asyncio.run(
+        run(
+            [sampled],
+            [endpoint],
+            Options(timeout=10, deadline=20),
+            environ={},
+            transport=_both_ways("Hello there friend", "Hello there pal"),
+        )
+    )
+    assert free.findings == (), "sampling may say something else: nothing to compare"

@@ -435,6 +435,7 @@ TESTED_ELSEWHERE = {
     "stream.unterminated",
     "stream.consistent_created",
     "stream.matches_plain",
+    "stream.text_matches_plain",  # tests/test_behaviours.py
     "stream.usage_unrequested",
 }
 

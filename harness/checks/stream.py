@@ -564,6 +564,47 @@ def matches_plain(exchange: Exchange, context: CheckContext) -> Iterator[Finding
         )
 
 
+def _greedy(exchange: Exchange, context: CheckContext) -> bool:
+    """A both-ways run at temperature 0 with a seed: where an endpoint is deterministic, the same answer twice."""
+    sent = request(exchange)
+    return _beside_plain(exchange, context) and sent.get("temperature") == 0 and sent.get("seed") is not None
+
+
+def _contents(exchange: Exchange) -> list[Any] | None:
+    answer = exchange.answer()
+    response = exchange.response
+    if response is None or not 200 <= response.status < 300 or not isinstance(answer, dict):
+        return None
+    return [
+        (choice.get("message") or {}).get("content") if isinstance(choice.get("message"), dict) else None
+        for choice in answer.get("choices") or []
+        if isinstance(choice, dict)
+    ]
+
+
+@check(applies=_greedy)
+def text_matches_plain(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
+    """At temperature 0 with a seed, the streamed text is the plain text: streaming changes how an answer is
+    delivered, not what it says (a warning by default: few endpoints promise determinism)."""
+    assert context.plain is not None
+    before, after = _contents(context.plain), _contents(exchange)
+    if before is None or after is None:
+        return
+    for i, (one, other) in enumerate(zip(before, after, strict=False)):
+        if isinstance(one, str) and isinstance(other, str) and one != other:
+            at = next(
+                (k for k, (a, b) in enumerate(zip(one, other, strict=False)) if a != b), min(len(one), len(other))
+            )
+            yield Finding(
+                "stream.text_matches_plain",
+                join("/stream/assembled/choices", i, "message", "content"),
+                f"at temperature 0 with a seed the streamed text differs from the plain text from character {at}: "
+                f"{short(one[at : at + 40])} plain, {short(other[at : at + 40])} streamed",
+                one,
+                other,
+            )
+
+
 def _usage_not_asked(exchange: Exchange, context: CheckContext) -> bool:
     return _streamed(exchange, context) and not _wants_usage(exchange, context)
 
