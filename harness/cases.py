@@ -9,11 +9,13 @@ the case expects success), so that `harness lint` catches before a run what the 
 
 from __future__ import annotations
 
+import copy
 import difflib
 import fnmatch
+import json
 import re
 from collections.abc import Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +31,10 @@ __all__ = [
     "CASE_FILE_PATTERNS",
     "Case",
     "Expect",
+    "Step",
     "fill",
     "find_case_files",
+    "follow",
     "lint",
     "load_cases",
     "parse_case",
@@ -44,6 +48,8 @@ _VARIABLE_NAME = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|[A-Za-z_][A-Za-z0-9_.
 _ALWAYS_KNOWN = ("model",)
 # Schema rules on a string's content (not its type): a string holding a placeholder is only known at run time.
 _CONTENT_RULES = frozenset({"pattern", "enum", "const", "format", "minLength", "maxLength"})
+# ${steps.STEP.NAME}: a value an earlier step of a multi-step case saved from its answer.
+_STEP_REFERENCE = re.compile(r"^steps\.([A-Za-z_][A-Za-z0-9_-]*)\.([A-Za-z_][A-Za-z0-9_-]*)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +73,22 @@ class Expect:
 
 
 @dataclass(frozen=True, slots=True)
+class Step:
+    """One request of a multi-step case: sent after the steps before it, with the values they saved filled in.
+
+    `save` names JSON pointers into this step's answer; later steps use them as `${steps.ID.NAME}` in a string or
+    as a mapping `{from: ID.NAME}` (optionally with `drop:`, pointers removed from the copy).
+    """
+
+    id: str
+    base: str
+    request: dict[str, Any]
+    expect: Expect = Expect()
+    save: dict[str, str] = field(default_factory=dict)
+    title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Case:
     """One request and its expectations, as written in a case file (placeholders not yet filled)."""
 
@@ -83,6 +105,7 @@ class Case:
     both_ways: bool = False
     variables: tuple[str, ...] = ()
     repeat: bool = False
+    steps: tuple[Step, ...] = ()
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -162,7 +185,10 @@ def _schema_problem(source: Source, error: jsonschema.ValidationError, base: str
     if error.validator == "required":
         message = f"missing required key: {message.split(' is a required')[0]}"
     elif error.validator == "oneOf" and list(error.schema_path)[:1] == ["oneOf"]:
-        message = "a case needs exactly one of 'request' (a JSON body) or 'raw_body' (a string sent as is)"
+        message = (
+            "a case needs exactly one of 'request' (a JSON body), 'raw_body' (a string sent as is) or 'steps' "
+            "(a conversation; its steps have their own expect, and it is not run both ways)"
+        )
     elif error.context:
         message = jsonschema.exceptions.best_match(error.context).message
     return source.problem(pointer, message)
@@ -183,6 +209,8 @@ def _placeholder_problems(
                 yield source.problem(pointer, "unterminated placeholder '${' (write '$${' for a literal '${')")
             elif not _VARIABLE_NAME.match(name):
                 yield source.problem(pointer, f"invalid placeholder {text!r}: expected ${{name}} or ${{env:NAME}}")
+            elif name.startswith("steps."):
+                continue  # a value an earlier step saved: `_reference_problems` checks it
             elif declared is not None and not name.startswith("env:") and name not in declared:
                 yield source.problem(pointer, _undeclared(text, name, declared))
     elif isinstance(value, dict):
@@ -225,9 +253,14 @@ def _embedded_schema_problems(source: Source, request: dict[str, Any], base: str
 def _request_problems(source: Source, request: dict[str, Any], base: str) -> Iterable[Problem]:
     """Where a request breaks the request schema, each at its pointer; a rule on a string's content is left to the
     endpoint when the string holds a placeholder (its value is only known at run time)."""
+    # What an earlier step gives is only known at run time: the schema judges the rest of a step's request.
+    at = join(base, "request")
+    given = [pointer.removeprefix(at).removesuffix("/from") for pointer, _, _ in _references(request, at)]
     for error in schemas.request_problems(request):
         value = resolve(request, error.pointer)
         if error.keyword in _CONTENT_RULES and isinstance(value, str) and _has_placeholder(value):
+            continue
+        if any(error.pointer == p or error.pointer.startswith(p + "/") for p in given):
             continue
         yield source.problem(
             join(base, "request", error.pointer),
@@ -264,11 +297,31 @@ def _kept(source: Source, data: dict[str, Any], base: str) -> Source:
     return Source(path=source.path, data=None, positions=positions)
 
 
-def _build(source: Source, data: dict[str, Any], base: str) -> Case:
-    expect_data = data.get("expect") or {}
+def _expect(expect_data: dict[str, Any]) -> Expect:
     status = expect_data.get("status", 200)
     statuses = tuple(str(s) for s in (status if isinstance(status, list) else [status]))
     finish = expect_data.get("finish_reason", [])
+    return Expect(
+        status=statuses,
+        finish_reason=tuple(finish if isinstance(finish, list) else [finish]),
+        content_matches=expect_data.get("content_matches"),
+        tool_names=tuple(expect_data.get("tool_names", [])),
+        pointers=tuple(expect_data.get("pointers", [])),
+    )
+
+
+def _build(source: Source, data: dict[str, Any], base: str) -> Case:
+    steps = tuple(
+        Step(
+            id=step["id"],
+            base=join(base, "steps", i),
+            request=step["request"],
+            expect=_expect(step.get("expect") or {}),
+            save=dict(step.get("save") or {}),
+            title=step.get("title", ""),
+        )
+        for i, step in enumerate(data.get("steps") or [])
+    )
     return Case(
         id=data["id"],
         source=_kept(source, data, base),
@@ -276,20 +329,94 @@ def _build(source: Source, data: dict[str, Any], base: str) -> Case:
         request=data.get("request"),
         raw_body=data.get("raw_body"),
         headers=dict(data.get("headers") or {}),
-        expect=Expect(
-            status=statuses,
-            finish_reason=tuple(finish if isinstance(finish, list) else [finish]),
-            content_matches=expect_data.get("content_matches"),
-            tool_names=tuple(expect_data.get("tool_names", [])),
-            pointers=tuple(expect_data.get("pointers", [])),
-        ),
+        expect=_expect(data.get("expect") or {}),
         title=data.get("title", ""),
         description=data.get("description", ""),
         tags=tuple(data.get("tags", [])),
         both_ways=bool(data.get("both_ways", False)),
         variables=tuple(data.get("variables", [])),
         repeat=bool(data.get("repeat", False)),
+        steps=steps,
     )
+
+
+def _references(value: Any, pointer: str) -> Iterator[tuple[str, str | None, str | None]]:
+    """(pointer, step, name) for each value from an earlier step that `value` uses: `${steps.STEP.NAME}` in a
+    string, or a mapping `{from: STEP.NAME}`; step and name are None where the reference is malformed, and both
+    empty at a `drop:` that is not a list of JSON pointers."""
+    if isinstance(value, str):
+        for match in _PLACEHOLDER.finditer(value):
+            name = match.group(1)
+            if name is not None and name.startswith("steps."):
+                found = _STEP_REFERENCE.match(name)
+                yield (pointer, found.group(1), found.group(2)) if found else (pointer, None, None)
+    elif isinstance(value, dict):
+        if _is_from(value):
+            found = _STEP_REFERENCE.match(f"steps.{value['from']}")
+            at = join(pointer, "from")
+            yield (at, found.group(1), found.group(2)) if found else (at, None, None)
+            drop = value.get("drop", [])
+            if not isinstance(drop, list) or not all(isinstance(d, str) and d.startswith("/") for d in drop):
+                yield join(pointer, "drop"), "", ""  # not a list of JSON pointers
+            return
+        for key, item in value.items():
+            yield from _references(item, join(pointer, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _references(item, join(pointer, i))
+
+
+def _is_from(value: dict[str, Any]) -> bool:
+    """A mapping that stands for a saved value: `from` (a string) and at most `drop` besides.
+
+    A tool's parameters may have a property named `from`, but its value there is a schema (a mapping)."""
+    return isinstance(value.get("from"), str) and set(value) <= {"from", "drop"}
+
+
+def _reference_problems(source: Source, item: dict[str, Any], base: str) -> Iterable[Problem]:
+    """References to steps that do not come earlier in the case, to values those steps do not save, and references
+    in a case that has no steps at all, each at its pointer."""
+    steps = item.get("steps")
+    if not isinstance(steps, list):
+        for key in ("request", "raw_body", "headers"):
+            for pointer, _, _ in _references(item.get(key), join(base, key)):
+                yield source.problem(pointer, "only a step of a multi-step case ('steps:') may use a value of a step")
+        return
+    for pointer, _, _ in _references(item.get("headers"), join(base, "headers")):
+        yield source.problem(pointer, "headers are the same for every step: a value of a step goes in a request")
+    saved: dict[str, list[str]] = {}
+    later = {step.get("id") for step in steps if isinstance(step, dict)}
+    for i, step in enumerate(steps):
+        if not isinstance(step, dict) or not isinstance(step.get("id"), str):
+            continue
+        step_base = join(base, "steps", i)
+        if step["id"] in saved:
+            yield source.problem(join(step_base, "id"), f"duplicate step id {step['id']!r} in this case")
+        for pointer, name, value in _references(step.get("request"), join(step_base, "request")):
+            if name == "":
+                yield source.problem(
+                    pointer, "'drop' lists JSON pointers into the value, like /tool_calls/0/extra_content"
+                )
+            elif name is None or value is None:
+                yield source.problem(
+                    pointer, "a value of a step is written ${steps.STEP.NAME}, or {from: STEP.NAME} as a mapping"
+                )
+            elif name not in saved:
+                if name == step["id"] or name in later:
+                    where = "this step" if name == step["id"] else "a later step"
+                    yield source.problem(pointer, f"step {name!r} is {where}: a step may use only the steps before it")
+                    continue
+                close = difflib.get_close_matches(name, list(saved), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                known = ", ".join(saved) or "none"
+                yield source.problem(pointer, f"no step {name!r} before this one{hint}; the steps before it: {known}")
+            elif value not in saved[name]:
+                close = difflib.get_close_matches(value, saved[name], n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                known = ", ".join(saved[name]) or "nothing (add 'save:' to it)"
+                yield source.problem(pointer, f"step {name!r} saves no value {value!r}{hint}; it saves: {known}")
+        save = step.get("save")
+        saved.setdefault(step["id"], list(save) if isinstance(save, dict) else [])
 
 
 def _item_problems(source: Source, item: dict[str, Any], base: str, *, strict: bool) -> list[Problem]:
@@ -310,11 +437,18 @@ def _item_problems(source: Source, item: dict[str, Any], base: str, *, strict: b
         declared = [*_ALWAYS_KNOWN, *item.get("variables", [])]
     for key in ("request", "raw_body", "headers"):
         problems += _placeholder_problems(source, item.get(key), join(base, key), declared)
-    request = item.get("request")
-    if isinstance(request, dict):
-        problems += _embedded_schema_problems(source, request, base)
-        if strict and not errors and _accepts_success(item) and "nonstandard" not in item:
-            problems += _request_problems(source, request, base)
+    problems += _reference_problems(source, item, base)
+    requests = [(item, base)]
+    if isinstance(item.get("steps"), list):
+        requests = [(s, join(base, "steps", i)) for i, s in enumerate(item["steps"]) if isinstance(s, dict)]
+    for holder, at in requests:
+        request = holder.get("request")
+        if holder is not item:
+            problems += _placeholder_problems(source, request, join(at, "request"), declared)
+        if isinstance(request, dict):
+            problems += _embedded_schema_problems(source, request, at)
+            if strict and not errors and _accepts_success(holder) and "nonstandard" not in item:
+                problems += _request_problems(source, request, at)
     return problems
 
 
@@ -437,6 +571,7 @@ def _fill_string(
     case: Case,
     pointer: str,
     problems: list[Problem],
+    later: bool = False,
 ) -> Any:
     whole = re.fullmatch(r"\$\{([^}]*)\}", text)
     if whole and whole.group(1) in variables and variables[whole.group(1)] is None:
@@ -444,8 +579,10 @@ def _fill_string(
 
     def replace(match: re.Match[str]) -> str:
         if match.group(0) == "$$":
-            return "$"
+            return "$$" if later else "$"
         name = match.group(1)
+        if later and name.startswith("steps."):
+            return match.group(0)  # filled by `follow` once the step it names has answered
         if name.startswith("env:"):
             value = environ.get(name[4:])
             if value is None:
@@ -487,18 +624,21 @@ def _fill(
     case: Case,
     pointer: str,
     problems: list[Problem],
+    later: bool = False,
 ) -> Any:
     if isinstance(value, str):
-        return _fill_string(value, variables, environ, case, pointer, problems)
+        return _fill_string(value, variables, environ, case, pointer, problems, later)
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
-            filled = _fill(item, variables, environ, case, join(pointer, key), problems)
+            filled = _fill(item, variables, environ, case, join(pointer, key), problems, later)
             if filled is not _DROP:
                 out[key] = filled
         return out
     if isinstance(value, list):
-        items = [_fill(item, variables, environ, case, join(pointer, i), problems) for i, item in enumerate(value)]
+        items = [
+            _fill(item, variables, environ, case, join(pointer, i), problems, later) for i, item in enumerate(value)
+        ]
         return [None if item is _DROP else item for item in items]
     return value
 
@@ -513,6 +653,10 @@ def fill(case: Case, variables: Mapping[str, str | None], environ: Mapping[str, 
     request = _fill(case.request, variables, environ, case, join(case.base, "request"), problems)
     raw = _fill(case.raw_body, variables, environ, case, join(case.base, "raw_body"), problems)
     headers = _fill(case.headers, variables, environ, case, join(case.base, "headers"), problems)
+    steps = tuple(
+        replace(step, request=_fill(step.request, variables, environ, case, join(step.base, "request"), problems, True))
+        for step in case.steps
+    )
     if problems:
         raise CaseFileError(problems)
     return Case(
@@ -529,4 +673,50 @@ def fill(case: Case, variables: Mapping[str, str | None], environ: Mapping[str, 
         both_ways=case.both_ways,
         variables=case.variables,
         repeat=case.repeat,
+        steps=steps,
     )
+
+
+def follow(request: Any, saved: Mapping[str, Mapping[str, Any]]) -> Any:
+    """A step's request (filled for its endpoint) with the values earlier steps saved: `${steps.STEP.NAME}` as a whole
+    string is that value as it is (an object stays an object), inside a longer string its text; a mapping
+    `{from: STEP.NAME, drop: [POINTER, ...]}` is a copy of the value without what `drop` points at. Lint has made
+    sure every reference names a value an earlier step saves; the runner sends a step only once all are there."""
+    if isinstance(request, str):
+        whole = re.fullmatch(r"\$\{steps\.([^}.]+)\.([^}]+)\}", request)
+        if whole:
+            return copy.deepcopy(saved[whole.group(1)][whole.group(2)])
+
+        def replace_one(match: re.Match[str]) -> str:
+            if match.group(0) == "$$":
+                return "$"
+            found = _STEP_REFERENCE.match(match.group(1) or "")
+            if not found:
+                return match.group(0)
+            value = saved[found.group(1)][found.group(2)]
+            return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+        return _PLACEHOLDER.sub(replace_one, request)
+    if isinstance(request, dict):
+        if _is_from(request):
+            step, _, name = request["from"].partition(".")
+            value = copy.deepcopy(saved[step][name])
+            for pointer in request.get("drop") or []:
+                value = _dropped(value, str(pointer))
+            return value
+        return {key: follow(item, saved) for key, item in request.items()}
+    if isinstance(request, list):
+        return [follow(item, saved) for item in request]
+    return request
+
+
+def _dropped(value: Any, pointer: str) -> Any:
+    """`value` without the member `pointer` names (as it is when there is none): e.g. a thought signature stripped."""
+    parent_pointer, _, last = pointer.rpartition("/")
+    parent = resolve(value, parent_pointer) if parent_pointer else value
+    key = last.replace("~1", "/").replace("~0", "~")
+    if isinstance(parent, dict):
+        parent.pop(key, None)
+    elif isinstance(parent, list) and key.isdigit() and int(key) < len(parent):
+        del parent[int(key)]
+    return value

@@ -77,7 +77,10 @@ def replay_run(
             Problem(str(folder), "neither a report folder (results.json, results.jsonl) nor a folder of recordings")
         )
     paths, named = catalogue(list(case_paths))
-    recorded = {case.removesuffix(".stream") for _, case in recordings}  # the streamed run of a both-ways case
+    # A recording is named for its case, `CASE.MODE` for the streamed (or repeated) run of a case, and
+    # `CASE.STEP` for each step of a multi-step case.
+    plain = {(endpoint, name.split(".", 1)[0]) for endpoint, name in recordings}
+    recorded = {case for _, case in plain}
     cases = [c for c in load_cases(paths) if c.id in recorded]
     missing = sorted(recorded - {c.id for c in cases})
     flags = argparse.Namespace(base_url=None, kind=None, config=None, model=None, profile=profile, endpoint=[])
@@ -85,7 +88,8 @@ def replay_run(
     for endpoint in endpoints:
         load_profile(endpoint.profile)
     keeper = _Records(
-        lambda r: (r.endpoint, f"{r.case}.{r.mode}" if r.mode else r.case) in recordings, spool if cases else None
+        lambda r: (r.endpoint, f"{r.case}.{r.mode}") in recordings if r.mode else (r.endpoint, r.case) in plain,
+        spool if cases else None,
     )
     if cases:
         asyncio.run(

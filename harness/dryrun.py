@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import httpx
 
@@ -34,7 +35,7 @@ def dry_run(
     then the body indented. What would stop a run (a placeholder, a missing variable or key file) raises the
     same `HarnessError` here, so a dry run that passes says the run would start."""
     environ = os.environ if environ is None else environ
-    planned = plan(cases, endpoints, environ)
+    planned = _flat(plan(cases, endpoints, environ))
     redactor = Redactor(extra_secrets)
     authorization: dict[str, str | None] = {}
     problems: list[Problem] = []
@@ -59,6 +60,19 @@ def dry_run(
     return "\n".join(blocks)
 
 
+def _flat(planned: Sequence[Planned]) -> list[Planned]:
+    """Each request a run sends: a multi-step case's steps one by one, what earlier answers give left as the
+    references that take it (`${steps.call.id}`, `{from: call.message}`), since nothing is sent to learn it."""
+    out: list[Planned] = []
+    for item in planned:
+        if not item.case.steps:
+            out.append(item)
+            continue
+        for step in item.case.steps:
+            out.append(replace(item, case=replace(item.case, request=step.request, steps=()), step=step.id))
+    return out
+
+
 def _block(client: httpx.Client, item: Planned, authorization: str | None, redactor: Redactor) -> str:
     sending = outgoing(item)
     request = client.build_request(sending.method, sending.url, headers=sending.headers, content=sending.content)
@@ -66,6 +80,7 @@ def _block(client: httpx.Client, item: Planned, authorization: str | None, redac
         request.headers["Authorization"] = authorization  # where the auth flow puts the real one
     case = item.case
     name = f"{case.id}[{item.endpoint.name}]" + (f"[{item.mode}]" if item.mode else "")
+    name += f" step {item.step}" if item.step else ""
     where = case.file + (f":{case.line}" if case.line else "")
     lines = [f"# {name}  {where}", f"{request.method} {redactor.url(str(request.url))}"]
     for raw_key, raw_value in request.headers.raw:

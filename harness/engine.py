@@ -123,7 +123,8 @@ async def execute(
         """One case against one endpoint: once, or both ways (plain, then streamed, then compared)."""
         nonlocal completed
         items = plan([case], [endpoint], environ)  # filled when sent, so only what is in flight is held
-        results = [await session.result(items[0])]
+        sending = session.conversation(items[0]) if case.steps else session.result(items[0])
+        results = [await sending]
         if len(items) == 2:  # the streamed run of a both-ways case is also held against the plain answer
             results.append(await session.result(items[1], plain=results[0].exchange))
         if repeat > 1:

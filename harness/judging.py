@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from .cases import Case
 from .checks import INTERNAL_CODE, CheckContext, run_checks
-from .models import Exchange, Finding, Severity, Verdict
+from .models import Exchange, Finding, Severity, StepResult, Verdict
+from .pointer import join
 from .profiles import Profile
 
-__all__ = ["judge"]
+__all__ = ["judge", "judge_steps", "value_missing"]
+
+_WORST = (Verdict.ERROR, Verdict.FAIL, Verdict.PASS)
 
 
 def judge(
@@ -36,3 +39,22 @@ def judge(
     if any(f.severity is Severity.ERROR for f in findings):
         return Verdict.FAIL, findings
     return Verdict.PASS, findings
+
+
+def value_missing(step: str, name: str, pointer: str, answer_root: str) -> Finding:
+    """A value a later step uses is not in this step's answer: the later steps cannot be sent."""
+    return Finding(
+        "steps.value_missing",
+        join("/steps", step) + answer_root + pointer,
+        f"step {step!r} saves {name!r} from {pointer or '/'} of its answer, but the answer has nothing there; "
+        "the steps after it were not sent",
+        expected=pointer,
+    )
+
+
+def judge_steps(steps: tuple[StepResult, ...], findings: tuple[Finding, ...]) -> Verdict:
+    """A multi-step case's verdict: its worst step's, and a fail when a value a later step needed was missing."""
+    verdicts = {step.verdict for step in steps}
+    if any(f.code == "steps.value_missing" and f.severity is Severity.ERROR for f in findings):
+        verdicts.add(Verdict.FAIL)
+    return next((v for v in _WORST if v in verdicts), Verdict.PASS)

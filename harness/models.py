@@ -20,6 +20,7 @@ __all__ = [
     "Result",
     "SentRequest",
     "Severity",
+    "StepResult",
     "Stream",
     "StreamEvent",
     "Timings",
@@ -185,6 +186,16 @@ class Exchange:
 
 
 @dataclass(frozen=True, slots=True)
+class StepResult:
+    """One step of a multi-step case: its verdict and its exchange. Its findings are the case's, under `/steps/ID`."""
+
+    step: str
+    verdict: Verdict
+    exchange: Exchange | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Result:
     """The outcome of one case against one endpoint."""
 
@@ -202,6 +213,7 @@ class Result:
     mode: str = ""
     repetition: int = 1
     repetitions: int = 1
+    steps: tuple[StepResult, ...] = ()
 
     @property
     def name(self) -> str:

@@ -10,11 +10,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from . import __version__
-from .cases import Case, fill
+from .cases import Case, Step, fill, follow
 from .endpoints import Endpoint
 from .errors import CaseFileError
 
-__all__ = ["Outgoing", "Planned", "build_request", "is_stream", "outgoing", "plan"]
+__all__ = ["Outgoing", "Planned", "build_request", "is_stream", "outgoing", "plan", "step_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,11 +25,21 @@ class Planned:
     endpoint: Endpoint
     variables: dict[str, str] = field(default_factory=dict)
     mode: str = ""
+    step: str = ""
 
     @property
     def key(self) -> str:
-        """The case's name in recordings: its id, with `.stream` for the streamed run of a both-ways case."""
-        return f"{self.case.id}.{self.mode}" if self.mode else self.case.id
+        """The case's name in recordings: its id, with `.stream` for the streamed run of a both-ways case and
+        `.STEP` for a step of a multi-step case (each step is recorded, and replayed, on its own)."""
+        suffix = self.mode or self.step
+        return f"{self.case.id}.{suffix}" if suffix else self.case.id
+
+
+def step_of(planned: Planned, step: Step, saved: Mapping[str, Mapping[str, object]]) -> Planned:
+    """One step of a multi-step case, ready to send: its request with what the steps before it saved, its own
+    expectations. `saved` must hold every value the step uses (the runner stops a case at a step that lacks one)."""
+    case = replace(planned.case, request=follow(step.request, saved), expect=step.expect, steps=(), both_ways=False)
+    return replace(planned, case=case, step=step.id)
 
 
 def build_request(case: Case, endpoint: Endpoint) -> tuple[dict[str, str], bytes]:
@@ -76,11 +86,8 @@ def plan(cases: Iterable[Case], endpoints: Iterable[Endpoint], environ: Mapping[
             except CaseFileError as exc:
                 problems += exc.problems
                 continue
-            used = {
-                k: v
-                for k, v in variables.items()
-                if v is not None and f"${{{k}}}" in json.dumps([case.request, case.raw_body, case.headers])
-            }
+            text = json.dumps([case.request, case.raw_body, case.headers, *(s.request for s in case.steps)])
+            used = {k: v for k, v in variables.items() if v is not None and f"${{{k}}}" in text}
             if filled.modes == ("", "stream") and isinstance(filled.request, dict):
                 plain = {k: v for k, v in filled.request.items() if k not in ("stream", "stream_options")}
                 planned.append(Planned(replace(filled, request=plain), endpoint, used))

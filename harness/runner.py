@@ -16,11 +16,13 @@ from pathlib import Path
 import httpx
 
 from .auth import GoogleAuth, auth_for
+from .checks import root
 from .endpoints import Endpoint
 from .errors import HarnessError
-from .judging import judge
-from .models import Exchange, Result, Verdict
-from .planning import Planned
+from .judging import judge, judge_steps, value_missing
+from .models import Exchange, Finding, Result, StepResult, Verdict
+from .planning import Planned, step_of
+from .pointer import MISSING, join, resolve
 from .profiles import Profile, load_profile
 from .recordings import Recording
 from .redact import Redactor
@@ -117,6 +119,46 @@ class Session:
             return replace(skipped, reason=f"{exc} (record it with --record)")
         verdict, findings = judge(exchange, case, self.profiles[item.endpoint.name], plain=plain)
         return replace(skipped, verdict=verdict, findings=findings, exchange=exchange)
+
+    async def conversation(self, item: Planned) -> Result:
+        """Send the steps of a multi-step case in order, each judged as a case is, and weigh them into one result.
+
+        A step that could not be completed, or whose answer lacks a value a later step uses, ends the case there:
+        what the later steps would send is not known. Each finding's pointer starts with `/steps/ID`.
+        """
+        saved: dict[str, dict[str, object]] = {}
+        outcomes: list[StepResult] = []
+        findings: list[Finding] = []
+        last: Result | None = None
+        for step in item.case.steps:
+            last = await self.result(step_of(item, step, saved))
+            if last.verdict is Verdict.SKIP:
+                return replace(last, case_id=item.case.id, reason=f"step {step.id!r}: {last.reason}", steps=())
+            outcomes.append(StepResult(step.id, last.verdict, last.exchange))
+            findings += [replace(f, pointer=join("/steps", step.id) + f.pointer) for f in last.findings]
+            if last.verdict is Verdict.ERROR or last.exchange is None:
+                break
+            answer = last.exchange.answer()
+            values = {name: resolve(answer, pointer) for name, pointer in step.save.items()}
+            missing = [
+                value_missing(step.id, name, step.save[name], root(last.exchange))
+                for name, value in values.items()
+                if value is MISSING
+            ]
+            if missing:
+                findings += [f for f in (self.profiles[item.endpoint.name].judge(m) for m in missing) if f]
+                break
+            saved[step.id] = values
+        assert last is not None  # a multi-step case has at least one step (the case schema says so)
+        steps = tuple(outcomes)
+        return replace(
+            last,
+            case_id=item.case.id,
+            verdict=judge_steps(steps, tuple(findings)),
+            findings=tuple(findings),
+            title=item.case.title,
+            steps=steps,
+        )
 
     async def aclose(self) -> None:
         for client in self.clients.values():

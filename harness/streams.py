@@ -28,7 +28,7 @@ from .pointer import MISSING
 from .redact import REDACTED, Redactor
 from .sse import Event, SSEDecoder
 
-__all__ = ["DONE", "assemble", "compact", "read_excerpt", "read_stream", "redact_deltas"]
+__all__ = ["DONE", "REASONING_MEMBERS", "assemble", "compact", "read_excerpt", "read_stream", "redact_deltas"]
 
 DONE = "[DONE]"
 
@@ -204,6 +204,11 @@ def redact_deltas(chunks: Sequence[Any], redactor: Redactor) -> list[Any]:
     return out
 
 
+REASONING_MEMBERS = ("reasoning_content", "reasoning")
+"""Where servers put a reasoning model's thinking, beside `content`: vLLM and DeepSeek's `reasoning_content`,
+and `reasoning`, the name vLLM moved to and OpenRouter uses."""
+
+
 def _text(parts: list[str] | None) -> str | None:
     return None if parts is None else "".join(parts)
 
@@ -213,6 +218,7 @@ class _Choice:
         self.role: Any = None
         self.content: list[str] | None = None
         self.refusal: list[str] | None = None
+        self.reasoning: dict[str, list[str]] = {}  # reasoning_content (vLLM, DeepSeek) or reasoning, as sent
         self.finish_reason: Any = None
         self.calls: list[dict[str, Any]] = []
         self.by_id: dict[str, dict[str, Any]] = {}
@@ -228,6 +234,12 @@ class _Choice:
                 parts = getattr(self, name) or []
                 parts.append(value)
                 setattr(self, name, parts)
+            elif value is not None:
+                notes.append(f"delta.{name} was a {type(value).__name__}, not a string; left out of the message")
+        for name in REASONING_MEMBERS:
+            value = delta.get(name)
+            if isinstance(value, str):
+                self.reasoning.setdefault(name, []).append(value)
             elif value is not None:
                 notes.append(f"delta.{name} was a {type(value).__name__}, not a string; left out of the message")
         if isinstance(delta.get("extra_content"), dict):
@@ -269,6 +281,8 @@ class _Choice:
         message: dict[str, Any] = {"role": self.role, "content": _text(self.content)}
         if self.refusal is not None:
             message["refusal"] = _text(self.refusal)
+        for name, parts in self.reasoning.items():
+            message[name] = "".join(parts)
         if self.calls:
             message["tool_calls"] = [{k: v for k, v in call.items() if v is not None} for call in self.calls]
         if self.extra:

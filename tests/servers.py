@@ -7,7 +7,9 @@ server or as a reference implementation.
 Each request path names a scenario, ``/{scenario}/v1/chat/completions``:
 
 - ``ok`` is a conformant endpoint. It validates the request the way OpenAI does (400 with an OpenAI error
-  body) and answers with exactly the members OpenAI documents.
+  body) and answers with exactly the members OpenAI documents. It serves any model but one named
+  ``no-such-model…`` (404 ``model_not_found``), refuses a prompt and completion limit beyond ``CONTEXT_TOKENS``
+  words (400 ``context_length_exceeded``), and cuts a forced tool call at ``max_tokens`` with ``length``.
 - Any other scenario is a ``+``-joined list of defect names (see ``DEFECTS``). Each defect starts from the
   conformant answer and changes one thing; an unknown name gets a 404 naming it.
 - ``vertex`` and ``gemini`` (``SURFACES``) answer as Google's documentation says Google's OpenAI-compatible
@@ -155,6 +157,8 @@ QUEUED_SECONDS = 1.5  # how long ``queued`` and ``stream-late-start`` keep a req
 HUGE_BYTES = 8 * 1024 * 1024
 STREAM_PAUSE = 0.001  # between two events, so they arrive at different times
 STALL_SECONDS = 5.0
+CONTEXT_TOKENS = 128_000  # the prompt's words and the completion's limit together, as a model's context
+MISSING_MODEL_PREFIX = "no-such-model"  # every other model name is served
 _ALNUM = string.ascii_letters + string.digits
 _MISSING = object()
 
@@ -207,12 +211,14 @@ class ApiError:
 
 
 class InvalidRequest(Exception):
-    """The request breaks one of OpenAI's documented rules: answered with 400."""
+    """The request breaks one of OpenAI's documented rules: answered with 400 (or `status`)."""
 
-    def __init__(self, message: str, param: str | None = None) -> None:
+    def __init__(self, message: str, param: str | None = None, status: int = 400, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
+        self.status = status
+        self.code = code
 
 
 def _json_reply(status: int, payload: Json, content_type: str = "application/json") -> Reply:
@@ -369,7 +375,7 @@ FIELD_CHECKS: dict[str, Callable[[str, Any], None]] = {
     "max_completion_tokens": _ranged("integer", 1, None),
     "presence_penalty": _ranged("number", -2, 2),
     "frequency_penalty": _ranged("number", -2, 2),
-    "seed": _ranged("integer", None, None),
+    "seed": _ranged("integer", -(2**63), 2**63 - 1),
     "stop": _stop,
     "stream": _boolean,
     "logprobs": _boolean,
@@ -524,6 +530,27 @@ def validate(data: Json) -> None:
         options = _object("stream_options", data["stream_options"])
         if options.get("include_usage") is not None:
             _boolean("stream_options.include_usage", options["include_usage"])
+    _served(data)
+
+
+def _served(data: dict[str, Any]) -> None:
+    """What only the model can refuse: one it does not serve (404), and more tokens than its context holds."""
+    model = data.get("model")
+    if isinstance(model, str) and model.startswith(MISSING_MODEL_PREFIX):
+        raise InvalidRequest(
+            f"The model `{model}` does not exist or you do not have access to it.", "model", 404, "model_not_found"
+        )
+    messages = data.get("messages") if isinstance(data.get("messages"), list) else []
+    prompt = sum(_words(_message_text(m)) for m in messages)
+    limits = [v for k in ("max_tokens", "max_completion_tokens") if _is_int(v := data.get(k)) and v >= 1]
+    wanted = prompt + (min(limits) if limits else 0)
+    if wanted > CONTEXT_TOKENS:
+        raise InvalidRequest(
+            f"This model's maximum context length is {CONTEXT_TOKENS} tokens. However, you requested {wanted} "
+            f"tokens ({prompt} in the messages, {wanted - prompt} in the completion).",
+            "messages",
+            code="context_length_exceeded",
+        )
 
 
 # ------------------------------------------------------------------------------------ JSON Schema instances
@@ -996,7 +1023,12 @@ def build_completion(ask: Ask) -> Completion:
             call = _tool_call(ask.call)
             message["tool_calls"] = [call]
             finish = "tool_calls"
-            used = max(1, _words(call["function"]["name"]) + _words(call["function"]["arguments"]))
+            arguments = call["function"]["arguments"]
+            used = max(1, _words(call["function"]["name"]) + _words(arguments))
+            if ask.limit is not None and used > ask.limit:
+                # Cut where the limit falls, as a model is: the call is half written and the answer says length.
+                call["function"]["arguments"] = arguments[: max(0, len(arguments) * (ask.limit - 1) // used)]
+                finish = "length"
             completion_tokens += min(used, ask.limit) if ask.limit else used
         else:
             sample = replace(ask, answer=f"{ask.answer} ({index + 1})") if ask.sampled and index else ask
@@ -2151,7 +2183,7 @@ def respond(server: Server, method: str, received: Received) -> Reply:
             validate(google_shapes(data) if surface else data)
     except InvalidRequest as invalid:
         if "accept-all" not in defects:
-            return write(ApiError(400, invalid.message, param=invalid.param))
+            return write(ApiError(invalid.status, invalid.message, param=invalid.param, code=invalid.code))
         data = None
     if "reject-valid" in defects:
         return write(ApiError(400, "This request was rejected by the test server's reject-valid defect."))

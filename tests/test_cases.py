@@ -106,9 +106,10 @@ def test_unknown_key_with_did_you_mean(tmp_path: Path) -> None:
     """The typical typo: `reqest` is unknown, and so the case has no request either; both are said."""
     path = write(tmp_path, "typo.case.yaml", "id: typo\nreqest: {model: m}\n")
     assert problems_of(path) == [
-        f"{path}:1:1: a case needs exactly one of 'request' (a JSON body) or 'raw_body' (a string sent as is)",
+        f"{path}:1:1: a case needs exactly one of 'request' (a JSON body), 'raw_body' (a string sent as is) or "
+        "'steps' (a conversation; its steps have their own expect, and it is not run both ways)",
         f"{path}:2:1: /reqest: unknown key 'reqest' (did you mean 'request'?); "
-        "expected one of id, title, description, tags, request, raw_body, repeat, both_ways, headers, expect, "
+        "expected one of id, title, description, tags, request, raw_body, repeat, steps, both_ways, headers, expect, "
         "variables, nonstandard",
     ]
 

@@ -480,7 +480,9 @@ def test_thought_tags_split_across_chunks_are_judged_on_the_whole(
 
 
 def _catalogue(server: Server, scenario: str, model: str, profile: str) -> dict[str, Result]:
-    cases = load_cases([bundled("cases") / "google.case.yaml"])
+    # The round trips need a model (an answer that uses the tool's result, two calls for two cities, a signature
+    # enforced): the test double has none; tests/test_steps.py runs their mechanics on it.
+    cases = [c for c in load_cases([bundled("cases") / "google.case.yaml"]) if "roundtrip" not in c.tags]
     endpoint = Endpoint(scenario, server.url(scenario), model=model, profile=profile)
     results = asyncio.run(run(cases, [endpoint], Options(timeout=10, deadline=20), environ={}))
     assert len(results) == len(cases) > 10

@@ -8,6 +8,7 @@ from typing import Any
 from .. import schemas
 from ..models import Exchange, Finding
 from ..pointer import join
+from ..streams import REASONING_MEMBERS
 from . import CheckContext, answered_json, answered_ok, body, check, choices, message, request, root, short, tool_calls
 
 FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter", "function_call")
@@ -259,3 +260,91 @@ def nullable_members(exchange: Exchange, context: CheckContext) -> Iterator[Find
                 None,
                 "<missing>",
             )
+
+
+def _reasoning_members(exchange: Exchange) -> Iterator[tuple[str, str, Any]]:
+    """(pointer, member, value) for each reasoning member a choice's message carries."""
+    for pointer, choice in choices(exchange):
+        msg = message(choice)
+        for name in REASONING_MEMBERS:
+            if name in msg:
+                yield join(pointer, "message", name), name, msg[name]
+
+
+@check(applies=answered_ok)
+def reasoning_well_formed(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
+    """`reasoning_content` / `reasoning`, where a server sends them, are a string or null, as clients read them."""
+    for pointer, name, value in _reasoning_members(exchange):
+        if value is not None and not isinstance(value, str):
+            yield Finding(
+                "response.reasoning_well_formed",
+                pointer,
+                f"message.{name} must be a string (or null); got {type(value).__name__}: {short(value)}",
+                "a string or null",
+                value,
+            )
+
+
+_THINK_TAGS = ("<think>", "<thinking>", "<|thinking|>")
+
+
+def _thoughts_in_content_asked(exchange: Exchange) -> bool:
+    """Google's thought tags are asked for in `extra_body` (and judged by the google checks)."""
+    sent = request(exchange)
+    return "extra_body" in sent or "google" in sent
+
+
+@check(applies=answered_ok)
+def reasoning_not_in_content(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
+    """A reasoning model's thinking stays out of `content`: not repeated there, nor left in `<think>` tags."""
+    if _thoughts_in_content_asked(exchange):
+        return
+    for pointer, choice in choices(exchange):
+        msg = message(choice)
+        content = msg.get("content")
+        if not isinstance(content, str):
+            continue
+        for name in REASONING_MEMBERS:
+            thought = msg.get(name)
+            if isinstance(thought, str) and len(thought.strip()) >= 20 and thought.strip() in content:
+                yield Finding(
+                    "response.reasoning_not_in_content",
+                    join(pointer, "message", "content"),
+                    f"the content repeats message.{name} ({short(thought, 60)}): a client shows the thinking as the "
+                    "answer",
+                    f"the answer without its {name}",
+                    short(content),
+                )
+                break
+        else:
+            opening = content.lstrip()[:16].lower()
+            tag = next((t for t in _THINK_TAGS if opening.startswith(t)), None)
+            if tag is not None:
+                yield Finding(
+                    "response.reasoning_not_in_content",
+                    join(pointer, "message", "content"),
+                    f"the content starts with the thinking in {tag} tags, unparsed: a client shows it as the answer "
+                    "(a server with a reasoning parser returns it in reasoning_content)",
+                    "the answer only",
+                    short(content),
+                )
+
+
+@check(applies=answered_ok)
+def reasoning_tokens_counted(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
+    """Where usage reports `reasoning_tokens`, an answer that carries reasoning text counts some."""
+    usage = _usage(exchange)
+    details = usage.get("completion_tokens_details") if usage else None
+    if not isinstance(details, dict) or _count(details.get("reasoning_tokens")) != 0:
+        return
+    for _, name, value in _reasoning_members(exchange):
+        if isinstance(value, str) and value.strip():
+            yield Finding(
+                "response.reasoning_tokens_counted",
+                join(root(exchange), "usage", "completion_tokens_details", "reasoning_tokens"),
+                f"usage reports 0 reasoning_tokens, but message.{name} holds {len(value)} characters "
+                "of reasoning: the thinking is not counted where callers budget it",
+                "more than 0",
+                0,
+            )
+            return

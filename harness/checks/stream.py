@@ -13,6 +13,7 @@ from .. import schemas
 from ..bounded import TooDeep, loads
 from ..models import Exchange, Finding, Stream
 from ..pointer import MISSING, join
+from ..streams import REASONING_MEMBERS
 from . import CheckContext, check, request, short
 
 
@@ -340,6 +341,128 @@ def tool_call_fragments(exchange: Exchange, context: CheckContext) -> Iterator[F
             )
 
 
+@check(applies=_streamed)
+def tool_call_index_once(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
+    """One chunk never carries two entries with the same tool-call index: clients merge them into one call's
+    arguments (openai-python#3201)."""
+    for i, chunk in _chunks(exchange):
+        for j, choice in _choices(chunk):
+            delta = choice.get("delta")
+            calls = delta.get("tool_calls") if isinstance(delta, dict) else None
+            seen: set[int] = set()
+            for k, fragment in enumerate(calls if isinstance(calls, list) else []):
+                index = fragment.get("index") if isinstance(fragment, dict) else None
+                if not isinstance(index, int) or isinstance(index, bool):
+                    continue
+                if index in seen:
+                    yield Finding(
+                        "stream.tool_call_index_once",
+                        _at(i, "choices", j, "delta", "tool_calls", k, "index"),
+                        f"two entries of one chunk carry tool-call index {index}: a client joining fragments by index "
+                        "merges them into one call and corrupts its arguments",
+                        "one entry per index in a chunk",
+                        index,
+                    )
+                seen.add(index)
+
+
+@check(applies=_streamed)
+def tool_call_head_once(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
+    """`id`, `type` and `function.name` come on a call's first fragment only: clients concatenate what repeats
+    (the SDK turns a repeated name into `get_weatherget_weather`)."""
+    started: set[tuple[Any, Any]] = set()
+    for i, chunk in _chunks(exchange):
+        for j, choice in _choices(chunk):
+            delta = choice.get("delta")
+            calls = delta.get("tool_calls") if isinstance(delta, dict) else None
+            for k, fragment in enumerate(calls if isinstance(calls, list) else []):
+                index = fragment.get("index") if isinstance(fragment, dict) else None
+                if not isinstance(index, int) or isinstance(index, bool):
+                    continue  # stream.tool_call_index says so
+                key = (choice.get("index", 0), index)
+                if key not in started:
+                    started.add(key)
+                    continue
+                function = fragment.get("function") if isinstance(fragment.get("function"), dict) else {}
+                repeated = [name for name in ("id", "type") if fragment.get(name)]
+                repeated += ["function.name"] if function.get("name") else []
+                if repeated:
+                    yield Finding(
+                        "stream.tool_call_head_once",
+                        _at(i, "choices", j, "delta", "tool_calls", k),
+                        f"a later fragment of tool call {index} repeats {', '.join(repeated)}: clients append each "
+                        "fragment to the call, so a repeated name becomes the name twice over",
+                        "id, type and name on the first fragment only",
+                        repeated,
+                    )
+
+
+@check(applies=_streamed)
+def tool_call_indexes_dense(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
+    """The tool calls of a choice are indexed 0..n-1 in a stream, each call its own index."""
+    indexes: dict[Any, list[int]] = {}
+    first: dict[Any, int] = {}
+    for i, chunk in _chunks(exchange):
+        for _, choice in _choices(chunk):
+            delta = choice.get("delta")
+            calls = delta.get("tool_calls") if isinstance(delta, dict) else None
+            for fragment in calls if isinstance(calls, list) else []:
+                index = fragment.get("index") if isinstance(fragment, dict) else None
+                if isinstance(index, int) and not isinstance(index, bool):
+                    seen = indexes.setdefault(choice.get("index", 0), [])
+                    if index not in seen:
+                        seen.append(index)
+                        first.setdefault(choice.get("index", 0), i)
+    for choice_index, seen in indexes.items():
+        if sorted(seen) != list(range(len(seen))):
+            yield Finding(
+                "stream.tool_call_indexes_dense",
+                _at(first[choice_index], "choices"),
+                f"choice {choice_index}'s tool calls are indexed {sorted(seen)}; {len(seen)} calls are indexed "
+                f"0..{len(seen) - 1}, which is where clients put them",
+                list(range(len(seen))),
+                sorted(seen),
+            )
+
+
+def _said(delta: Any) -> bool:
+    """Whether a delta adds to the answer (text, a refusal, reasoning or a tool call), not only metadata."""
+    if not isinstance(delta, dict):
+        return False
+    return any(isinstance(delta.get(k), str) and delta[k] for k in ("content", "refusal", *REASONING_MEMBERS)) or bool(
+        delta.get("tool_calls")
+    )
+
+
+@check(applies=_streamed)
+def finish_reason_once(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
+    """Each choice gets exactly one `finish_reason`, and nothing of its answer comes after it."""
+    finished: dict[Any, int] = {}
+    for i, chunk in _chunks(exchange):
+        for j, choice in _choices(chunk):
+            index = choice.get("index", 0)
+            if index in finished and choice.get("finish_reason") is not None:
+                yield Finding(
+                    "stream.finish_reason_once",
+                    _at(i, "choices", j, "finish_reason"),
+                    f"choice {index} got a second finish_reason ({short(choice.get('finish_reason'))}) after the one "
+                    f"on event {finished[index]}: a client stops reading the choice at the first",
+                    "one finish_reason per choice",
+                    choice.get("finish_reason"),
+                )
+            elif index in finished and _said(choice.get("delta")):
+                yield Finding(
+                    "stream.finish_reason_once",
+                    _at(i, "choices", j, "delta"),
+                    f"choice {index} goes on after its finish_reason (event {finished[index]}): a client that stops "
+                    "there loses the rest",
+                    "nothing after the finish_reason",
+                    short(choice.get("delta")),
+                )
+            if choice.get("finish_reason") is not None:
+                finished.setdefault(index, i)
+
+
 def _wants_usage(exchange: Exchange, context: CheckContext) -> bool:
     options = request(exchange).get("stream_options")
     return _streamed(exchange, context) and isinstance(options, dict) and options.get("include_usage") is True
@@ -439,6 +562,47 @@ def matches_plain(exchange: Exchange, context: CheckContext) -> Iterator[Finding
             list(one),
             list(other),
         )
+
+
+def _greedy(exchange: Exchange, context: CheckContext) -> bool:
+    """A both-ways run at temperature 0 with a seed: where an endpoint is deterministic, the same answer twice."""
+    sent = request(exchange)
+    return _beside_plain(exchange, context) and sent.get("temperature") == 0 and sent.get("seed") is not None
+
+
+def _contents(exchange: Exchange) -> list[Any] | None:
+    answer = exchange.answer()
+    response = exchange.response
+    if response is None or not 200 <= response.status < 300 or not isinstance(answer, dict):
+        return None
+    return [
+        (choice.get("message") or {}).get("content") if isinstance(choice.get("message"), dict) else None
+        for choice in answer.get("choices") or []
+        if isinstance(choice, dict)
+    ]
+
+
+@check(applies=_greedy)
+def text_matches_plain(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
+    """At temperature 0 with a seed, the streamed text is the plain text: streaming changes how an answer is
+    delivered, not what it says (a warning by default: few endpoints promise determinism)."""
+    assert context.plain is not None
+    before, after = _contents(context.plain), _contents(exchange)
+    if before is None or after is None:
+        return
+    for i, (one, other) in enumerate(zip(before, after, strict=False)):
+        if isinstance(one, str) and isinstance(other, str) and one != other:
+            at = next(
+                (k for k, (a, b) in enumerate(zip(one, other, strict=False)) if a != b), min(len(one), len(other))
+            )
+            yield Finding(
+                "stream.text_matches_plain",
+                join("/stream/assembled/choices", i, "message", "content"),
+                f"at temperature 0 with a seed the streamed text differs from the plain text from character {at}: "
+                f"{short(one[at : at + 40])} plain, {short(other[at : at + 40])} streamed",
+                one,
+                other,
+            )
 
 
 def _usage_not_asked(exchange: Exchange, context: CheckContext) -> bool:

@@ -97,6 +97,9 @@ def failure_block(result: Result, info: RunInfo | None = None) -> str:
             lines.append(f"          expected {_value(finding.expected)}; seen {_value(finding.actual)}")
         if finding.note:
             lines.append(f"          note: {finding.note}")
+    for step in result.steps:
+        status = step.exchange.response.status if step.exchange and step.exchange.response else "no answer"
+        lines.append(f"  step {step.step}: {step.verdict.value} ({status})")
     exchange = result.exchange
     if exchange is not None and exchange.response is not None:
         response = exchange.response

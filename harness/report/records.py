@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HarnessError, Problem
-from ..models import Result, Verdict, to_json
+from ..models import Exchange, Result, Verdict, to_json
 from ..pointer import join
 
 __all__ = [
@@ -303,7 +303,18 @@ def result_json(result: Result, *, exchange: bool = True) -> dict[str, Any]:
     }
     if result.repetitions > 1:
         out["repetition"] = result.repetition
-    sent = result.exchange
+    out.update(_answer_json(result.exchange, exchange=exchange))
+    if result.steps:  # a multi-step case: its last step above, every step here (findings point into /steps/ID)
+        out["steps"] = [
+            {"id": step.step, "verdict": step.verdict.value, **_answer_json(step.exchange, exchange=exchange)}
+            for step in result.steps
+        ]
+    return out
+
+
+def _answer_json(sent: Exchange | None, *, exchange: bool) -> dict[str, Any]:
+    """What `results.json` keeps of one answer: figures, and with `exchange` the exchange itself."""
+    out: dict[str, Any] = {}
     if sent is None:
         return out
     out["timings"] = to_json(sent.timings)
