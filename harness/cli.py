@@ -189,7 +189,7 @@ def _run(args: argparse.Namespace) -> int:
     from .cases import load_cases, select
     from .engine import Source, execute
     from .profiles import load_profile
-    from .report import report_files
+    from .report import Digests, report_files
 
     replay_dirs, recordings_named = _replay_folders(args)  # with no endpoint: recordings of a real server
     if replay_dirs and args.record:
@@ -225,8 +225,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.record:
         _check_writable(Path(args.record), "--record")
     targets = _targets(_shown_endpoints(endpoints, options), args, replay_dirs, options)
-    files = report_files(this.directory, targets)
-    console = _console(args, targets=targets, reports=[f.path for f in files])
+    digests = Digests(this.directory)  # the report files and the console render the same digests, written once
+    files = report_files(this.directory, targets, digests)
+    console = _console(args, targets=targets, reports=[f.path for f in files], digests=digests)
     source = Source(
         run_id=this.id,
         origin=f"replay:{','.join(replay_dirs)}" if replay_dirs else "live",

@@ -7,10 +7,14 @@ did not pass, its failure block, already rendered. The exchange itself goes to `
 
 from __future__ import annotations
 
+import os
+import pickle
+import tempfile
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import PurePath
+from pathlib import Path, PurePath
+from typing import BinaryIO
 
 from ..models import Result, Verdict
 from .failure import failure_block, headline
@@ -49,21 +53,9 @@ class Digest:
         return PurePath(self.file).name.removesuffix(".yaml").removesuffix(".yml").removesuffix(".case")
 
 
-_last: tuple[Result, Digest] | None = None
-
-
 def digest(result: Result, info: RunInfo | None) -> Digest:
-    """The digest of a result; its failure block is rendered now, while the exchange is still there.
-
-    Every reporter asks for the digest of the same result in turn: the last one is kept, so a failure block
-    is rendered once and its text shared, not held three times.
-    """
-    global _last
-    if _last is not None and _last[0] is result:
-        return _last[1]
-    made = _digest(result, info)
-    _last = (result, made)
-    return made
+    """The digest of a result; its failure block is rendered now, while the exchange is still there."""
+    return _digest(result, info)
 
 
 def _digest(result: Result, info: RunInfo | None) -> Digest:
@@ -115,20 +107,80 @@ class Tally:
 
 
 class Digests:
-    """The digests of a run kept by their planned index, since results arrive in the order they finish: what
-    the console and the digest files render at the end, in the order the run planned."""
+    """The digests of a run, by their planned index, shared by the reporters that render them at the end.
 
-    def __init__(self) -> None:
-        self._items: list[tuple[int, Digest]] = []
+    Results arrive in the order they finish, and every reporter is handed each one in turn: the first to add a
+    result makes its digest (its failure block rendered once), the others find it there. Given a folder, the
+    digests are written to an unnamed temp file in it as they arrive and read back one at a time, in planned
+    order, each time the digests are iterated: a run of thousands of cases holds none of them in memory, and a
+    killed run leaves no such file behind. Without a folder they are kept in memory.
+    """
 
-    def add(self, index: int, item: Digest) -> None:
-        self._items.append((index, item))
+    def __init__(self, folder: Path | None = None) -> None:
+        self._folder = folder
+        self._spill: BinaryIO | None = None
+        self._places: list[tuple[int, int]] = []  # (planned index, byte offset), or (index, place in _kept)
+        self._kept: list[Digest] = []
+        self._tally = Tally()
+        self._last: tuple[int, Result] | None = None
+        self._users = 0
+
+    def open(self) -> None:
+        """A reporter starts a run with this store: the first one empties it (every start comes before any
+        result)."""
+        if not self._users:
+            self._close()
+            self._places, self._kept, self._tally = [], [], Tally()
+        self._users += 1
+
+    def release(self) -> None:
+        """A reporter has rendered its file: once every one has, the temp file goes (the counts stay)."""
+        self._users = max(0, self._users - 1)
+        if not self._users:
+            self._close()
+            self._places, self._kept = [], []
+
+    def _close(self) -> None:
+        if self._spill is not None:
+            self._spill.close()
+        self._spill, self._last = None, None
+
+    def add(self, index: int, result: Result, info: RunInfo | None) -> None:
+        """Keep the digest of the result at planned `index`, unless another reporter already did."""
+        if self._last is not None and self._last[0] == index and self._last[1] is result:
+            return
+        self._last = (index, result)
+        item = digest(result, info)
+        self._tally.add(item)
+        if self._folder is None:
+            self._places.append((index, len(self._kept)))
+            self._kept.append(item)
+            return
+        if self._spill is None:
+            self._folder.mkdir(parents=True, exist_ok=True)
+            # Open from the first result until every reporter has released the store; unnamed, so that even a
+            # killed run leaves nothing behind.
+            self._spill = tempfile.TemporaryFile(dir=self._folder, prefix=".digests.")  # noqa: SIM115
+        self._spill.seek(0, os.SEEK_END)
+        self._places.append((index, self._spill.tell()))
+        pickle.dump(item, self._spill, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def __iter__(self) -> Iterator[Digest]:
+        """The digests in planned order, read one at a time."""
+        for _, place in sorted(self._places):
+            if self._spill is None:
+                yield self._kept[place]
+                continue
+            self._spill.seek(place)
+            item = pickle.load(self._spill)
+            assert isinstance(item, Digest)
+            yield item
 
     def in_order(self) -> list[Digest]:
-        return [item for _, item in sorted(self._items, key=lambda pair: pair[0])]
+        return list(self)
 
     def counts(self) -> dict[str, int]:
-        return summarize(item for _, item in self._items)
+        return self._tally.counts()
 
 
 def summarize(results: Iterable[Result | Digest]) -> dict[str, int]:
