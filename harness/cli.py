@@ -186,7 +186,7 @@ async def _stoppable(work: Callable[[Stop], Awaitable[_T]]) -> _T:
 def _run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from .cases import load_cases, select
+    from .cases import CaseFiles
     from .engine import Source, execute
     from .profiles import load_profile
     from .report import Digests, report_files
@@ -206,55 +206,55 @@ def _run(args: argparse.Namespace) -> int:
     endpoints = _replay_endpoints(recordings, args, recordings_named) if recordings is not None else _endpoints(args)
     banner = _banner(recordings, recordings_named, endpoints) if recordings else ""
     paths, catalogue = _catalogue(args.paths)
-    cases = select(load_cases(paths), args.select)
-    if not cases:
-        raise HarnessError(
-            Problem("--select", f"no case matches {', '.join(args.select)}")
-            if args.select
-            else Problem(", ".join(map(str, paths)), "no case files found (they are named *.case.yaml)")
-        )
-    for e in endpoints:
-        load_profile(e.profile)  # a bad profile is a usage error before anything is sent
-    options = _sending(args, args.concurrency)
-    if args.dry_run:  # before the report folder exists: a dry run writes nothing
-        from .dryrun import dry_run
+    with CaseFiles(paths, args.select) as cases:  # read and checked now, held on disk while the run reads them
+        if not cases:
+            raise HarnessError(
+                Problem("--select", f"no case matches {', '.join(args.select)}")
+                if args.select
+                else Problem(", ".join(map(str, paths)), "no case files found (they are named *.case.yaml)")
+            )
+        for e in endpoints:
+            load_profile(e.profile)  # a bad profile is a usage error before anything is sent
+        options = _sending(args, args.concurrency)
+        if args.dry_run:  # before the report folder exists: a dry run writes nothing
+            from .dryrun import dry_run
 
-        print(dry_run(cases, endpoints, extra_secrets=options.extra_secrets), end="")
-        return ExitCode.OK
-    this = _Report(args)
-    if args.record:
-        _check_writable(Path(args.record), "--record")
-    targets = _targets(_shown_endpoints(endpoints, options), args, replay_dirs, options)
-    digests = Digests(this.directory)  # the report files and the console render the same digests, written once
-    files = report_files(this.directory, targets, digests)
-    console = _console(args, targets=targets, reports=[f.path for f in files], digests=digests)
-    source = Source(
-        run_id=this.id,
-        origin=f"replay:{','.join(replay_dirs)}" if replay_dirs else "live",
-        banner=banner,
-        sources=f"cases: {catalogue}",
-        case_paths=tuple(map(str, paths)),
-        selected=tuple(args.select),
-    )
-    finished = asyncio.run(
-        _stoppable(
-            lambda stop: execute(
-                cases,
-                endpoints,
-                [*files, console],
-                options=options,
-                source=source,
-                record=Path(args.record) if args.record else None,
-                replay=recordings,
-                stop=stop,
+            print(dry_run(list(cases), endpoints, extra_secrets=options.extra_secrets), end="")
+            return ExitCode.OK
+        this = _Report(args)
+        if args.record:
+            _check_writable(Path(args.record), "--record")
+        targets = _targets(_shown_endpoints(endpoints, options), args, replay_dirs, options)
+        digests = Digests(this.directory)  # the report files and the console render the same digests, written once
+        files = report_files(this.directory, targets, digests)
+        console = _console(args, targets=targets, reports=[f.path for f in files], digests=digests)
+        source = Source(
+            run_id=this.id,
+            origin=f"replay:{','.join(replay_dirs)}" if replay_dirs else "live",
+            banner=banner,
+            sources=f"cases: {catalogue}",
+            case_paths=tuple(map(str, paths)),
+            selected=tuple(args.select),
+        )
+        finished = asyncio.run(
+            _stoppable(
+                lambda stop: execute(
+                    cases,
+                    endpoints,
+                    [*files, console],
+                    options=options,
+                    source=source,
+                    record=Path(args.record) if args.record else None,
+                    replay=recordings,
+                    stop=stop,
+                )
             )
         )
-    )
-    if args.record:
-        console.out.print(f"recordings: {args.record}/")
-    if finished.interrupted:
-        return ExitCode.INTERRUPTED
-    return ExitCode.FAILED if console.counts["fail"] or console.counts["error"] else ExitCode.OK
+        if args.record:
+            console.out.print(f"recordings: {args.record}/")
+        if finished.interrupted:
+            return ExitCode.INTERRUPTED
+        return ExitCode.FAILED if console.counts["fail"] or console.counts["error"] else ExitCode.OK
 
 
 def _pins(items: list[str]) -> dict[str, Any]:

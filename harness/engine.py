@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from .cases import Case
+from .cases import Case, unfilled
 from .endpoints import Endpoint
 from .errors import CaseFileError, Problem
 from .events import Handler, ResultReady, RunFinished, RunStarted
@@ -69,7 +69,7 @@ class Source:
 
 
 async def execute(
-    cases: Sequence[Case],
+    cases: Iterable[Case],
     endpoints: Sequence[Endpoint],
     handlers: Iterable[Handler],
     *,
@@ -84,14 +84,16 @@ async def execute(
     """Run every case against every endpoint, telling `handlers` as it goes; returns the closing event.
 
     Everything that can be wrong with the input (placeholders, credentials, profiles) raises a `HarnessError`
-    before the first request and before any event.
+    before the first request and before any event. `cases` is read twice, once to check it and once as it is
+    sent, so a `CaseFiles` (or a list) serves; a one-pass iterator is read into a list first.
     """
+    if iter(cases) is cases:
+        cases = list(cases)
     listeners = list(handlers)
     options = options or Options()
     source = source or Source()
     environ = os.environ if environ is None else environ
-    units = _units(cases, endpoints, environ)
-    total = sum(count for _, _, _, count in units)
+    total = _checked(cases, endpoints, environ)
     session = await Session.open(
         list(endpoints), options, environ=environ, transport=transport, record=record, replay=replay
     )
@@ -112,12 +114,12 @@ async def execute(
         handler.start(opening)
     t0 = time.perf_counter()
     completed = 0
-    queue = list(reversed(units))  # popped from the end: the planned order
+    units = _units(cases, endpoints)  # in the planned order, each case read as a worker takes it
 
     async def unit(case: Case, endpoint: Endpoint, first: int) -> None:
         """One case against one endpoint: once, or both ways (plain, then streamed, then compared)."""
         nonlocal completed
-        items = plan([case], [endpoint], environ)  # filled when sent, so only what is in flight is held
+        items = plan([case], [endpoint], environ)  # filled when sent, once, so only what is in flight is held
         results = [await session.result(items[0])]
         if len(items) == 2:  # the streamed run of a both-ways case is also held against the plain answer
             results.append(await session.result(items[1], plain=results[0].exchange))
@@ -130,8 +132,11 @@ async def execute(
     halt = stop or Stop()
 
     async def worker() -> None:
-        while queue and not halt.requested:  # once a stop is asked for, nothing more is sent
-            await unit(*queue.pop()[:3])
+        while not halt.requested:  # once a stop is asked for, nothing more is sent
+            taken = next(units, None)
+            if taken is None:
+                break
+            await unit(*taken)
 
     reason = ""
     workers: asyncio.Future[Any] = asyncio.gather(*(worker() for _ in range(max(1, options.concurrency))))
@@ -160,29 +165,38 @@ async def execute(
     return closing
 
 
-def _units(
-    cases: Sequence[Case], endpoints: Sequence[Endpoint], environ: Mapping[str, str]
-) -> list[tuple[Case, Endpoint, int, int]]:
-    """(case, endpoint, index of its first result, number of results) in planned order, every case filled once.
+def _results(case: Case) -> int:
+    """How many results a case gives against one endpoint: two when it runs both ways."""
+    return 2 if case.both_ways and isinstance(case.request, dict) else 1
 
-    Filling every case up front finds an unknown placeholder before anything is sent; the filled requests are
-    dropped and made again when each is sent, so a long run does not hold them all.
+
+def _checked(cases: Iterable[Case], endpoints: Sequence[Endpoint], environ: Mapping[str, str]) -> int:
+    """How many results the run will give, every case's placeholders checked against every endpoint.
+
+    An unknown placeholder stops the run before anything is sent; nothing is filled here (each case is filled
+    once, when it is sent), and no case is held past its check.
     """
-    units = []
-    problems: list[Problem] = []
+    given = [endpoint.placeholders() for endpoint in endpoints]
+    problems: list[list[Problem]] = [[] for _ in endpoints]  # by endpoint, as a run meets them
+    count = 0
+    for case in cases:
+        count += _results(case)
+        for found, variables in zip(problems, given, strict=True):
+            found += unfilled(case, variables, environ)
+    every = [problem for found in problems for problem in found]
+    if every:
+        raise CaseFileError(list(dict.fromkeys(every)))
+    return count * len(endpoints)
+
+
+def _units(cases: Iterable[Case], endpoints: Sequence[Endpoint]) -> Iterator[tuple[Case, Endpoint, int]]:
+    """(case, endpoint, index of its first result) in planned order: every case against the first endpoint, then
+    the next."""
     index = 0
     for endpoint in endpoints:
         for case in cases:
-            try:
-                count = len(plan([case], [endpoint], environ))
-            except CaseFileError as exc:
-                problems += exc.problems
-                continue
-            units.append((case, endpoint, index, count))
-            index += count
-    if problems:
-        raise CaseFileError(list(dict.fromkeys(problems)))
-    return units
+            yield case, endpoint, index
+            index += _results(case)
 
 
 @dataclass(slots=True)
@@ -209,7 +223,7 @@ class Collector:
 
 
 async def run(
-    cases: Sequence[Case],
+    cases: Iterable[Case],
     endpoints: Sequence[Endpoint],
     options: Options | None = None,
     *,
