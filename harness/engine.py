@@ -29,7 +29,12 @@ from .recordings import Recording
 from .runner import Session
 from .sending import Options
 
-__all__ = ["Collector", "Source", "Stop", "execute", "run", "stamp"]
+__all__ = ["Collector", "Source", "Stop", "execute", "run", "run_id", "stamp"]
+
+
+def run_id(moment: datetime, prefix: str = "") -> str:
+    """A run's id, from when it started: the name of its report folder unless one is given."""
+    return prefix + moment.strftime("%Y%m%d-%H%M%S")
 
 
 def stamp(moment: datetime) -> str:
@@ -99,7 +104,7 @@ async def execute(
     )
     started = datetime.now(UTC)
     opening = RunStarted(
-        run_id=source.run_id or started.strftime("%Y%m%d-%H%M%S"),
+        run_id=source.run_id or run_id(started),
         started=stamp(started),
         endpoints=tuple(e.shown(session.redactor.url) for e in endpoints),
         profiles={name: profile.name for name, profile in session.profiles.items()},
