@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from .failure import failure_block, headline
 from .figures import case_cell, figures
 from .info import RunInfo
 
-__all__ = ["Digest", "Digests", "Tally", "digest", "summarize"]
+__all__ = ["Digest", "Digests", "Places", "Tally", "digest", "summarize"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,6 +107,27 @@ class Tally:
         return {"total": sum(self._verdicts.values()), **verdicts, "warnings": self._warnings}
 
 
+class Places:
+    """Where each result of a run was written, by its planned index, for reading them back in planned order.
+
+    Kept in two flat arrays, not as a tuple each: a run's thousands of them are then two buffers rather than
+    thousands of small objects scattered among those each result makes and frees, which would keep that memory
+    from being reused."""
+
+    def __init__(self) -> None:
+        self._indexes = array("q")
+        self._places = array("q")
+
+    def add(self, index: int, place: int) -> None:
+        self._indexes.append(index)
+        self._places.append(place)
+
+    def in_order(self) -> Iterator[int]:
+        """The places, in planned order (results arrive in the order they finish)."""
+        for number in sorted(range(len(self._indexes)), key=self._indexes.__getitem__):
+            yield self._places[number]
+
+
 class Digests:
     """The digests of a run, by their planned index, shared by the reporters that render them at the end.
 
@@ -119,7 +141,7 @@ class Digests:
     def __init__(self, folder: Path | None = None) -> None:
         self._folder = folder
         self._spill: BinaryIO | None = None
-        self._places: list[tuple[int, int]] = []  # (planned index, byte offset), or (index, place in _kept)
+        self._places = Places()  # byte offsets in the temp file, or places in _kept
         self._kept: list[Digest] = []
         self._tally = Tally()
         self._last: tuple[int, Result] | None = None
@@ -130,7 +152,7 @@ class Digests:
         result)."""
         if not self._users:
             self._close()
-            self._places, self._kept, self._tally = [], [], Tally()
+            self._places, self._kept, self._tally = Places(), [], Tally()
         self._users += 1
 
     def release(self) -> None:
@@ -138,7 +160,7 @@ class Digests:
         self._users = max(0, self._users - 1)
         if not self._users:
             self._close()
-            self._places, self._kept = [], []
+            self._places, self._kept = Places(), []
 
     def _close(self) -> None:
         if self._spill is not None:
@@ -153,7 +175,7 @@ class Digests:
         item = digest(result, info)
         self._tally.add(item)
         if self._folder is None:
-            self._places.append((index, len(self._kept)))
+            self._places.add(index, len(self._kept))
             self._kept.append(item)
             return
         if self._spill is None:
@@ -162,12 +184,12 @@ class Digests:
             # killed run leaves nothing behind.
             self._spill = tempfile.TemporaryFile(dir=self._folder, prefix=".digests.")  # noqa: SIM115
         self._spill.seek(0, os.SEEK_END)
-        self._places.append((index, self._spill.tell()))
+        self._places.add(index, self._spill.tell())
         pickle.dump(item, self._spill, protocol=pickle.HIGHEST_PROTOCOL)
 
     def __iter__(self) -> Iterator[Digest]:
         """The digests in planned order, read one at a time."""
-        for _, place in sorted(self._places):
+        for place in self._places.in_order():
             if self._spill is None:
                 yield self._kept[place]
                 continue

@@ -17,7 +17,7 @@ from ..atomic import atomic_stream
 from ..endpoints import Endpoint
 from ..events import Handler, ResultReady, RunFinished, RunStarted
 from ..models import Result, Verdict, to_json
-from .digest import Digest, Digests, Tally, digest, summarize
+from .digest import Digest, Digests, Places, Tally, digest, summarize
 from .info import RunInfo
 
 __all__ = [
@@ -133,18 +133,18 @@ class ResultsFile:
         self._info: RunInfo | None = None
         self._tally = Tally()
         self._handle: BinaryIO | None = None
-        self._places: list[tuple[int, int]] = []  # (planned index, byte offset of its line): results.json's order
+        self._places = Places()  # the byte offset of each line, for results.json's order
 
     def start(self, event: RunStarted) -> None:
         self._info = RunInfo.opening(event, self._targets)
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._handle = self.log.open("wb")
-        self._places = []
+        self._places = Places()
 
     def result(self, event: ResultReady) -> None:
         assert self._handle is not None
         line = json.dumps(_result_json(event.result), ensure_ascii=False)
-        self._places.append((event.index, self._handle.tell()))
+        self._places.add(event.index, self._handle.tell())
         self._handle.write((_json_text(line) + "\n").encode("utf-8"))
         self._handle.flush()
         self._tally.add(event.result)
@@ -157,7 +157,7 @@ class ResultsFile:
 
             def in_order() -> Iterator[str]:
                 """The lines in planned order, read one at a time (results arrive in the order they finish)."""
-                for _, offset in sorted(self._places):
+                for offset in self._places.in_order():
                     log.seek(offset)
                     yield log.readline().decode("utf-8")
 
