@@ -13,11 +13,13 @@ import copy
 import difflib
 import fnmatch
 import json
+import pickle
 import re
-from collections.abc import Collection, Iterable, Iterator, Mapping
+import tempfile
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import jsonschema
 
@@ -30,6 +32,7 @@ from .yamlfile import Source, load_yaml
 __all__ = [
     "CASE_FILE_PATTERNS",
     "Case",
+    "CaseFiles",
     "Expect",
     "Step",
     "fill",
@@ -39,6 +42,7 @@ __all__ = [
     "load_cases",
     "parse_case",
     "select",
+    "unfilled",
 ]
 
 CASE_FILE_PATTERNS = ("*.case.yaml", "*.case.yml")
@@ -278,21 +282,22 @@ def _accepts_success(data: dict[str, Any]) -> bool:
     return any(str(s).startswith("2") for s in (status if isinstance(status, list) else [status]))
 
 
-def _placeholder_pointers(value: Any, pointer: str) -> Iterator[str]:
+def _placeholder_texts(value: Any, pointer: str) -> Iterator[tuple[str, str]]:
+    """(pointer, text) of every string under `value` that may hold a placeholder."""
     if isinstance(value, str) and "$" in value:
-        yield pointer
+        yield pointer, value
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _placeholder_pointers(item, join(pointer, key))
+            yield from _placeholder_texts(item, join(pointer, key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _placeholder_pointers(item, join(pointer, index))
+            yield from _placeholder_texts(item, join(pointer, index))
 
 
 def _kept(source: Source, data: dict[str, Any], base: str) -> Source:
     """What a case keeps of its file: where it starts, its id and its placeholders, which is all a run can still
     report a problem at. The file's every position would cost each case kilobytes, held for the whole run."""
-    wanted = [base, join(base, "id"), *_placeholder_pointers(data, base)]
+    wanted = [base, join(base, "id"), *(pointer for pointer, _ in _placeholder_texts(data, base))]
     positions = {p: source.positions[p] for p in wanted if p in source.positions}
     return Source(path=source.path, data=None, positions=positions)
 
@@ -494,31 +499,86 @@ def parse_case(data: dict[str, Any], path: str = "<inline>") -> Case:
 
 
 def _read(paths: Iterable[str | Path], *, strict: bool) -> tuple[list[Case], list[Problem]]:
+    cases: list[Case] = []
+    return cases, _scan(paths, strict=strict, keep=cases.append)
+
+
+def _scan(paths: Iterable[str | Path], *, strict: bool, keep: Callable[[Case], object]) -> list[Problem]:
+    """Read every case file, handing each case that loads to `keep` as it is read; returns every problem found.
+
+    Only each id's first place is held, to find duplicates: not the cases themselves."""
     try:
         files = find_case_files(paths)
     except CaseFileError as exc:
-        return [], exc.problems
-    cases: list[Case] = []
+        return exc.problems
+    count = 0
     problems: list[Problem] = []
+    duplicates: list[Problem] = []
+    first: dict[str, tuple[str, int | None]] = {}
     for path in files:
-        if len(cases) >= MAX_CASES:
+        if count >= MAX_CASES:
             problems.append(Problem(path=str(path), message=_too_many(f"{MAX_CASES} cases read before this file")))
             break
-        file_cases, file_problems = _load_file(path, strict=strict, room=MAX_CASES - len(cases))
-        cases += file_cases
+        file_cases, file_problems = _load_file(path, strict=strict, room=MAX_CASES - count)
+        count += len(file_cases)
         problems += file_problems
-    first: dict[str, Case] = {}
-    for case in cases:
-        if case.id in first:
-            other = first[case.id]
-            problems.append(
-                case.source.problem(
-                    join(case.base, "id"), f"duplicate id {case.id!r} (first defined at {other.file}:{other.line})"
+        for case in file_cases:
+            if case.id in first:
+                file, line = first[case.id]
+                duplicates.append(
+                    case.source.problem(
+                        join(case.base, "id"), f"duplicate id {case.id!r} (first defined at {file}:{line})"
+                    )
                 )
-            )
-        else:
-            first[case.id] = case
-    return cases, problems
+            else:
+                first[case.id] = (case.file, case.line)
+            keep(case)
+    return problems + duplicates
+
+
+class CaseFiles:
+    """The cases of a run, read from their files and checked once, then held in an unnamed temp file, not in memory.
+
+    Iterating reads them back one at a time, in the order `load_cases` gives them, as often as a run needs (the
+    engine reads them once to check them against every endpoint, then as it sends them): a catalogue of thousands
+    of cases costs a run only those in flight. `patterns` selects cases as `select` does. Use it as a context
+    manager, or `close` it.
+    """
+
+    def __init__(self, paths: Iterable[str | Path], patterns: Iterable[str] = ()) -> None:
+        wanted = _patterns(patterns)
+        self._file: BinaryIO = tempfile.TemporaryFile(prefix="chat-conformance-cases.")  # noqa: SIM115
+        self._count = 0
+
+        def keep(case: Case) -> None:
+            if _selected(case, wanted):
+                pickle.dump(case, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+                self._count += 1
+
+        problems = _scan(paths, strict=False, keep=keep)
+        if problems:
+            self.close()
+            raise CaseFileError(problems)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[Case]:
+        place = 0
+        for _ in range(self._count):
+            self._file.seek(place)
+            case = pickle.load(self._file)
+            place = self._file.tell()
+            yield case
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> CaseFiles:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def lint(paths: Iterable[str | Path]) -> tuple[list[Case], list[Problem]]:
@@ -547,18 +607,22 @@ def select(cases: Iterable[Case], patterns: Iterable[str]) -> list[Case]:
     A pattern that starts with `!` leaves out what it matches (`param:*,!costly`: every probe but the costly ones);
     with only such patterns, every other case is kept.
     """
-    items = [p.strip() for pattern in patterns for p in pattern.split(",") if p.strip()]
-    wanted = [p for p in items if not p.startswith("!")]
-    unwanted = [p[1:] for p in items if p.startswith("!") and len(p) > 1]
+    wanted = _patterns(patterns)
+    return [c for c in cases if _selected(c, wanted)]
 
-    def matches(case: Case, pattern: str) -> bool:
-        return fnmatch.fnmatchcase(case.id, pattern) or any(fnmatch.fnmatchcase(t, pattern) for t in case.tags)
 
-    return [
-        c
-        for c in cases
-        if (not wanted or any(matches(c, w) for w in wanted)) and not any(matches(c, u) for u in unwanted)
-    ]
+def _patterns(patterns: Iterable[str]) -> list[str]:
+    return [p.strip() for pattern in patterns for p in pattern.split(",") if p.strip()]
+
+
+def _selected(case: Case, patterns: list[str]) -> bool:
+    wanted = [p for p in patterns if not p.startswith("!")]
+    unwanted = [p[1:] for p in patterns if p.startswith("!") and len(p) > 1]
+    return (not wanted or any(_matches(case, w) for w in wanted)) and not any(_matches(case, u) for u in unwanted)
+
+
+def _matches(case: Case, pattern: str) -> bool:
+    return fnmatch.fnmatchcase(case.id, pattern) or any(fnmatch.fnmatchcase(t, pattern) for t in case.tags)
 
 
 _DROP: Any = object()
@@ -641,6 +705,19 @@ def _fill(
         ]
         return [None if item is _DROP else item for item in items]
     return value
+
+
+def unfilled(case: Case, variables: Mapping[str, str | None], environ: Mapping[str, str]) -> list[Problem]:
+    """What `fill` would raise for this case, found without building the filled case: a run checks every case
+    against every endpoint before it sends anything, and fills each one only as it is sent."""
+    problems: list[Problem] = []
+    for key, value in (("request", case.request), ("raw_body", case.raw_body), ("headers", case.headers)):
+        for pointer, text in _placeholder_texts(value, join(case.base, key)):
+            _fill_string(text, variables, environ, case, pointer, problems)
+    for step in case.steps:  # `${steps...}` are left for `follow`, once the step named has answered
+        for pointer, text in _placeholder_texts(step.request, join(step.base, "request")):
+            _fill_string(text, variables, environ, case, pointer, problems, True)
+    return problems
 
 
 def fill(case: Case, variables: Mapping[str, str | None], environ: Mapping[str, str]) -> Case:

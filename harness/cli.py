@@ -21,20 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import __version__
+from . import __version__, setup
 from .errors import ConfigError, HarnessError, Problem
 from .options import DEFAULT_CASES, DEFAULT_CONFIG, FUZZ_PARTS, GROUPS, OPTIONS
 from .resources import bundled, profile_names
-from .setup import catalogue as _catalogue
-from .setup import flag_endpoints as _endpoints
-from .setup import load_replay as _load_replay
-from .setup import replay_banner as _banner
-from .setup import replay_endpoints as _replay_endpoints
-from .setup import replay_folders as _replay_folders
-from .setup import sending_options as _sending
-from .setup import shown_endpoints as _shown_endpoints
-from .setup import shown_path as _shown
-from .setup import targets as _targets
 
 if TYPE_CHECKING:
     from .engine import Stop
@@ -156,8 +146,10 @@ class _Report:
     """A run's id, and the report folder it writes into, checked writable before anything is sent."""
 
     def __init__(self, args: argparse.Namespace, prefix: str = "") -> None:
+        from .engine import run_id
+
         self.started = datetime.now(UTC)
-        self.id = prefix + self.started.strftime("%Y%m%d-%H%M%S")
+        self.id = run_id(self.started, prefix)
         self.directory = Path(args.report_dir) if args.report_dir else Path("reports") / self.id
         _check_writable(self.directory, "--report-dir")
 
@@ -206,12 +198,12 @@ async def _stoppable(work: Callable[[Stop], Awaitable[_T]]) -> _T:
 def _run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from .cases import load_cases, select
+    from .cases import CaseFiles
     from .engine import Source, execute
     from .profiles import load_profile
-    from .report import report_files
+    from .report import Digests, report_files
 
-    replay_dirs, recordings_named = _replay_folders(args)  # with no endpoint: recordings of a real server
+    replay_dirs, recordings_named = setup.replay_folders(args)  # with no endpoint: recordings of a real server
     if replay_dirs and args.record:
         raise ConfigError(Problem("--record", "--record and --replay cannot be used together"))
     if args.record and args.repeat > 1:
@@ -224,60 +216,65 @@ def _run(args: argparse.Namespace) -> int:
                 "with --base-url, --kind or --config, without --record or --replay",
             )
         )
-    recordings = _load_replay(replay_dirs) if replay_dirs else None
-    endpoints = _replay_endpoints(recordings, args, recordings_named) if recordings is not None else _endpoints(args)
-    banner = _banner(recordings, recordings_named, endpoints) if recordings else ""
-    paths, catalogue = _catalogue(args.paths)
-    cases = select(load_cases(paths), args.select)
-    if not cases:
-        raise HarnessError(
-            Problem("--select", f"no case matches {', '.join(args.select)}")
-            if args.select
-            else Problem(", ".join(map(str, paths)), "no case files found (they are named *.case.yaml)")
-        )
-    for e in endpoints:
-        load_profile(e.profile)  # a bad profile is a usage error before anything is sent
-    options = _sending(args, args.concurrency)
-    if args.dry_run:  # before the report folder exists: a dry run writes nothing
-        from .dryrun import dry_run
-
-        print(dry_run(cases, endpoints, extra_secrets=options.extra_secrets), end="")
-        return ExitCode.OK
-    this = _Report(args)
-    if args.record:
-        _check_writable(Path(args.record), "--record")
-    targets = _targets(_shown_endpoints(endpoints, options), args, replay_dirs, options)
-    files = report_files(this.directory, targets)
-    console = _console(args, targets=targets, reports=[f.path for f in files])
-    source = Source(
-        run_id=this.id,
-        origin=f"replay:{','.join(replay_dirs)}" if replay_dirs else "live",
-        banner=banner,
-        sources=f"cases: {catalogue}",
-        case_paths=tuple(map(str, paths)),
-        selected=tuple(args.select),
+    recordings = setup.load_replay(replay_dirs) if replay_dirs else None
+    endpoints = (
+        setup.replay_endpoints(recordings, args, recordings_named)
+        if recordings is not None
+        else setup.flag_endpoints(args)
     )
-    finished = asyncio.run(
-        _stoppable(
-            lambda stop: execute(
-                cases,
-                endpoints,
-                [*files, console],
-                options=options,
-                source=source,
-                record=Path(args.record) if args.record else None,
-                replay=recordings,
-                stop=stop,
-                repeat=args.repeat,
+    banner = setup.replay_banner(recordings, recordings_named, endpoints) if recordings else ""
+    paths, catalogue = setup.catalogue(args.paths)
+    with CaseFiles(paths, args.select) as cases:  # read and checked now, held on disk while the run reads them
+        if not cases:
+            raise HarnessError(
+                Problem("--select", f"no case matches {', '.join(args.select)}")
+                if args.select
+                else Problem(", ".join(map(str, paths)), "no case files found (they are named *.case.yaml)")
+            )
+        for e in endpoints:
+            load_profile(e.profile)  # a bad profile is a usage error before anything is sent
+        options = setup.sending_options(args, args.concurrency)
+        if args.dry_run:  # before the report folder exists: a dry run writes nothing
+            from .dryrun import dry_run
+
+            print(dry_run(list(cases), endpoints, extra_secrets=options.extra_secrets), end="")
+            return ExitCode.OK
+        this = _Report(args)
+        if args.record:
+            _check_writable(Path(args.record), "--record")
+        targets = setup.targets(setup.shown_endpoints(endpoints, options), args, replay_dirs, options)
+        digests = Digests(this.directory)  # the report files and the console render the same digests, written once
+        files = report_files(this.directory, targets, digests)
+        console = _console(args, targets=targets, reports=[f.path for f in files], digests=digests)
+        source = Source(
+            run_id=this.id,
+            origin=f"replay:{','.join(replay_dirs)}" if replay_dirs else "live",
+            banner=banner,
+            sources=f"cases: {catalogue}",
+            case_paths=tuple(map(str, paths)),
+            selected=tuple(args.select),
+        )
+        finished = asyncio.run(
+            _stoppable(
+                lambda stop: execute(
+                    cases,
+                    endpoints,
+                    [*files, console],
+                    options=options,
+                    source=source,
+                    record=Path(args.record) if args.record else None,
+                    replay=recordings,
+                    stop=stop,
+                    repeat=args.repeat,
+                )
             )
         )
-    )
-    if args.record:
-        console.out.print(f"recordings: {args.record}/")
-    if finished.interrupted:
-        return ExitCode.INTERRUPTED
-    failed = console.counts["fail"] or console.counts["error"] or console.contradicted
-    return ExitCode.FAILED if failed else ExitCode.OK
+        if args.record:
+            console.out.print(f"recordings: {args.record}/")
+        if finished.interrupted:
+            return ExitCode.INTERRUPTED
+        failed = console.counts["fail"] or console.counts["error"] or console.contradicted
+        return ExitCode.FAILED if failed else ExitCode.OK
 
 
 def _pins(items: list[str]) -> dict[str, Any]:
@@ -298,7 +295,7 @@ def _fuzz(args: argparse.Namespace) -> int:
     from .fuzz import FuzzOptions, add_counts, export_case, fuzz, with_case_file
     from .report import RunInfo, report_files, tell
 
-    endpoints = _endpoints(args)
+    endpoints = setup.flag_endpoints(args)
     if len(endpoints) != 1:
         raise ConfigError(Problem("harness fuzz", "fuzz one endpoint at a time; pick it with --endpoint NAME"))
     endpoint = endpoints[0]
@@ -323,7 +320,7 @@ def _fuzz(args: argparse.Namespace) -> int:
         exclude=frozenset(args.exclude),
         invalid=not args.no_invalid,
     )
-    run_options = _sending(args, 1)
+    run_options = setup.sending_options(args, 1)
     this = _Report(args, "fuzz-")
     console = _console(args)
     with console.counter(f"fuzzing {endpoint.name}", args.max_examples) as tick:
@@ -334,7 +331,7 @@ def _fuzz(args: argparse.Namespace) -> int:
         path = export_case(failure, endpoint, export)
         cases.append(path)
         results.append(with_case_file(failure, path, path.name.removesuffix(".case.yaml")).result)
-    shown = _shown_endpoints([endpoint], run_options)
+    shown = setup.shown_endpoints([endpoint], run_options)
     info = RunInfo(
         run_id=this.id,
         started=stamp(this.started),
@@ -343,7 +340,7 @@ def _fuzz(args: argparse.Namespace) -> int:
         harness_version=__version__,
         endpoints=shown,
         profiles={endpoint.name: endpoint.profile},
-        targets=_targets(shown, args, (), run_options),
+        targets=setup.targets(shown, args, (), run_options),
         origin="fuzz",
         banner=report.header(len(cases)),
     )
@@ -360,7 +357,7 @@ def _fuzz(args: argparse.Namespace) -> int:
 def _lint(args: argparse.Namespace) -> int:
     from .cases import lint
 
-    cases, problems = lint(_catalogue(args.paths)[0])
+    cases, problems = lint(setup.catalogue(args.paths)[0])
     for problem in problems:
         print(problem)
     if problems:
@@ -395,7 +392,7 @@ def _init(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise ConfigError(Problem(str(target), f"cannot write the starter suite: {exc.strerror or exc}")) from None
     count = len(list(cases.rglob("*.case.yaml")))
-    print(f"wrote {_shown(cases)}/ ({count} case files) and {_shown(config)}")
+    print(f"wrote {setup.shown_path(cases)}/ ({count} case files) and {setup.shown_path(config)}")
     print(
         "next: harness lint, then harness run (it replays the bundled recordings until harness.yaml names an endpoint)"
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from .cases import Case
+from .cases import Case, unfilled
 from .endpoints import Endpoint
 from .errors import CaseFileError, Problem
 from .events import Handler, ResultReady, RunFinished, RunStarted
@@ -29,7 +29,12 @@ from .recordings import Recording
 from .runner import Session
 from .sending import Options
 
-__all__ = ["Collector", "Source", "Stop", "execute", "run", "stamp"]
+__all__ = ["Collector", "Source", "Stop", "execute", "run", "run_id", "stamp"]
+
+
+def run_id(moment: datetime, prefix: str = "") -> str:
+    """A run's id, from when it started: the name of its report folder unless one is given."""
+    return prefix + moment.strftime("%Y%m%d-%H%M%S")
 
 
 def stamp(moment: datetime) -> str:
@@ -69,7 +74,7 @@ class Source:
 
 
 async def execute(
-    cases: Sequence[Case],
+    cases: Iterable[Case],
     endpoints: Sequence[Endpoint],
     handlers: Iterable[Handler],
     *,
@@ -86,20 +91,23 @@ async def execute(
 
     `repeat` sends each case that many times (for latency figures over several answers); each result says which
     repetition it is. Everything that can be wrong with the input (placeholders, credentials, profiles) raises a
-    `HarnessError` before the first request and before any event.
+    `HarnessError` before the first request and before any event. `cases` is read twice, once to check it and
+    once as it is sent, so a `CaseFiles` (or a list) serves; a one-pass iterator is read into a list first.
     """
+    if iter(cases) is cases:
+        cases = list(cases)
     listeners = list(handlers)
     options = options or Options()
     source = source or Source()
     environ = os.environ if environ is None else environ
-    units = _units(cases, endpoints, environ, max(1, repeat))
-    total = sum(unit[3] for unit in units)
+    repeat = max(1, repeat)
+    total = _checked(cases, endpoints, environ) * repeat
     session = await Session.open(
         list(endpoints), options, environ=environ, transport=transport, record=record, replay=replay
     )
     started = datetime.now(UTC)
     opening = RunStarted(
-        run_id=source.run_id or started.strftime("%Y%m%d-%H%M%S"),
+        run_id=source.run_id or run_id(started),
         started=stamp(started),
         endpoints=tuple(e.shown(session.redactor.url) for e in endpoints),
         profiles={name: profile.name for name, profile in session.profiles.items()},
@@ -117,12 +125,12 @@ async def execute(
         handler.start(opening)
     t0 = time.perf_counter()
     completed = 0
-    queue = list(reversed(units))  # popped from the end: the planned order
+    units = _units(cases, endpoints, repeat)  # in the planned order, each case read as a worker takes it
 
     async def unit(case: Case, endpoint: Endpoint, first: int, repetition: int) -> None:
         """One case against one endpoint: once, or both ways (plain, then streamed, then compared)."""
         nonlocal completed
-        items = plan([case], [endpoint], environ)  # filled when sent, so only what is in flight is held
+        items = plan([case], [endpoint], environ)  # filled when sent, once, so only what is in flight is held
         sending = session.conversation(items[0]) if case.steps else session.result(items[0])
         results = [await sending]
         if len(items) == 2:  # the streamed run of a both-ways case is also held against the plain answer
@@ -138,9 +146,11 @@ async def execute(
     halt = stop or Stop()
 
     async def worker() -> None:
-        while queue and not halt.requested:  # once a stop is asked for, nothing more is sent
-            case, endpoint, first, _, repetition = queue.pop()
-            await unit(case, endpoint, first, repetition)
+        while not halt.requested:  # once a stop is asked for, nothing more is sent
+            taken = next(units, None)
+            if taken is None:
+                break
+            await unit(*taken)
 
     reason = ""
     workers: asyncio.Future[Any] = asyncio.gather(*(worker() for _ in range(max(1, options.concurrency))))
@@ -169,31 +179,41 @@ async def execute(
     return closing
 
 
-def _units(
-    cases: Sequence[Case], endpoints: Sequence[Endpoint], environ: Mapping[str, str], repeat: int = 1
-) -> list[tuple[Case, Endpoint, int, int, int]]:
-    """(case, endpoint, index of its first result, number of results, repetition) in planned order, every case
-    filled once; a repeated case's repetitions follow each other.
+def _results(case: Case) -> int:
+    """How many results a case gives against one endpoint: two when it runs both ways or twice (`repeat: true`)."""
+    return len(case.modes)
 
-    Filling every case up front finds an unknown placeholder before anything is sent; the filled requests are
-    dropped and made again when each is sent, so a long run does not hold them all.
+
+def _checked(cases: Iterable[Case], endpoints: Sequence[Endpoint], environ: Mapping[str, str]) -> int:
+    """How many results the run will give, every case's placeholders checked against every endpoint.
+
+    An unknown placeholder stops the run before anything is sent; nothing is filled here (each case is filled
+    once, when it is sent), and no case is held past its check.
     """
-    units = []
-    problems: list[Problem] = []
+    given = [endpoint.placeholders() for endpoint in endpoints]
+    problems: list[list[Problem]] = [[] for _ in endpoints]  # by endpoint, as a run meets them
+    count = 0
+    for case in cases:
+        count += _results(case)
+        for found, variables in zip(problems, given, strict=True):
+            found += unfilled(case, variables, environ)
+    every = [problem for found in problems for problem in found]
+    if every:
+        raise CaseFileError(list(dict.fromkeys(every)))
+    return count * len(endpoints)
+
+
+def _units(
+    cases: Iterable[Case], endpoints: Sequence[Endpoint], repeat: int = 1
+) -> Iterator[tuple[Case, Endpoint, int, int]]:
+    """(case, endpoint, index of its first result, repetition) in planned order: every case against the first
+    endpoint, then the next; a repeated case's repetitions follow each other."""
     index = 0
     for endpoint in endpoints:
         for case in cases:
-            try:
-                count = len(plan([case], [endpoint], environ))
-            except CaseFileError as exc:
-                problems += exc.problems
-                continue
             for repetition in range(1, repeat + 1):
-                units.append((case, endpoint, index, count, repetition))
-                index += count
-    if problems:
-        raise CaseFileError(list(dict.fromkeys(problems)))
-    return units
+                yield case, endpoint, index, repetition
+                index += _results(case)
 
 
 @dataclass(slots=True)
@@ -220,7 +240,7 @@ class Collector:
 
 
 async def run(
-    cases: Sequence[Case],
+    cases: Iterable[Case],
     endpoints: Sequence[Endpoint],
     options: Options | None = None,
     *,

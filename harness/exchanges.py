@@ -42,7 +42,6 @@ class Received:
         self.undecoded: str | None = None
         self.ttfb: float | None = None
         self.total: float | None = None
-        self.recorded: dict[str, Any] | None = None
 
     def take(self, at: float, pieces: Iterable[bytes], cap: int) -> bool:
         """Add the pieces one read decoded to, each as a chunk that arrived at `at`; False once the answer is past
@@ -54,14 +53,6 @@ class Received:
             if self.size > cap:
                 return False
         return True
-
-    def arrival(self, index: int, now: float) -> float:
-        """When raw read `index` arrived: `now`, or in a replay the time the recording gives for that chunk, so a
-        replayed answer reports what the real endpoint took, chunk by chunk."""
-        times = self.recorded.get("chunk_ms") if self.recorded is not None else None
-        if isinstance(times, list) and 0 <= index < len(times) and isinstance(times[index], int | float):
-            return float(times[index])
-        return now
 
 
 def _decode(raw: bytes, content_type: str, undecoded: str | None = None) -> tuple[str, Any, str | None]:
@@ -99,9 +90,6 @@ def build_exchange(
     redactor: Redactor,
 ) -> Exchange:
     """The exchange from what arrived; a stream is parsed as events, anything else as one JSON document."""
-    if reading.recorded is not None:  # replay: report what the real endpoint took (each chunk's time is already)
-        reading.ttfb = reading.recorded.get("ttfb_ms", reading.ttfb)
-        reading.total = reading.recorded.get("total_ms", reading.total)
     if reading.status is None:
         return Exchange(sent, None, Timings(started, _ms(reading.ttfb), _ms(reading.total)), error, attempts)
     streamed = streaming and 200 <= reading.status < 300

@@ -268,13 +268,15 @@ def load_recordings(directory: Path, *, answers: bool = True) -> dict[tuple[str,
     """Every recording under `directory`, by (endpoint name, case id); problems in any file are all reported.
 
     With `answers=False` each recording is read and checked but only what says where it came from is kept (the
-    case, the endpoint, the provenance): `complete` is False and `answer()` reads it again when it is replayed.
-    A replay of thousands of recordings then holds one answer at a time, not all of them.
+    case, the endpoint, and of the provenance what a replay's banner tells: source, server, date): `complete` is
+    False and `answer()` reads it again when it is replayed. A replay of thousands of recordings then holds one
+    answer at a time, not all of them, and what the recordings of one endpoint share is held once.
     """
     if not directory.is_dir():
         raise HarnessError(Problem(str(directory), "no such recordings folder"))
     found: dict[tuple[str, str], Recording] = {}
     problems: list[Problem] = []
+    shared: dict[str, Any] = {}  # equal values held once, by their JSON text
     for path in sorted(directory.rglob("*.yaml")):
         try:
             recording = _parse(path)
@@ -282,11 +284,29 @@ def load_recordings(directory: Path, *, answers: bool = True) -> dict[tuple[str,
             problems += exc.problems
             continue
         if not answers:  # what says where it came from stays; the exchange itself is read again when replayed
-            recording = replace(recording, request={}, headers=[], chunks=(), timings={}, complete=False)
+            told = {k: recording.provenance[k] for k in _TOLD if k in recording.provenance}
+            recording = replace(
+                recording,
+                endpoint=_shared(shared, recording.endpoint),
+                provenance=_shared(shared, told),
+                request=_shared(shared, {}),
+                headers=_shared(shared, []),
+                chunks=(),
+                timings=_shared(shared, {}),
+                complete=False,
+            )
         found[(str(recording.endpoint.get("name")), recording.case)] = recording
     if problems:
         raise HarnessError(problems)
     return found
+
+
+_TOLD = ("source", "server", "recorded_at", "retrieved")
+
+
+def _shared(held: dict[str, Any], value: Any) -> Any:
+    """`value`, or an equal one already held (never changed: an index's recordings are read, not written)."""
+    return held.setdefault(json.dumps(value, sort_keys=True, default=str), value)
 
 
 def diff(recorded: Any, current: Any, pointer: str = "", limit: int = 5) -> list[str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import time
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -28,7 +28,7 @@ from .limits import size
 from .models import Exchange, SentRequest, TransportError
 from .planning import Planned, is_stream, outgoing
 from .redact import Redactor
-from .transport import EXTENSION, RECORDED_TIMINGS, StaleRecording
+from .transport import ELAPSED, EXTENSION, StaleRecording
 
 __all__ = ["RETRY_STATUSES", "Options", "retry_delay", "send"]
 
@@ -300,14 +300,14 @@ async def _read(
     limit: float,
     between: float,
     streaming: bool,
-    t0: float,
+    clock: Clock,
 ) -> None:
-    """Read the answer into `reading`, timing each wait by its phase and stopping at the cap."""
+    """Read the answer into `reading`, timing each wait by its phase and stopping at the cap; each piece is stamped
+    by `clock`, the answer's own (see `_clock`)."""
     raw, decoder, reading.undecoded = _body(response)
     encoding = response.headers.get("content-encoding")
     reading.encoding = encoding.strip().lower() if encoding and not reading.undecoded else None
     cap = options.max_response_bytes
-    index = 0
     while True:
         if reading.raw_size:  # the answer has started
             wait = _within(between, "stream" if streaming else "body", anext(raw, None))
@@ -316,12 +316,25 @@ async def _read(
         if (data := await wait) is None:
             break
         reading.raw_size += len(data)
-        at = reading.arrival(index, (time.perf_counter() - t0) * 1000)
-        index += 1
-        if not reading.take(at, decoder.decode(data), cap) or reading.raw_size > cap:
+        if not reading.take(clock(), decoder.decode(data), cap) or reading.raw_size > cap:
             raise _TooLarge
-    if not reading.take(reading.arrival(index - 1, (time.perf_counter() - t0) * 1000), decoder.flush(), cap):
+    if not reading.take(clock(), decoder.flush(), cap):
         raise _TooLarge
+
+
+Clock = Callable[[], float]
+"""Milliseconds since the request was sent."""
+
+
+def _stopwatch(t0: float) -> Clock:
+    return lambda: (time.perf_counter() - t0) * 1000
+
+
+def _clock(response: httpx.Response, live: Clock) -> Clock:
+    """The clock an answer is timed by: the one its transport gives (a replay tells the recorded times), else
+    `live`. Live and replayed answers are then read and timed by the same code."""
+    given = response.extensions.get(ELAPSED)
+    return given if callable(given) else live
 
 
 async def send(client: httpx.AsyncClient, planned: Planned, options: Options, redactor: Redactor) -> Exchange:
@@ -348,13 +361,13 @@ async def send(client: httpx.AsyncClient, planned: Planned, options: Options, re
     resent = False
     loop = asyncio.get_running_loop()
     ends = loop.time() + options.deadline
-    t0 = time.perf_counter()
+    clock = _stopwatch(time.perf_counter())
     try:
         async with asyncio.timeout(options.deadline):
             while True:
                 attempt += 1
                 reading = progress.reading = Received()  # a retried answer replaces the one before
-                t0 = time.perf_counter()
+                clock = _stopwatch(time.perf_counter())
                 first_byte = _FirstByte(limit, connect)
                 request = client.build_request(
                     sending.method,
@@ -375,7 +388,8 @@ async def send(client: httpx.AsyncClient, planned: Planned, options: Options, re
                     continue
                 refused: _RetryRefused | None = None
                 try:
-                    reading.ttfb = (time.perf_counter() - t0) * 1000
+                    clock = _clock(response, clock)
+                    reading.ttfb = clock()
                     reading.status = response.status_code
                     reading.headers = list(response.headers.items())
                     reading.http_version = response.http_version
@@ -391,10 +405,8 @@ async def send(client: httpx.AsyncClient, planned: Planned, options: Options, re
                             continue
                         # Waiting would only run into the deadline: this answer is the last, read as it is.
                         refused = _RetryRefused(response.status_code, value, delay, max(0.0, left))
-                    recorded = response.extensions.get(RECORDED_TIMINGS)
-                    reading.recorded = recorded if isinstance(recorded, dict) else None
-                    await _read(response, reading, options, limit, between, streaming, t0)
-                    reading.total = (time.perf_counter() - t0) * 1000
+                    await _read(response, reading, options, limit, between, streaming, clock)
+                    reading.total = clock()
                 finally:
                     await response.aclose()
                 if refused is not None:
@@ -408,7 +420,7 @@ async def send(client: httpx.AsyncClient, planned: Planned, options: Options, re
         )
     except (httpx.HTTPError, TimeoutError, _TooLarge, _Silence, _RetryRefused, Undecodable) as exc:
         error = _map_transport_error(exc, options, limit, flag, progress)
-        progress.reading.total = (time.perf_counter() - t0) * 1000
+        progress.reading.total = clock()
     if error is not None:  # it may quote what the endpoint sent (a status line, a Retry-After), which may echo a secret
         error = TransportError(error.kind, redactor.text(error.message))
     sent = SentRequest("POST", redactor.url(planned.endpoint.url), redactor.headers(sent_headers), body, raw)

@@ -1,7 +1,9 @@
 """httpx transports that record exchanges to recordings and replay them, so live and offline runs take one path.
 
 Both see the request as httpx sends it, with the case and endpoint it belongs to in the request's
-`chat_conformance` extension (set by the runner).
+`chat_conformance` extension (set by the runner). A replayed answer also carries its own clock (the `ELAPSED`
+response extension): the sending loop times every answer by the clock of the transport that gave it, so a
+replayed exchange reports what the real endpoint took, chunk by chunk, through the same code as a live one.
 """
 
 from __future__ import annotations
@@ -21,16 +23,20 @@ from .recordings import Chunk, Recording, diff, redact_chunks, save
 from .redact import REDACTED, Redactor
 
 __all__ = [
+    "ELAPSED",
     "EXTENSION",
     "EnvironmentTransport",
     "NoRecording",
+    "RecordedClock",
     "RecordingTransport",
     "ReplayTransport",
     "StaleRecording",
 ]
 
 EXTENSION = "chat_conformance"
-RECORDED_TIMINGS = "chat_conformance_recorded_timings"
+ELAPSED = "chat_conformance_elapsed"
+"""A response extension: a callable giving the milliseconds since the request was sent, as the transport tells
+them. Replay's clock stands at each recorded moment as the answer is read; an answer without one is timed live."""
 
 
 class NoRecording(Exception):
@@ -181,13 +187,34 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
+class RecordedClock:
+    """The time of a replayed answer as its recording tells it: at the first byte when the headers are given, at
+    each chunk's recorded arrival as that chunk is read, at the recorded end once the last one has been."""
+
+    def __init__(self, recording: Recording) -> None:
+        chunks = recording.chunks
+        self.first_byte_ms = _number(recording.timings.get("ttfb_ms"), chunks[0].at_ms if chunks else 0.0)
+        self.end_ms = _number(recording.timings.get("total_ms"), chunks[-1].at_ms if chunks else self.first_byte_ms)
+        self.now_ms = self.first_byte_ms
+
+    def __call__(self) -> float:
+        return self.now_ms
+
+
+def _number(value: Any, default: float) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+
+
 class _ReplayStream(httpx.AsyncByteStream):
-    def __init__(self, chunks: tuple[Chunk, ...]) -> None:
+    def __init__(self, chunks: tuple[Chunk, ...], clock: RecordedClock) -> None:
         self._chunks = chunks
+        self._clock = clock
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         for chunk in self._chunks:
+            self._clock.now_ms = chunk.at_ms
             yield chunk.data
+        self._clock.now_ms = self._clock.end_ms
 
 
 def _fits(parts: list[str], text: str) -> bool:
@@ -241,12 +268,10 @@ class ReplayTransport(httpx.AsyncBaseTransport):
         differences = diff(then, _against(then, now))
         if differences:
             raise StaleRecording(recording.path, differences)
+        clock = RecordedClock(recording)
         return httpx.Response(
             recording.status,
             headers=recording.headers,
-            stream=_ReplayStream(recording.chunks),
-            extensions={
-                "http_version": recording.http_version.encode(),
-                RECORDED_TIMINGS: {**recording.timings, "chunk_ms": [c.at_ms for c in recording.chunks]},
-            },
+            stream=_ReplayStream(recording.chunks, clock),
+            extensions={"http_version": recording.http_version.encode(), ELAPSED: clock},
         )

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import datetime
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, BinaryIO, NoReturn
 
 import yaml
 
@@ -197,11 +198,34 @@ class _Walker:
         return result
 
 
+_PIECE = 64 * 1024
+
+
+def _read_at_most(handle: BinaryIO, count: int) -> bytes:
+    """Up to `count` bytes, in one read sized by the file: `read(count)` would first take `count` bytes of memory
+    (256 MiB for a recording) whatever the file holds, and a run reads thousands of files. A file whose size is not
+    known (a device) or that grows is read on a piece at a time."""
+    try:
+        known = os.fstat(handle.fileno()).st_size
+    except OSError:
+        known = 0
+    want = min(count, known + 1) if known > 0 else min(count, _PIECE)
+    raw = handle.read(want)
+    if len(raw) < want or len(raw) >= count:
+        return raw
+    pieces = [raw]
+    left = count - len(raw)
+    while left > 0 and (piece := handle.read(min(_PIECE, left))):
+        pieces.append(piece)
+        left -= len(piece)
+    return b"".join(pieces)
+
+
 def _read(path: Path, limit: int) -> bytes:
     """The file's bytes, never more than `limit` of them read: a file past it is refused by its size alone."""
     try:
         with path.open("rb") as handle:
-            raw = handle.read(limit + 1)
+            raw = _read_at_most(handle, limit + 1)
             if len(raw) <= limit:
                 return raw
             try:

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from harness.cases import parse_case
+from harness.cases import Case, parse_case
 from harness.endpoints import Endpoint
 from harness.engine import Source, Stop, execute
 from harness.errors import CaseFileError
 from harness.events import Event, ResultReady, RunFinished, RunStarted
 from harness.models import Verdict
+from harness.resources import bundled
 from harness.sending import Options
 
 ANSWER = {
@@ -27,7 +31,7 @@ ANSWER = {
 }
 
 
-def case(case_id: str, text: str = "hello") -> object:
+def case(case_id: str, text: str = "hello") -> Case:
     return parse_case(
         {"id": case_id, "request": {"model": "${model}", "messages": [{"role": "user", "content": text}]}}
     )
@@ -129,7 +133,7 @@ def test_results_are_handed_on_as_they_finish_not_at_the_end() -> None:
             [ENDPOINT],
             [recorder],
             options=Options(concurrency=2, timeout=60, deadline=60),
-            transport=httpx.MockTransport(respond),  # type: ignore[arg-type]
+            transport=httpx.MockTransport(respond),
         )
     )
     ready = [e.result.case_id for e in recorder.events if isinstance(e, ResultReady)]
@@ -158,7 +162,7 @@ def test_a_stop_ends_the_run_keeping_what_finished() -> None:
             [ENDPOINT],
             [recorder],
             options=Options(concurrency=2, timeout=600, deadline=600),
-            transport=httpx.MockTransport(respond),  # type: ignore[arg-type]
+            transport=httpx.MockTransport(respond),
             stop=stop,
         )
         return recorder, closing
@@ -176,3 +180,62 @@ def test_input_problems_are_raised_before_any_event() -> None:
     with pytest.raises(CaseFileError, match="modle"):
         asyncio.run(execute([broken], [ENDPOINT], [recorder], transport=answering()))
     assert recorder.events == []
+
+
+class Reread:
+    """Cases that say when each is read: a source the engine may read more than once, as it reads `CaseFiles`."""
+
+    def __init__(self, cases: list[Any], log: list[tuple[str, str]]) -> None:
+        self.cases = cases
+        self.log = log
+
+    def __iter__(self) -> Iterator[Case]:
+        for item in self.cases:
+            self.log.append(("read", item.id))
+            yield item
+
+
+def test_cases_are_read_as_they_are_sent_not_all_held_up_front() -> None:
+    log: list[tuple[str, str]] = []
+
+    class Logger(Recorder):
+        def result(self, event: ResultReady) -> None:
+            log.append(("result", event.result.case_id))
+
+    source = Reread([case("a"), case("b"), case("c")], log)
+    asyncio.run(execute(source, [ENDPOINT], [Logger()], options=Options(concurrency=1), transport=answering()))
+    checked, sent = log[:3], log[3:]
+    assert checked == [("read", "a"), ("read", "b"), ("read", "c")]  # every placeholder checked before any is sent
+    assert sent == [("read", "a"), ("result", "a"), ("read", "b"), ("result", "b"), ("read", "c"), ("result", "c")]
+
+
+def test_each_case_is_filled_once_when_it_is_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.cases import fill
+
+    filled: list[str] = []
+
+    def counting(item: Case, variables: Any, environ: Any) -> Case:
+        filled.append(item.id)
+        return fill(item, variables, environ)
+
+    monkeypatch.setattr("harness.planning.fill", counting)
+    other = Endpoint(name="other", base_url="http://other.invalid/v1", model="m")
+    asyncio.run(execute([case("a"), case("b")], [ENDPOINT, other], [Recorder()], transport=answering()))
+    assert sorted(filled) == ["a", "a", "b", "b"]  # once per case and endpoint
+
+
+def test_case_files_are_read_back_as_loaded_and_selected(tmp_path: Path) -> None:
+    from harness.cases import CaseFiles, load_cases, select
+
+    catalogue = bundled("cases")
+    with CaseFiles([catalogue]) as files:
+        assert list(files) == load_cases([catalogue]) and list(files) == list(files)  # read again, the same
+    with CaseFiles([catalogue], ["text-*"]) as chosen:
+        assert list(chosen) == select(load_cases([catalogue]), ["text-*"]) and len(chosen) == len(list(chosen))
+    (tmp_path / "dup.case.yaml").write_text(
+        "- id: x\n  request: {model: m, messages: []}\n- id: x\n  request: {model: m, messages: []}\n"
+    )
+    with pytest.raises(
+        CaseFileError, match=r"dup\.case\.yaml:3.*duplicate id 'x' \(first defined at .*dup\.case\.yaml:1\)"
+    ):
+        CaseFiles([tmp_path])

@@ -23,7 +23,7 @@ from harness.recordings import Chunk, Recording, load_recordings, save
 from harness.redact import Redactor
 from harness.resources import bundled
 from harness.sending import Options
-from harness.transport import EXTENSION, RecordingTransport
+from harness.transport import ELAPSED, EXTENSION, RecordingTransport, ReplayTransport
 from tests.servers import Server, serve
 
 CASES = bundled("cases")
@@ -172,6 +172,67 @@ def test_streamed_chunks_keep_their_framing_and_times(tmp_path: Path) -> None:
     loaded = load_recordings(tmp_path)[("e", "s")]
     assert loaded.chunks == chunks
     assert "base64" in path.read_text()  # bytes that are not UTF-8 survive, as base64
+
+
+def _streamed(chunks: tuple[Chunk, ...], timings: dict[str, float | None]) -> Recording:
+    return Recording(
+        case="s",
+        endpoint={"name": "e", "base_url": "http://recorded.invalid/v1", "model": "m", "profile": "generic"},
+        provenance={"source": "test"},
+        request={"method": "POST", "body": {"model": "m", "messages": [], "stream": True}},
+        status=200,
+        headers=[("content-type", "text/event-stream")],
+        chunks=chunks,
+        timings=timings,
+    )
+
+
+def test_the_replay_transport_tells_the_recorded_times_as_the_answer_is_read() -> None:
+    chunks = (Chunk(120.0, b"data: {}\n\n"), Chunk(340.5, b"data: [DONE]\n\n"))
+    transport = ReplayTransport({("e", "s"): _streamed(chunks, {"ttfb_ms": 100.0, "total_ms": 400.0})})
+
+    async def read() -> list[float]:
+        async with httpx.AsyncClient(transport=transport) as client:
+            request = client.build_request(
+                "POST",
+                "http://recorded.invalid/v1/chat/completions",
+                json={"model": "m", "messages": [], "stream": True},
+                extensions={EXTENSION: {"case": "s", "endpoint": {"name": "e"}}},
+            )
+            response = await client.send(request, stream=True)
+            clock = response.extensions[ELAPSED]
+            seen = [clock()]
+            async for _ in response.aiter_raw():
+                seen.append(clock())
+            seen.append(clock())
+            await response.aclose()
+            return seen
+
+    # The first byte, each chunk as it is read, then the end: the recording's clock, not the wall clock.
+    assert asyncio.run(read()) == [100.0, 120.0, 340.5, 400.0]
+
+
+def test_a_replayed_exchange_is_timed_by_the_replay_transport_clock(tmp_path: Path) -> None:
+    """The sending loop times live and replayed answers alike, by the clock of the transport that answers."""
+    events = [
+        {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [choice]}
+        for choice in (
+            {"index": 0, "delta": {"role": "assistant", "content": "hi"}, "finish_reason": None},
+            {"index": 0, "delta": {}, "finish_reason": "stop"},
+        )
+    ]
+    chunks = (
+        Chunk(250.0, f"data: {json.dumps(events[0])}\n\n".encode()),
+        Chunk(900.0, f"data: {json.dumps(events[1])}\n\ndata: [DONE]\n\n".encode()),
+    )
+    save(_streamed(chunks, {"ttfb_ms": 200.0, "total_ms": 950.0}), tmp_path)
+    case = parse_case({"id": "s", "request": {"model": "${model}", "messages": [], "stream": True}})
+    endpoint = Endpoint(name="e", base_url="http://recorded.invalid/v1", model="m")
+    (result,) = _run([case], [endpoint], replay=load_recordings(tmp_path, answers=False))
+    assert result.exchange is not None and result.exchange.stream is not None
+    timings = result.exchange.timings
+    assert (timings.ttfb_ms, timings.ttft_ms, timings.total_ms, timings.max_gap_ms) == (200.0, 250.0, 950.0, 650.0)
+    assert [e.at_ms for e in result.exchange.stream.events] == [250.0, 900.0, 900.0]
 
 
 def test_a_malformed_recording_is_an_input_error_naming_the_file(tmp_path: Path) -> None:

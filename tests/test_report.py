@@ -436,3 +436,38 @@ def test_a_contradiction_of_the_documentation_fails_the_run_even_quietly(harness
     assert outcome.code == 1
     assert "error n[llama.cpp-smollm2]: documented as supported (https://cloud.google.com/" in outcome.out
     assert "1 against the documentation" in outcome.out
+
+
+def test_report_rows_wait_on_disk_and_read_back_in_planned_order(tmp_path: Path) -> None:
+    """The store of digests the report files share writes each as it comes and leaves no file once they are done."""
+    from harness.report.digest import Digests, digest
+
+    results = [FAILED, ERRORED, SKIPPED, PASSED, WARNED]
+    store = Digests(tmp_path)
+    store.open()
+    for index in (3, 0, 4, 1, 2):  # in the order they finish
+        store.add(index, results[index], INFO)
+        store.add(index, results[index], INFO)  # a second reporter handed the same result: kept once
+    assert list(tmp_path.iterdir()) == []  # the temp file has no name
+    assert list(store) == [digest(r, INFO) for r in results]
+    assert store.counts() == summarize(results)
+    store.release()
+    assert list(store) == [] and store.counts() == summarize(results)
+
+
+def test_report_files_written_from_the_shared_store_are_those_of_the_results_in_hand(tmp_path: Path) -> None:
+    results = [FAILED, ERRORED, SKIPPED, PASSED, WARNED]
+    paths = write_reports(tmp_path, INFO, results)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "junit.xml",
+        "report.html",
+        "results.json",
+        "results.jsonl",
+        "summary.md",
+    ]
+    assert (tmp_path / "junit.xml").read_text(encoding="utf-8") == junit_xml(INFO, results)
+    from harness import __version__
+
+    as_written = replace(INFO, harness_version=__version__)  # a reporter names the version that wrote it
+    assert (tmp_path / "summary.md").read_text(encoding="utf-8") == summary_md(as_written, results)
+    assert len(paths) == 4

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from ..atomic import atomic_write
+from .digest import Digests
 from .failure import failure_block, headline
 from .files import report_files, summarize, tell, write_reports
 from .info import RunInfo
 
-__all__ = ["RunInfo", "atomic_write", "failure_block", "headline", "report_files", "summarize", "tell", "write_reports"]
+__all__ = [
+    "Digests",
+    "RunInfo",
+    "atomic_write",
+    "failure_block",
+    "headline",
+    "report_files",
+    "summarize",
+    "tell",
+    "write_reports",
+]

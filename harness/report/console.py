@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Literal, TextIO, get_args
 
@@ -22,7 +22,7 @@ from rich.table import Table
 from ..events import ResultReady, RunFinished, RunStarted
 from ..models import Severity, Verdict
 from ..support import SupportMatrix
-from .digest import Digest, Digests, digest, summarize
+from .digest import Digest, Digests
 from .failure import headline
 from .files import render_summary
 from .github import annotation, append_step_summary, in_actions
@@ -56,8 +56,10 @@ class Console:
         targets: Mapping[str, str] | None = None,
         reports: Sequence[Path] = (),
         closing: str | None = None,
+        digests: Digests | None = None,
     ) -> None:
-        """`environ` stands for os.environ (NO_COLOR, GITHUB_*), so a test can pose as a CI runner."""
+        """`environ` stands for os.environ (NO_COLOR, GITHUB_*), so a test can pose as a CI runner; `digests` is
+        the store the report files share (a console on its own keeps its digests in memory)."""
         if color not in COLORS:
             raise ValueError(f"color must be one of {', '.join(COLORS)}, got {color!r}")
         environ = os.environ if environ is None else environ
@@ -80,7 +82,7 @@ class Console:
         self.reports = list(reports)
         self.closing = closing
         self._info: RunInfo | None = None
-        self._digests = Digests()
+        self._digests = digests or Digests()
         self._matrix = SupportMatrix()
         self._progress: Progress | None = None
         self._task: TaskID | None = None
@@ -88,7 +90,7 @@ class Console:
 
     def start(self, event: RunStarted) -> None:
         self._info = RunInfo.opening(event, self.targets)
-        self._digests = Digests()
+        self._digests.open()
         self._matrix = self._info.matrix()
         total = event.total
         if event.banner:  # even with -q: replayed answers must never pass for a live run
@@ -129,7 +131,7 @@ class Console:
 
     def result(self, event: ResultReady) -> None:
         result = event.result
-        self._digests.add(event.index, digest(result, self._info))
+        self._digests.add(event.index, result, self._info)
         self._matrix.add(result)
         if self.annotate and result.verdict in (Verdict.FAIL, Verdict.ERROR):
             self._annotations.append(annotation(result, self.workspace))
@@ -149,23 +151,31 @@ class Console:
         self.out.print(f"[{style}]{result.verdict.value.upper():5}[/] {escape(result.name)}{ms}")
 
     def finish(self, event: RunFinished) -> None:
+        try:
+            self._finish(event)
+        finally:
+            self._digests.release()
+
+    def _finish(self, event: RunFinished) -> None:
         assert self._info is not None
         info = self._info.closing(event)
-        digests = self._digests.in_order()
+        digests = self._digests  # read from the report folder, a pass for each part: none is held
         if self._progress is not None:
             self._progress.stop()
-        bad = [d for d in digests if d.bad]
+        counts = digests.counts()
+        bad = counts["fail"] + counts["error"]
         if bad:
             self.out.rule("FAILURES")
-            for d in bad:
-                self.out.print(escape(d.block))
-                self.out.print()
-        warned = [d for d in digests if d.warnings and d.verdict is Verdict.PASS]
-        if warned and self.verbose and not self.quiet:
+            for d in digests:
+                if d.bad:
+                    self.out.print(escape(d.block))
+                    self.out.print()
+        if self.verbose and not self.quiet and any(d.warnings and d.verdict is Verdict.PASS for d in digests):
             self.out.rule("WARNINGS")
-            for d in warned:
-                self.out.print(escape(d.block))
-                self.out.print()
+            for d in digests:
+                if d.warnings and d.verdict is Verdict.PASS:
+                    self.out.print(escape(d.block))
+                    self.out.print()
         if not self.quiet:
             self.out.print(self._table(digests))
             if self._matrix:
@@ -175,11 +185,11 @@ class Console:
             self.out.print(escape(line))
         if bad:
             self.out.rule("short test summary info")
-            for d in bad:
-                self.out.print(escape(d.headline))
+            for d in digests:
+                if d.bad:
+                    self.out.print(escape(d.headline))
         for line in self._annotations:
             self.out.out(line, highlight=False)
-        counts = summarize(digests)
         parts = [
             f"{counts[k]} {label}"
             for k, label in (
@@ -230,7 +240,7 @@ class Console:
             table.add_row(escape(name), *(escape(cell_text(c)) for c in cells))
         return table
 
-    def _table(self, digests: list[Digest]) -> Table:
+    def _table(self, digests: Iterable[Digest]) -> Table:
         table = Table(title="Summary", show_lines=False)
         for column in ("case", "endpoint", "verdict", "status", "ms", "ttft", "tokens", "findings"):
             table.add_column(column, overflow="fold")

@@ -7,11 +7,15 @@ did not pass, its failure block, already rendered. The exchange itself goes to `
 
 from __future__ import annotations
 
+import os
+import pickle
+import tempfile
+from array import array
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import PurePath
-from typing import Any
+from pathlib import Path, PurePath
+from typing import Any, BinaryIO
 
 from ..models import Result, Verdict, to_json
 from ..support import Probe, Support, probes
@@ -20,7 +24,7 @@ from .figures import case_cell, figures
 from .info import RunInfo
 from .records import Record, record
 
-__all__ = ["Digest", "Digests", "Tally", "digest", "summarize"]
+__all__ = ["Digest", "Digests", "Places", "Tally", "digest", "summarize"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,21 +77,9 @@ class Digest:
         )
 
 
-_last: tuple[Result, Digest] | None = None
-
-
 def digest(result: Result, info: RunInfo | None) -> Digest:
-    """The digest of a result; its failure block is rendered now, while the exchange is still there.
-
-    Every reporter asks for the digest of the same result in turn: the last one is kept, so a failure block
-    is rendered once and its text shared, not held three times.
-    """
-    global _last
-    if _last is not None and _last[0] is result:
-        return _last[1]
-    made = _digest(result, info)
-    _last = (result, made)
-    return made
+    """The digest of a result; its failure block is rendered now, while the exchange is still there."""
+    return _digest(result, info)
 
 
 def _digest(result: Result, info: RunInfo | None) -> Digest:
@@ -140,21 +132,103 @@ class Tally:
         return {"total": sum(self._verdicts.values()), **verdicts, "warnings": self._warnings}
 
 
-class Digests:
-    """The digests of a run kept by their planned index, since results arrive in the order they finish: what
-    the console and the digest files render at the end, in the order the run planned."""
+class Places:
+    """Where each result of a run was written, by its planned index, for reading them back in planned order.
+
+    Kept in two flat arrays, not as a tuple each: a run's thousands of them are then two buffers rather than
+    thousands of small objects scattered among those each result makes and frees, which would keep that memory
+    from being reused."""
 
     def __init__(self) -> None:
-        self._items: list[tuple[int, Digest]] = []
+        self._indexes = array("q")
+        self._places = array("q")
 
-    def add(self, index: int, item: Digest) -> None:
-        self._items.append((index, item))
+    def add(self, index: int, place: int) -> None:
+        self._indexes.append(index)
+        self._places.append(place)
+
+    def in_order(self) -> Iterator[int]:
+        """The places, in planned order (results arrive in the order they finish)."""
+        for number in sorted(range(len(self._indexes)), key=self._indexes.__getitem__):
+            yield self._places[number]
+
+
+class Digests:
+    """The digests of a run, by their planned index, shared by the reporters that render them at the end.
+
+    Results arrive in the order they finish, and every reporter is handed each one in turn: the first to add a
+    result makes its digest (its failure block rendered once), the others find it there. Given a folder, the
+    digests are written to an unnamed temp file in it as they arrive and read back one at a time, in planned
+    order, each time the digests are iterated: a run of thousands of cases holds none of them in memory, and a
+    killed run leaves no such file behind. Without a folder they are kept in memory.
+    """
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self._folder = folder
+        self._spill: BinaryIO | None = None
+        self._places = Places()  # byte offsets in the temp file, or places in _kept
+        self._kept: list[Digest] = []
+        self._tally = Tally()
+        self._last: tuple[int, Result | Digest] | None = None
+        self._users = 0
+
+    def open(self) -> None:
+        """A reporter starts a run with this store: the first one empties it (every start comes before any
+        result)."""
+        if not self._users:
+            self._close()
+            self._places, self._kept, self._tally = Places(), [], Tally()
+        self._users += 1
+
+    def release(self) -> None:
+        """A reporter has rendered its file: once every one has, the temp file goes (the counts stay)."""
+        self._users = max(0, self._users - 1)
+        if not self._users:
+            self._close()
+            self._places, self._kept = Places(), []
+
+    def _close(self) -> None:
+        if self._spill is not None:
+            self._spill.close()
+        self._spill, self._last = None, None
+
+    def add(self, index: int, result: Result | Digest, info: RunInfo | None) -> None:
+        """Keep the digest of the result at planned `index` (or the digest made of it in a pytest-xdist worker),
+        unless another reporter already did."""
+        if self._last is not None and self._last[0] == index and self._last[1] is result:
+            return
+        self._last = (index, result)
+        item = result if isinstance(result, Digest) else digest(result, info)
+        self._tally.add(item)
+        if self._folder is None:
+            self._places.add(index, len(self._kept))
+            self._kept.append(item)
+            return
+        if self._spill is None:
+            self._folder.mkdir(parents=True, exist_ok=True)
+            # Open from the first result until every reporter has released the store; unnamed, so that even a
+            # killed run leaves nothing behind.
+            self._spill = tempfile.TemporaryFile(dir=self._folder, prefix=".digests.")  # noqa: SIM115
+        self._spill.seek(0, os.SEEK_END)
+        self._places.add(index, self._spill.tell())
+        pickle.dump(item, self._spill, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def __iter__(self) -> Iterator[Digest]:
+        """The digests in planned order, read one at a time."""
+        for place in self._places.in_order():
+            if self._spill is None:
+                yield self._kept[place]
+                continue
+            self._spill.seek(place)
+            item = pickle.load(self._spill)
+            assert isinstance(item, Digest)
+            yield item
 
     def in_order(self) -> list[Digest]:
-        return [item for _, item in sorted(self._items, key=lambda pair: pair[0])]
+        return list(self)
 
     def counts(self) -> dict[str, int]:
-        return summarize(item for _, item in self._items)
+        return self._tally.counts()
 
 
 def summarize(results: Iterable[Result | Digest]) -> dict[str, int]:

@@ -8,17 +8,17 @@ import re
 import socket
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
-from ..atomic import atomic_stream, atomic_write
+from ..atomic import atomic_stream
 from ..endpoints import Endpoint
 from ..events import Handler, ResultReady, RunFinished, RunStarted
 from ..models import Result, Verdict
 from ..support import SupportMatrix
-from .digest import Digest, Digests, Tally, digest, summarize
+from .digest import Digest, Digests, Places, Tally, digest, summarize
 from .html import render_html
 from .info import RunInfo
 from .matrix import Matrix, build, markdown
@@ -42,6 +42,8 @@ __all__ = [
     "tell",
     "write_reports",
 ]
+
+Write = Callable[[str], object]
 
 
 def _endpoint_json(endpoint: Endpoint, profile: str) -> dict[str, Any]:
@@ -110,14 +112,14 @@ class ResultsFile:
         self._tally = Tally()
         self._matrix = SupportMatrix()
         self._handle: BinaryIO | None = None
-        self._places: list[tuple[int, int]] = []  # (planned index, byte offset of its line): results.json's order
+        self._places = Places()  # the byte offset of each line, for results.json's order
 
     def start(self, event: RunStarted) -> None:
         self._info = RunInfo.opening(event, self._targets)
         self._matrix = self._info.matrix()
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._handle = self.log.open("wb")
-        self._places = []
+        self._places = Places()
 
     def result(self, event: ResultReady) -> None:
         self.keep(event.index, result_line(event.result), event.result)
@@ -125,7 +127,7 @@ class ResultsFile:
     def keep(self, index: int, line: str, result: Result | Digest) -> None:
         """Write one result's line, made here or in another process (a pytest-xdist worker's result)."""
         assert self._handle is not None
-        self._places.append((index, self._handle.tell()))
+        self._places.add(index, self._handle.tell())
         self._handle.write((line + "\n").encode("utf-8"))
         self._handle.flush()
         self._tally.add(result)
@@ -139,7 +141,7 @@ class ResultsFile:
 
             def in_order() -> Iterator[str]:
                 """The lines in planned order, read one at a time (results arrive in the order they finish)."""
-                for _, offset in sorted(self._places):
+                for offset in self._places.in_order():
                     log.seek(offset)
                     yield log.readline().decode("utf-8")
 
@@ -148,7 +150,7 @@ class ResultsFile:
 
     def records(self) -> RecordLog:
         """The records written so far, read back from `results.jsonl` in planned order each time they are iterated."""
-        return RecordLog(self.log, [offset for _, offset in sorted(self._places)])
+        return RecordLog(self.log, list(self._places.in_order()))
 
 
 def results_json(info: RunInfo, results: list[Result]) -> str:
@@ -183,63 +185,112 @@ def _xml_safe(text: str) -> str:
     return _NOT_XML.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
 
 
-def _junit(info: RunInfo, digests: list[Digest]) -> str:
-    """JUnit XML in the shape pytest's xunit2 family and Jenkins' junit-10.xsd describe (tests/data/junit.xsd)."""
-    total = summarize(digests)
+def _junit(info: RunInfo, digests: Iterable[Digest], write: Write) -> None:
+    """JUnit XML in the shape pytest's xunit2 family and Jenkins' junit-10.xsd describe (tests/data/junit.xsd).
+
+    Written a testcase at a time, as `ET.indent` and `ET.tostring` would write the whole tree, so a long run's
+    file is never held in memory; `digests` is read once for the totals, then once per endpoint.
+    """
+    tallies: dict[str, Tally] = {}
+    seconds: dict[str, float] = {}
+    total = Tally()
+    time_all = 0.0
+    for d in digests:
+        total.add(d)
+        tallies.setdefault(d.endpoint, Tally()).add(d)
+        time_all += d.seconds
+        seconds[d.endpoint] = seconds.get(d.endpoint, 0.0) + d.seconds
+    counts = total.counts()
     root = ET.Element(
         "testsuites",
         name="chat-conformance",
-        tests=str(total["total"]),
-        failures=str(total["fail"]),
-        errors=str(total["error"]),
-        time=f"{sum(d.seconds for d in digests):.3f}",
+        tests=str(counts["total"]),
+        failures=str(counts["fail"]),
+        errors=str(counts["error"]),
+        time=f"{time_all:.3f}",
     )
+    write('<?xml version="1.0" encoding="utf-8"?>\n')
     hostname = socket.gethostname() or "localhost"
+    suites = []
     for endpoint in info.endpoints:
-        mine = [d for d in digests if d.endpoint == endpoint.name]
-        counts = summarize(mine)
-        suite = ET.SubElement(
-            root,
+        mine = (tallies.get(endpoint.name) or Tally()).counts()
+        suite = ET.Element(
             "testsuite",
             name=endpoint.name,
-            tests=str(len(mine)),
-            failures=str(counts["fail"]),
-            errors=str(counts["error"]),
-            skipped=str(counts["skip"]),
-            time=f"{sum(d.seconds for d in mine):.3f}",
+            tests=str(mine["total"]),
+            failures=str(mine["fail"]),
+            errors=str(mine["error"]),
+            skipped=str(mine["skip"]),
+            time=f"{seconds.get(endpoint.name, 0.0):.3f}",
             timestamp=info.started,
             hostname=hostname,
         )
         said = {"origin": info.origin} if info.origin != "live" else {}
         if info.interrupted:
             said["interrupted"] = info.interrupted_by or "yes"
+        properties = None
         if said:
-            properties = ET.SubElement(suite, "properties")
+            properties = ET.Element("properties")
             for name, value in said.items():
                 ET.SubElement(properties, "property", name=name, value=value)
-        for d in mine:
-            case = ET.SubElement(suite, "testcase", classname=d.classname, name=d.name, time=f"{d.seconds:.3f}")
-            if d.file:
-                case.set("file", d.file)
-            if d.line:  # a case built in code has no line; the schema wants a positive one or none
-                case.set("line", str(d.line))
-            if d.verdict is Verdict.FAIL:
-                ET.SubElement(case, "failure", message=d.headline, type=d.kind).text = d.block
-            elif d.verdict is Verdict.ERROR:
-                ET.SubElement(case, "error", message=d.headline, type=d.kind).text = d.block
-            elif d.verdict is Verdict.SKIP:
-                ET.SubElement(case, "skipped", message=d.reason)
-            elif d.warnings:
-                ET.SubElement(case, "system-out").text = d.block
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + _xml_safe(ET.tostring(root, encoding="unicode")) + "\n"
+        suites.append((suite, properties, mine["total"]))
+    if not suites:
+        write(_xml_safe(_tag(root, close=True)) + "\n")
+        return
+    write(_xml_safe(_tag(root)) + "\n  ")
+    for number, (suite, properties, count) in enumerate(suites):
+        tail = "\n  " if number < len(suites) - 1 else "\n"
+        if not count and properties is None:
+            write(_xml_safe(_tag(suite, close=True)) + tail)
+            continue
+        write(_xml_safe(_tag(suite)))
+        if properties is not None:
+            ET.indent(properties, level=2)
+            properties.tail = "\n    " if count else "\n  "
+            write("\n    " + _xml_safe(ET.tostring(properties, encoding="unicode")))
+        else:
+            write("\n    ")
+        left = count
+        for d in digests:
+            if d.endpoint != suite.get("name"):
+                continue
+            left -= 1
+            case = _testcase(d)
+            ET.indent(case, level=2)
+            case.tail = "\n    " if left else "\n  "
+            write(_xml_safe(ET.tostring(case, encoding="unicode")))
+        write(f"</testsuite>{tail}")
+    write("</testsuites>\n")
+
+
+def _tag(element: ET.Element, *, close: bool = False) -> str:
+    """The opening tag of an element without children (`<name a="1">`), or the whole of it, closed (`<name />`)."""
+    text = ET.tostring(element, encoding="unicode")
+    return text if close else text.removesuffix(" />") + ">"
+
+
+def _testcase(d: Digest) -> ET.Element:
+    case = ET.Element("testcase", classname=d.classname, name=d.name, time=f"{d.seconds:.3f}")
+    if d.file:
+        case.set("file", d.file)
+    if d.line:  # a case built in code has no line; the schema wants a positive one or none
+        case.set("line", str(d.line))
+    if d.verdict is Verdict.FAIL:
+        ET.SubElement(case, "failure", message=d.headline, type=d.kind).text = d.block
+    elif d.verdict is Verdict.ERROR:
+        ET.SubElement(case, "error", message=d.headline, type=d.kind).text = d.block
+    elif d.verdict is Verdict.SKIP:
+        ET.SubElement(case, "skipped", message=d.reason)
+    elif d.warnings:
+        ET.SubElement(case, "system-out").text = d.block
+    return case
 
 
 def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _matrix(info: RunInfo, digests: list[Digest]) -> Matrix:
+def _matrix(info: RunInfo, digests: Iterable[Digest]) -> Matrix:
     endpoints = {e.name: {"model": e.model, "profile": info.profiles.get(e.name, e.profile)} for e in info.endpoints}
     run = Run(
         label=info.run_id,
@@ -253,14 +304,50 @@ def _matrix(info: RunInfo, digests: list[Digest]) -> Matrix:
     return build([run])
 
 
-def render_summary(info: RunInfo, digests: list[Digest], matrix: SupportMatrix | None = None) -> str:
+class _Lines:
+    """Lines written as `"\\n".join(lines).rstrip() + "\\n"` would give them, without holding them: everything from
+    the last line with text in it waits, since only that part can lose trailing blanks."""
+
+    def __init__(self, write: Write) -> None:
+        self._out = write
+        self._started = False
+        self._waiting: list[str] = []
+
+    def add(self, *lines: str) -> None:
+        for line in lines:
+            if line.strip():
+                self._write("\n".join(self._waiting))
+                self._waiting = []
+            self._waiting.append(line)
+
+    def close(self) -> None:
+        self._write("\n".join(self._waiting).rstrip())
+        self._out("\n")
+
+    def _write(self, text: str) -> None:
+        if not self._waiting:
+            return
+        self._out(("\n" if self._started else "") + text)
+        self._started = True
+
+
+def render_summary(info: RunInfo, digests: Iterable[Digest], matrix: SupportMatrix | None = None) -> str:
+    """summary.md as a string (for GitHub's step summary); `digests` is read several times."""
+    out = io.StringIO()
+    _summary(info, digests, matrix, out.write)
+    return out.getvalue()
+
+
+def _summary(info: RunInfo, digests: Iterable[Digest], matrix: SupportMatrix | None, write: Write) -> None:
+    """summary.md, a row or a failure at a time: `digests` is read once for each part."""
+    lines = _Lines(write)
     counts = summarize(digests)
-    lines = [f"# Conformance run {info.run_id}", ""]
+    lines.add(f"# Conformance run {info.run_id}", "")
     if info.banner:
-        lines += [f"> {info.banner}", ""]
+        lines.add(f"> {info.banner}", "")
     if info.interrupted:
-        lines += [f"> INTERRUPTED ({info.interrupted_by or 'stopped'}): this report holds the cases that finished.", ""]
-    lines += [
+        lines.add(f"> INTERRUPTED ({info.interrupted_by or 'stopped'}): this report holds the cases that finished.", "")
+    lines.add(
         f"{info.started} · {info.duration_s:.1f} s · chat-conformance {info.harness_version}",
         "",
         f"**{counts['pass']} passed, {counts['fail']} failed, {counts['error']} errors, {counts['skip']} skipped,"
@@ -268,77 +355,87 @@ def render_summary(info: RunInfo, digests: list[Digest], matrix: SupportMatrix |
         "",
         "| endpoint | base URL | model | profile |",
         "|---|---|---|---|",
-    ]
+    )
     for e in info.endpoints:
-        lines.append(
+        lines.add(
             f"| {_cell(e.name)} | {_cell(e.base_url)} | {_cell(e.model or '(none)')} | "
             f"{_cell(info.profiles.get(e.name, e.profile))} |"
         )
-    if digests:
-        lines += ["", "## Matrix", "", markdown(_matrix(info, digests), short=True).rstrip()]
-    lines += [
+    if counts["total"]:
+        lines.add("", "## Matrix", "", markdown(_matrix(info, digests), short=True).rstrip())
+    lines.add(
         "",
         "## Results",
         "",
         "| case | endpoint | verdict | status | ms | ttft ms | tokens (prompt/completion) | findings |",
         "|---|---|---|---|---|---|---|---|",
-    ]
+    )
+    warned: Counter[str] = Counter()
+    notes: dict[str, str] = {}
+    bad = 0
     for d in digests:
         codes = ", ".join(d.codes) or (d.reason if d.verdict is Verdict.SKIP else "")
         status, ms, ttft, tokens = d.cells
-        lines.append(
+        lines.add(
             f"| {_cell(d.case)} | {_cell(d.endpoint)} | {d.verdict.value} | {status} | {ms} | {ttft} | {tokens} "
             f"| {_cell(codes)} |"
         )
+        bad += d.bad
+        warned.update(code for code, _ in d.warnings)
+        notes.update(d.warnings)
     support = matrix_markdown(matrix) if matrix is not None else []
     if support:
-        lines += ["", *support]
-    bad = [d for d in digests if d.bad]
+        lines.add("", *support)
     if bad:
-        lines += ["", "## Failures", ""]
-        for d in bad:
-            lines += [f"### {_cell(d.name)}", "", "```text", d.block, "```", ""]
-    warned = Counter(code for d in digests for code, _ in d.warnings)
+        lines.add("", "## Failures", "")
+        for d in digests:
+            if d.bad:
+                lines.add(f"### {_cell(d.name)}", "", "```text", d.block, "```", "")
     if warned:
-        lines += ["", "## Warnings", "", "| check | cases | why it is a warning |", "|---|---|---|"]
-        notes = {code: note for d in digests for code, note in d.warnings}
+        lines.add("", "## Warnings", "", "| check | cases | why it is a warning |", "|---|---|---|")
         for code, count in sorted(warned.items()):
-            lines.append(f"| {code} | {count} | {_cell(notes[code])} |")
-    return "\n".join(lines).rstrip() + "\n"
+            lines.add(f"| {code} | {count} | {_cell(notes[code])} |")
+    lines.close()
 
 
 class _DigestFile:
-    """A report file rendered at the end from the digests of every result (see `digest`)."""
+    """A report file rendered at the end from the digests of every result (see `Digests`), which the files of a
+    report folder and its console share."""
 
     name = ""
 
-    def __init__(self, directory: Path, targets: dict[str, str] | None = None) -> None:
+    def __init__(self, directory: Path, targets: dict[str, str] | None = None, digests: Digests | None = None) -> None:
         self.path = directory / self.name
         self._targets = targets or {}
         self._info: RunInfo | None = None
-        self._digests = Digests()
+        self.digests = digests or Digests(directory)
         self._matrix = SupportMatrix()
 
     def start(self, event: RunStarted) -> None:
         self._info = RunInfo.opening(event, self._targets)
-        self._digests = Digests()
+        self.digests.open()
         self._matrix = self._info.matrix()
 
     def result(self, event: ResultReady) -> None:
-        self.keep(event.index, "", digest(event.result, self._info))
+        self.keep(event.index, "", event.result)
 
     def keep(self, index: int, line: str, result: Result | Digest) -> None:
         """Keep one result's digest, made here or in another process (a pytest-xdist worker's result)."""
-        made = result if isinstance(result, Digest) else digest(result, self._info)
-        self._digests.add(index, made)
-        _fold(self._matrix, made)
+        self.digests.add(index, result, self._info)
+        _fold(self._matrix, result)
 
     def finish(self, event: RunFinished) -> None:
         assert self._info is not None
-        text = self.render(self._info.closing(event), self._digests.in_order(), self._matrix)
-        atomic_write(self.path, _json_text(text))
+        info = self._info.closing(event)
+        try:
+            atomic_stream(
+                self.path,
+                lambda out: self.render(info, self.digests, self._matrix, lambda text: out.write(_json_text(text))),
+            )
+        finally:
+            self.digests.release()
 
-    def render(self, info: RunInfo, digests: list[Digest], matrix: SupportMatrix) -> str:
+    def render(self, info: RunInfo, digests: Iterable[Digest], matrix: SupportMatrix, write: Write) -> None:
         raise NotImplementedError
 
 
@@ -347,8 +444,8 @@ class JUnitFile(_DigestFile):
 
     name = "junit.xml"
 
-    def render(self, info: RunInfo, digests: list[Digest], matrix: SupportMatrix) -> str:
-        return _junit(info, digests)
+    def render(self, info: RunInfo, digests: Iterable[Digest], matrix: SupportMatrix, write: Write) -> None:
+        _junit(info, digests, write)
 
 
 class SummaryFile(_DigestFile):
@@ -356,8 +453,8 @@ class SummaryFile(_DigestFile):
 
     name = "summary.md"
 
-    def render(self, info: RunInfo, digests: list[Digest], matrix: SupportMatrix) -> str:
-        return render_summary(info, digests, matrix)
+    def render(self, info: RunInfo, digests: Iterable[Digest], matrix: SupportMatrix, write: Write) -> None:
+        _summary(info, digests, matrix, write)
 
 
 class HtmlFile:
@@ -399,7 +496,9 @@ ReportFile = ResultsFile | JUnitFile | SummaryFile | HtmlFile
 
 
 def junit_xml(info: RunInfo, results: list[Result]) -> str:
-    return _junit(info, [digest(r, info) for r in results])
+    out = io.StringIO()
+    _junit(info, [digest(r, info) for r in results], out.write)
+    return out.getvalue()
 
 
 def summary_md(info: RunInfo, results: list[Result], banner: str = "") -> str:
@@ -407,14 +506,19 @@ def summary_md(info: RunInfo, results: list[Result], banner: str = "") -> str:
     return render_summary(shown, [digest(r, info) for r in results], _matrix_of(info, results))
 
 
-def report_files(directory: Path, targets: dict[str, str] | None = None) -> list[ReportFile]:
+def report_files(
+    directory: Path, targets: dict[str, str] | None = None, digests: Digests | None = None
+) -> list[ReportFile]:
     """The handlers that write a run's report folder: results.jsonl and results.json, junit.xml, summary.md and
-    report.html (which reads its records back from results.jsonl, so it comes after it)."""
+    report.html (which reads its records back from results.jsonl, so it comes after it).
+
+    junit.xml and summary.md share `digests` (a console given the same store shares it too)."""
+    digests = digests or Digests(directory)
     results = ResultsFile(directory, targets)
     return [
         results,
-        JUnitFile(directory, targets),
-        SummaryFile(directory, targets),
+        JUnitFile(directory, targets, digests),
+        SummaryFile(directory, targets, digests),
         HtmlFile(directory, results, targets),
     ]
 
