@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from .cases import Case
+from .clients import statuses as client_statuses
 from .endpoints import Endpoint
 from .errors import CaseFileError, Problem
 from .events import Handler, ResultReady, RunFinished, RunStarted
@@ -107,6 +108,7 @@ async def execute(
         sources=source.sources,
         case_paths=source.case_paths,
         selected=source.selected,
+        clients=client_statuses(),
     )
     for handler in listeners:
         handler.start(opening)

@@ -31,6 +31,8 @@ class RunStarted:
     sources: str = ""
     case_paths: tuple[str, ...] = ()
     selected: tuple[str, ...] = ()
+    clients: tuple[str, ...] = ()
+    """The official SDKs the client.* checks feed each answer to, with their versions, or why one is not checked."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -87,6 +87,7 @@ def _run_json(info: RunInfo) -> dict[str, Any]:
         "duration_s": info.duration_s,
         "harness_version": info.harness_version,
         "origin": info.origin,
+        "clients": list(info.clients),
         "case_paths": list(info.case_paths),
         "selected": list(info.selected),
         "endpoints": [_endpoint_json(e, info.profiles.get(e.name, e.profile)) for e in info.endpoints],
@@ -246,6 +247,7 @@ def render_summary(info: RunInfo, digests: list[Digest]) -> str:
     lines += [
         f"{info.started} · {info.duration_s:.1f} s · chat-conformance {info.harness_version}",
         "",
+        *([f"Clients checked: {'; '.join(info.clients)}.", ""] if info.clients else []),
         f"**{counts['pass']} passed, {counts['fail']} failed, {counts['error']} errors, {counts['skip']} skipped,"
         f" {counts['warnings']} warnings** out of {counts['total']}.",
         "",
@@ -352,6 +354,7 @@ def tell(handlers: Sequence[Handler], info: RunInfo, results: Sequence[Result]) 
         total=len(results),
         origin=info.origin,
         banner=info.banner,
+        clients=info.clients,
         case_paths=info.case_paths,
         selected=info.selected,
     )

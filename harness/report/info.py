@@ -27,6 +27,7 @@ class RunInfo:
     profiles: dict[str, str] = field(default_factory=dict)
     targets: dict[str, str] = field(default_factory=dict)
     banner: str = ""
+    clients: tuple[str, ...] = ()
     interrupted: bool = False
     interrupted_by: str = ""
 
@@ -44,6 +45,7 @@ class RunInfo:
             profiles=dict(event.profiles),
             targets=dict(targets or {}),
             banner=event.banner,
+            clients=event.clients,
         )
 
     def closing(self, event: RunFinished) -> RunInfo:
