@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -195,7 +196,9 @@ def _python_read(client: Any, replay: Replay) -> tuple[Any, Any]:
         completion = client.chat.completions.parse(**_arguments(replay), response_format=shape)
     else:
         completion = client.chat.completions.create(**_arguments(replay))
-    value = completion.to_dict(mode="json")
+    with warnings.catch_warnings():  # pydantic warns serialising `parsed`, typed None for a raw JSON Schema
+        warnings.simplefilter("ignore")
+        value = completion.to_dict(mode="json")
     first = completion.choices[0].message if completion.choices else None
     return value, first
 

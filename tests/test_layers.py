@@ -14,7 +14,7 @@ LATER = {"engine", "events"}  # the run as a whole: nothing that builds or judge
 EVERYTHING = {
     "yamlfile", "cases", "sse", "streams", "checks", "profiles", "transport", "recordings", "runner",
     "planning", "sending", "exchanges", "judging",
-    "report", "strategies", "fuzz", "cli", "endpoints", "auth", "schemas", "models", *LATER,
+    "report", "strategies", "fuzz", "cli", "endpoints", "auth", "schemas", "models", "clients", *LATER,
 }  # fmt: skip
 FORBIDDEN = {
     "options": EVERYTHING,
@@ -25,6 +25,8 @@ FORBIDDEN = {
     "cases": {"checks", "runner", "report", "cli", "fuzz", "profiles", "transport", "recordings", *LATER},
     "sse": {"checks", "runner", "report", "cli", "fuzz", "profiles", "streams", *LATER},
     "streams": {"checks", "runner", "report", "cli", "fuzz", "profiles", *LATER},
+    # The SDKs fed an answer: below the checks that judge what they make of it.
+    "clients": {"checks", "judging", "runner", "report", "cli", "fuzz", "profiles", "transport", "sending", *LATER},
     "checks": {"runner", "report", "cli", "fuzz", "profiles", "transport", "recordings", "auth", *LATER},
     "profiles": {"runner", "report", "cli", "fuzz", *LATER},
     "transport": {"runner", "checks", "report", "cli", "fuzz", "profiles", *LATER},

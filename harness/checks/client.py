@@ -117,6 +117,8 @@ def _difference(
         what = "dropped" if got is MISSING else "changed"
     seen = "drops it" if got is MISSING else f"has {short(got)}"
     source = "the answer has" if doing == "exposes" else "the message it exposes has"
+    if isinstance(want, list) and isinstance(got, list):
+        source, seen = f"{source} {len(want)} items:", f"has {len(got)}: {short(got)}"
     return Finding(
         f"{family}.{what}",
         pointer,
