@@ -21,7 +21,9 @@ import subprocess
 import tempfile
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -141,11 +143,11 @@ def read_python(replay: Replay) -> ClientRead | None:
         return None
     import httpx
 
-    def answer(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(replay.status, headers=replay.headers, content=replay.body)
-
+    client, seam = _python_client()
     version = openai.__version__
-    with _python_client(httpx.MockTransport(answer)) as client:
+    with warnings.catch_warnings():  # pydantic warns serialising `parsed`, typed None for a raw JSON Schema
+        warnings.simplefilter("ignore")
+        seam.answer = lambda request: httpx.Response(replay.status, headers=replay.headers, content=replay.body)
         try:
             value, message = _python_read(client, replay)
         except openai.APIStatusError as exc:
@@ -155,35 +157,45 @@ def read_python(replay: Replay) -> ClientRead | None:
         except Exception as exc:
             error = {"name": type(exc).__name__, "message": str(exc)}
             return ClientRead("openai-python", version, error=error, by_design=error["name"] in _BY_DESIGN)
-    return ClientRead("openai-python", version, value=value, history=_python_history(replay, message))
+        history = _python_history(client, seam, replay, message)
+    return ClientRead("openai-python", version, value=value, history=history)
 
 
-def _python_client(transport: Any) -> Any:
+class _Seam:
+    """The transport the one openai-python client of a run reads through: it answers with whatever `answer` is set
+    to for the replay at hand (checks run one at a time, on the event loop's thread)."""
+
+    def __init__(self) -> None:
+        self.answer: Callable[[Any], Any] = lambda request: None
+
+
+@cache
+def _python_client() -> tuple[Any, _Seam]:
+    """One client for the run: building one costs more than a read."""
     import httpx
     import openai
 
+    seam = _Seam()
+    transport = httpx.MockTransport(lambda request: seam.answer(request))
     # An httpx client, not the httpx2 one openai 3 builds on: every openai release since 1.0 takes it, so a user's
     # own older version is read the same way.
     settings: dict[str, Any] = {"http_client": httpx.Client(transport=transport)}
-    return openai.OpenAI(api_key="replay", base_url=_BASE_URL, max_retries=0, **settings)
+    return openai.OpenAI(api_key="replay", base_url=_BASE_URL, max_retries=0, **settings), seam
 
 
 def _arguments(replay: Replay, messages: list[Any] | None = None) -> dict[str, Any]:
-    """The request as keyword arguments: what the SDK's behaviour depends on is named, the rest travels as is."""
-    request = replay.request
-    model = request.get("model")
-    sent = request.get("messages")
-    return {
-        "model": model if isinstance(model, str) else "",
-        "messages": messages if messages is not None else (sent if isinstance(sent, list) else []),
-    }
+    """The request as keyword arguments: only what the SDK's reading depends on. The request's own messages are left
+    out (the answer is replayed whatever was sent, and the SDK would transform each of them again); sending a
+    message back, it is the only one."""
+    model = replay.request.get("model")
+    return {"model": model if isinstance(model, str) else "", "messages": messages or []}
 
 
 def _python_read(client: Any, replay: Replay) -> tuple[Any, Any]:
     """(the completion as JSON, the SDK's message object to send back)."""
     from openai.lib.streaming.chat import ChatCompletionStreamState
 
-    shape = _any_object() if replay.parse else None
+    shape = _any_object() if replay.parse else None  # built once: a pydantic model costs more than a read
     if replay.stream:
         state: Any = ChatCompletionStreamState(**({"response_format": shape} if shape is not None else {}))
         with client.chat.completions.create(**_arguments(replay), stream=True) as chunks:
@@ -196,13 +208,12 @@ def _python_read(client: Any, replay: Replay) -> tuple[Any, Any]:
         completion = client.chat.completions.parse(**_arguments(replay), response_format=shape)
     else:
         completion = client.chat.completions.create(**_arguments(replay))
-    with warnings.catch_warnings():  # pydantic warns serialising `parsed`, typed None for a raw JSON Schema
-        warnings.simplefilter("ignore")
-        value = completion.to_dict(mode="json")
+    value = completion.to_dict(mode="json")
     first = completion.choices[0].message if completion.choices else None
     return value, first
 
 
+@cache
 def _any_object() -> Any:
     """A model that takes any JSON object: what `parse` needs to run its own parse of a `json_schema` answer (the
     schema itself is judged by the structured.* checks)."""
@@ -225,7 +236,7 @@ def _python_error(exc: Any, status: int | None) -> dict[str, Any]:
     }
 
 
-def _python_history(replay: Replay, message: Any) -> Any:
+def _python_history(client: Any, seam: _Seam, replay: Replay, message: Any) -> Any:
     """The assistant message as openai-python sends it back: the SDK's own message object in the next request."""
     if message is None:
         return MISSING
@@ -237,11 +248,9 @@ def _python_history(replay: Replay, message: Any) -> Any:
         captured.append(request.read())
         return httpx.Response(400, json={"error": {"message": "captured", "type": "replay", "code": None}})
 
-    with _python_client(httpx.MockTransport(capture)) as client:
-        sent = replay.request.get("messages")
-        history = [*(sent if isinstance(sent, list) else []), message]
-        with contextlib.suppress(Exception):  # the capture answers 400 on purpose; a failure to send shows as none
-            client.chat.completions.create(**_arguments(replay, history))
+    seam.answer = capture
+    with contextlib.suppress(Exception):  # the capture answers 400 on purpose; a failure to send shows as none
+        client.chat.completions.create(**_arguments(replay, [message]))
     if not captured:
         return MISSING
     messages = json.loads(captured[0]).get("messages")

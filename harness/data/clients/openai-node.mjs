@@ -19,11 +19,10 @@ function client(answer) {
   return new Client({ apiKey: 'replay', baseURL: BASE_URL, maxRetries: 0, fetch: answer });
 }
 
+// Only what the SDK's reading depends on: the request's own messages are left out (the answer is replayed
+// whatever was sent); sending a message back, it is the only one.
 function arguments_(request, messages) {
-  return {
-    model: typeof request.model === 'string' ? request.model : '',
-    messages: messages ?? (Array.isArray(request.messages) ? request.messages : []),
-  };
+  return { model: typeof request.model === 'string' ? request.model : '', messages: messages ?? [] };
 }
 
 function described(error) {
@@ -67,9 +66,8 @@ async function sendBack(replay, message) {
       headers: { 'content-type': 'application/json' },
     });
   };
-  const sent = Array.isArray(replay.request.messages) ? replay.request.messages : [];
   try {
-    await client(capture).chat.completions.create(arguments_(replay.request, [...sent, message]));
+    await client(capture).chat.completions.create(arguments_(replay.request, [message]));
   } catch {
     // the capture answers 400 on purpose
   }
