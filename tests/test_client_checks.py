@@ -513,3 +513,37 @@ def test_a_run_names_the_clients_it_checked(harness: Harness, tmp_path: Path) ->
 
 CLIENT_FAILING = {f"{family}.{what}" for family in FAMILIES for what in client_checks.CODES}
 """The codes a row or test above sees fail; test_checks requires every code to be seen failing somewhere."""
+
+
+def _client_findings(report: Path) -> set[tuple[str, str, str]]:
+    results = json.loads((report / "results.json").read_text(encoding="utf-8"))["results"]
+    return {
+        (r["name"], f["code"], f["severity"]) for r in results for f in r["findings"] if f["code"].startswith("client.")
+    }
+
+
+def test_the_bundled_recordings_break_no_client(harness: Harness, tmp_path: Path) -> None:
+    """llama.cpp's real answers: the SDKs read every one; only its integer error codes are handed on as strings."""
+    harness("run", "--report-dir", tmp_path / "r")
+    found = _client_findings(tmp_path / "r")
+    assert found and {code for _, code, _ in found} == {"client.openai_python.error_changed"}
+    assert {severity for _, _, severity in found} == {"warning"}
+
+
+def test_googles_documented_examples_break_the_clients_on_the_vertex_stream_only(
+    harness: Harness, tmp_path: Path
+) -> None:
+    examples = REPO / "examples" / "google-docs"
+    harness("run", examples / "cases", "--replay", examples / "recordings", "--report-dir", tmp_path / "r")
+    found = _client_findings(tmp_path / "r")
+    stream = "docs-vertex-function-call-stream[vertex-docs]"
+    wanted = {(stream, "client.openai_python.raised", "error")}
+    if NODE_CHECKED:
+        wanted |= {
+            (stream, "client.openai_node.changed", "error"),
+            (stream, "client.openai_node.signature_lost", "error"),
+        }
+    assert found == wanted
+    summary = (tmp_path / "r" / "summary.md").read_text(encoding="utf-8")
+    assert f"| vertex-docs | {python_status()} | 1 of 4: {stream} (client.openai_python.raised) |" in summary
+    assert f"| gemini-api-docs | {python_status()} | none of 3 |" in summary

@@ -259,6 +259,7 @@ def render_summary(info: RunInfo, digests: list[Digest]) -> str:
             f"| {_cell(e.name)} | {_cell(e.base_url)} | {_cell(e.model or '(none)')} | "
             f"{_cell(info.profiles.get(e.name, e.profile))} |"
         )
+    lines += _clients(info, digests)
     lines += [
         "",
         "## Results",
@@ -285,6 +286,26 @@ def render_summary(info: RunInfo, digests: list[Digest]) -> str:
         for code, count in sorted(warned.items()):
             lines.append(f"| {code} | {count} | {_cell(notes[code])} |")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _clients(info: RunInfo, digests: list[Digest]) -> list[str]:
+    """Per endpoint, whether each official SDK that was checked reads its answers, and on which cases it breaks."""
+    checked = [status for status in info.clients if "not checked" not in status]
+    if not checked:
+        return []
+    lines = ["", "## Clients", "", "| endpoint | client | cases it breaks on |", "|---|---|---|"]
+    for e in info.endpoints:
+        mine = [d for d in digests if d.endpoint == e.name and d.verdict is not Verdict.SKIP]
+        for status in checked:
+            family = "client." + status.split()[0].replace("-", "_") + "."
+            broken = [
+                f"{d.name} ({', '.join(c for c in d.codes if c.startswith(family) and c not in dict(d.warnings))})"
+                for d in mine
+                if any(c.startswith(family) and c not in dict(d.warnings) for c in d.codes)
+            ]
+            verdict = f"{len(broken)} of {len(mine)}: " + "; ".join(broken) if broken else f"none of {len(mine)}"
+            lines.append(f"| {_cell(e.name)} | {_cell(status)} | {_cell(verdict)} |")
+    return lines
 
 
 class _DigestFile:
