@@ -16,6 +16,7 @@ import atexit
 import contextlib
 import json
 import os
+import queue
 import shutil
 import subprocess
 import tempfile
@@ -47,6 +48,9 @@ NODE_DIR_VARIABLE = "HARNESS_OPENAI_NODE_DIR"
 """A folder whose node_modules holds the `openai` npm package to check (`npm install openai@VERSION` in it)."""
 NODE_BINARY_VARIABLE = "HARNESS_NODE"
 """The Node.js binary to run (default: `node` on PATH)."""
+
+NODE_TIMEOUT = 60.0
+"""Seconds the Node.js process may take over one answer (or to start) before it is given up for the run."""
 
 _BASE_URL = "http://replay.invalid/v1"
 _DROPPED_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
@@ -145,7 +149,10 @@ def read_python(replay: Replay) -> ClientRead | None:
 
     client, seam = _python_client()
     version = openai.__version__
-    with warnings.catch_warnings():  # pydantic warns serialising `parsed`, typed None for a raw JSON Schema
+    with (
+        _PYTHON_LOCK,
+        warnings.catch_warnings(),
+    ):  # pydantic warns serialising `parsed`, typed None for a raw JSON Schema
         warnings.simplefilter("ignore")
         seam.answer = lambda request: httpx.Response(replay.status, headers=replay.headers, content=replay.body)
         try:
@@ -161,9 +168,12 @@ def read_python(replay: Replay) -> ClientRead | None:
     return ClientRead("openai-python", version, value=value, history=history)
 
 
+_PYTHON_LOCK = threading.Lock()  # one client, one answer at a time (a pytest-xdist worker may judge from threads)
+
+
 class _Seam:
     """The transport the one openai-python client of a run reads through: it answers with whatever `answer` is set
-    to for the replay at hand (checks run one at a time, on the event loop's thread)."""
+    to for the replay at hand, one replay at a time."""
 
     def __init__(self) -> None:
         self.answer: Callable[[Any], Any] = lambda request: None
@@ -291,7 +301,11 @@ def node_status() -> str:
 
 
 class _NodeProcess:
-    """One Node.js process for the whole run, fed one replay a line: starting Node costs far more than a read."""
+    """One Node.js process for the whole run, fed one replay a line: starting Node costs far more than a read.
+
+    Its lines are read by a thread into a queue, so a read that never answers (a hung process) gives up after
+    `NODE_TIMEOUT` seconds instead of holding the run: the client is then not checked, which the header says.
+    """
 
     def __init__(self, binary: str, folder: Path) -> None:
         script = bundled("clients") / "openai-node.mjs"
@@ -304,23 +318,38 @@ class _NodeProcess:
             text=True,
             encoding="utf-8",
         )
+        self._lines: queue.Queue[str] = queue.Queue()
         self._lock = threading.Lock()
-        header = self._process.stdout.readline() if self._process.stdout else ""
-        self.version = str(json.loads(header).get("version", "?")) if header.startswith("{") else "?"
+        threading.Thread(target=self._pump, name="openai-node", daemon=True).start()
+        header = self._next()
+        self.version = str(json.loads(header).get("version", "?")) if header and header.startswith("{") else "?"
+
+    def _pump(self) -> None:
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            self._lines.put(line)
+        self._lines.put("")  # the process ended
+
+    def _next(self) -> str | None:
+        try:
+            return self._lines.get(timeout=NODE_TIMEOUT)
+        except queue.Empty:
+            self._process.kill()
+            return None
 
     def read(self, replay: Replay) -> dict[str, Any] | None:
         process = self._process
-        if process.stdin is None or process.stdout is None or process.poll() is not None:
+        if process.stdin is None or process.poll() is not None:
             return None
         with self._lock:
             try:
                 process.stdin.write(json.dumps(replay.to_json()) + "\n")
                 process.stdin.flush()
-                line = process.stdout.readline()
             except (OSError, ValueError):
                 return None
+            line = self._next()
         try:
-            out = json.loads(line)
+            out = json.loads(line or "")
         except ValueError:
             return None
         return out if isinstance(out, dict) else None
