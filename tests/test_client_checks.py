@@ -27,6 +27,7 @@ from harness.pointer import MISSING
 from harness.profiles import load_profile
 from harness.resources import bundled
 from tests.conftest import Harness, run_case
+from tests.servers import Server
 
 REPO = Path(__file__).resolve().parent.parent
 NODE_CHECKED = node_status().startswith("openai-node ") and "not checked" not in node_status()
@@ -547,3 +548,14 @@ def test_googles_documented_examples_break_the_clients_on_the_vertex_stream_only
     summary = (tmp_path / "r" / "summary.md").read_text(encoding="utf-8")
     assert f"| vertex-docs | {python_status()} | 1 of 4: {stream} (client.openai_python.raised) |" in summary
     assert f"| gemini-api-docs | {python_status()} | none of 3 |" in summary
+
+
+@pytest.mark.parametrize("framing", ["ok", "sse-crlf", "sse-comments", "sse-fields", "sse-bom"])
+def test_legal_framings_reach_the_clients_whole_but_a_byte_order_mark(server: Server, framing: str) -> None:
+    """A leading byte order mark is legal SSE (the standard strips it); openai-python reads it as part of the first
+    field's name and loses the first event, role and all. openai-node strips it."""
+    request = {**TEXT, "stream": True}
+    result = run_case(server.url(framing), request, profile="openai")
+    found = {(f.code, f.pointer) for f in result.findings if f.code.startswith("client.")}
+    bom = {("client.openai_python.changed", "/stream/assembled/choices/0/message/role")}
+    assert found == (bom if framing == "sse-bom" else set()), [f.message for f in result.findings]

@@ -10,7 +10,7 @@ or the same under a top-level `google` key (what the OpenAI SDK's plain `extra_b
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -21,7 +21,7 @@ from harness.engine import run
 from harness.models import Result, Severity, Verdict
 from harness.resources import bundled
 from harness.sending import Options
-from tests.conftest import run_case
+from tests.conftest import run_case, without_clients
 from tests.servers import ANSWER, THOUGHTS, Server
 
 VERTEX_MODEL = "google/gemini-2.5-flash"
@@ -116,15 +116,6 @@ def _run(
             server.url(scenario), request, expect=expect, profile=profiles.get(profile, profile), model=_model(scenario)
         )
     )
-
-
-def without_clients(result: Result) -> Result:
-    """The result as Google's own checks weigh it: what the official SDKs make of Google's shapes (Vertex's role
-    on every delta becomes `assistantassistant` in openai-python) is tested in tests/test_client_checks.py."""
-    findings = tuple(f for f in result.findings if not f.code.startswith("client."))
-    if result.verdict is Verdict.FAIL and not any(f.severity is Severity.ERROR for f in findings):
-        return replace(result, findings=findings, verdict=Verdict.PASS)
-    return replace(result, findings=findings)
 
 
 @dataclass(frozen=True)
