@@ -118,9 +118,11 @@ def _load_families() -> None:
 
 
 def registry() -> dict[str, Check]:
-    """Every registered check by code (importing the check families on first use, once)."""
+    """Every registered check by code (importing the check families on first use, once), in the families' order
+    whichever module was imported first: the first finding of an exchange heads its failure block."""
     _load_families()
-    return dict(_REGISTRY)
+    order = {family: i for i, family in enumerate(_FAMILIES)}
+    return dict(sorted(_REGISTRY.items(), key=lambda item: order.get(item[0].split(".", 1)[0], len(order))))
 
 
 def all_codes() -> list[str]:

@@ -18,7 +18,8 @@ from ..clients import ClientRead, Replay, read_node, read_python, replay_of
 from ..models import Exchange, Finding
 from ..pointer import MISSING, join
 from ..schemas import schema
-from . import CheckContext, check, short
+from . import CheckContext, check, choices, short
+from .structured import cut_short
 
 CODES = {
     "raised": "The SDK raised an exception reading an answer the endpoint sent as a success.",
@@ -67,7 +68,9 @@ def _judge(exchange: Exchange, family: str, reader: Callable[[Replay], ClientRea
             yield from _stream_error_read(family, read, errors)
             return
     if read.error is not None:
-        if not read.by_design:
+        # A parse helper refuses JSON that the request's own token limit or stop sequence cut short, whoever sent it.
+        cut = replay.parse and any(cut_short(exchange, choice) for _, choice in choices(exchange))
+        if not read.by_design and not cut:
             where = "/stream/events" if exchange.stream is not None else "/response/body"
             yield Finding(
                 f"{family}.raised",
