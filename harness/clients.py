@@ -134,6 +134,10 @@ def python_status() -> str:
         import openai
     except ImportError:
         return "openai-python not checked: the openai package is not installed (install chat-conformance[clients])"
+    try:
+        from openai.lib.streaming.chat import ChatCompletionStreamState  # noqa: F401
+    except ImportError:
+        return f"openai-python not checked: openai {openai.__version__} has no stream accumulation (1.40 or later)"
     return f"openai-python {openai.__version__}"
 
 
@@ -143,7 +147,8 @@ def read_python(replay: Replay) -> ClientRead | None:
     None when the openai package is not installed."""
     try:
         import openai
-    except ImportError:
+        from openai.lib.streaming.chat import ChatCompletionStreamState  # noqa: F401 (openai 1.40 and later)
+    except ImportError:  # not installed, or older than the stream accumulation the checks read with
         return None
     import httpx
 
@@ -215,7 +220,9 @@ def _python_read(client: Any, replay: Replay) -> tuple[Any, Any]:
         if shape is not None:
             completion = state.get_final_completion()
     elif shape is not None:
-        completion = client.chat.completions.parse(**_arguments(replay), response_format=shape)
+        completions = client.chat.completions
+        parse = getattr(completions, "parse", None) or client.beta.chat.completions.parse  # beta before openai 1.92
+        completion = parse(**_arguments(replay), response_format=shape)
     else:
         completion = client.chat.completions.create(**_arguments(replay))
     value = completion.to_dict(mode="json")
