@@ -42,6 +42,7 @@ __all__ = [
     "read_python",
     "replay_of",
     "statuses",
+    "warm",
 ]
 
 NODE_DIR_VARIABLE = "HARNESS_OPENAI_NODE_DIR"
@@ -123,6 +124,17 @@ def replay_of(exchange: Exchange) -> Replay | None:
 def statuses() -> tuple[str, ...]:
     """Each client the client.* checks run, with its version, or why it is not checked: what a run's header shows."""
     return (python_status(), node_status())
+
+
+def warm() -> None:
+    """Load openai-python and start the Node.js process now, once: a run's first answer, a fuzz run's budget and
+    its rate then pay for a read, not for importing an SDK. A client that cannot load is left unchecked."""
+    with contextlib.suppress(Exception):
+        from openai.lib.streaming.chat import ChatCompletionStreamState  # noqa: F401
+
+        _python_client()
+    with contextlib.suppress(Exception):
+        _node()
 
 
 # openai-python

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from .auth import GoogleAuth, auth_for
+from .clients import warm as warm_clients
 from .endpoints import Endpoint
 from .errors import HarnessError
 from .judging import judge
@@ -90,6 +91,7 @@ class Session:
         if problems:
             await session.aclose()
             raise HarnessError(problems)
+        warm_clients()  # the official SDKs load before the first answer, not inside a timed run
         return session
 
     async def result(self, item: Planned, plain: Exchange | None = None) -> Result:
