@@ -82,6 +82,16 @@ class Case:
     tags: tuple[str, ...] = ()
     both_ways: bool = False
     variables: tuple[str, ...] = ()
+    repeat: bool = False
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        """The runs the case makes: once (""), plain then streamed (both_ways), or twice (repeat)."""
+        if self.both_ways and isinstance(self.request, dict):
+            return ("", "stream")
+        if self.repeat and isinstance(self.request, dict):
+            return ("", "repeat")
+        return ("",)
 
     @property
     def file(self) -> str:
@@ -278,6 +288,7 @@ def _build(source: Source, data: dict[str, Any], base: str) -> Case:
         tags=tuple(data.get("tags", [])),
         both_ways=bool(data.get("both_ways", False)),
         variables=tuple(data.get("variables", [])),
+        repeat=bool(data.get("repeat", False)),
     )
 
 
@@ -286,6 +297,14 @@ def _item_problems(source: Source, item: dict[str, Any], base: str, *, strict: b
     the case declares, and a request that a case expecting success sends though it breaks the request schema."""
     errors = sorted(schemas.schema("case").iter_errors(item), key=lambda e: list(map(str, e.absolute_path)))
     problems = [_schema_problem(source, e, base) for e in errors]
+    if item.get("both_ways") is True and item.get("repeat") is True:
+        problems.append(
+            source.problem(
+                join(base, "repeat"),
+                "a case runs plain then streamed (both_ways) or twice (repeat), not both; make two cases",
+                at_key=True,
+            )
+        )
     declared: list[str] | None = None
     if strict and not errors:
         declared = [*_ALWAYS_KNOWN, *item.get("variables", [])]
@@ -389,14 +408,22 @@ def load_cases(paths: Iterable[str | Path]) -> list[Case]:
 
 
 def select(cases: Iterable[Case], patterns: Iterable[str]) -> list[Case]:
-    """Cases whose id or one of whose tags matches any pattern (shell-style wildcards); all when none given."""
-    wanted = [p.strip() for pattern in patterns for p in pattern.split(",") if p.strip()]
-    if not wanted:
-        return list(cases)
+    """Cases whose id or one of whose tags matches any pattern (shell-style wildcards); all when none given.
+
+    A pattern that starts with `!` leaves out what it matches (`param:*,!costly`: every probe but the costly ones);
+    with only such patterns, every other case is kept.
+    """
+    items = [p.strip() for pattern in patterns for p in pattern.split(",") if p.strip()]
+    wanted = [p for p in items if not p.startswith("!")]
+    unwanted = [p[1:] for p in items if p.startswith("!") and len(p) > 1]
+
+    def matches(case: Case, pattern: str) -> bool:
+        return fnmatch.fnmatchcase(case.id, pattern) or any(fnmatch.fnmatchcase(t, pattern) for t in case.tags)
+
     return [
         c
         for c in cases
-        if any(fnmatch.fnmatchcase(c.id, w) or any(fnmatch.fnmatchcase(t, w) for t in c.tags) for w in wanted)
+        if (not wanted or any(matches(c, w) for w in wanted)) and not any(matches(c, u) for u in unwanted)
     ]
 
 
@@ -501,4 +528,5 @@ def fill(case: Case, variables: Mapping[str, str | None], environ: Mapping[str, 
         tags=case.tags,
         both_ways=case.both_ways,
         variables=case.variables,
+        repeat=case.repeat,
     )

@@ -1,8 +1,10 @@
-"""The `harness` command: run, fuzz, lint, init, checks. The only place that turns errors into exit codes.
+"""The `harness` command: run, fuzz, lint, init, checks, compare, diff. The only place that turns errors into exit
+codes.
 
 Exit codes: 0 every case passed (warnings allowed), 1 a case failed or errored, 2 a usage, config or
 case-file error (nothing was sent), 3 an internal error (a bug: please report it), 4 the run was interrupted
-(the reports hold the cases that finished).
+(the reports hold the cases that finished). `harness compare` exits 0 once its report is written; `harness diff`
+exits 0 when nothing changed in shape and 1 when something did.
 """
 
 from __future__ import annotations
@@ -119,6 +121,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     init_p.add_argument("dir", nargs="?", default=".", metavar="DIR", help="where to write it (default: here)")
 
+    compare_p = commands.add_parser(
+        "compare", help="line up earlier runs and recording sets: each case against each endpoint, with figures"
+    )
+    compare_p.add_argument(
+        "sources",
+        nargs="+",
+        metavar="RUN_OR_RECORDINGS",
+        help="report folders (or their results.json / results.jsonl) and recordings folders",
+    )
+    _add_options(compare_p, "compare")
+
+    diff_p = commands.add_parser(
+        "diff", help="what changed in shape between two runs or recording sets (exit 1 when something did)"
+    )
+    diff_p.add_argument("old", metavar="OLD", help="a report folder, results file or recordings folder")
+    diff_p.add_argument("new", metavar="NEW", help="the same, later")
+    _add_options(diff_p, "diff")
+
     checks_p = commands.add_parser("checks", help="list every check code and its weight under a profile")
     checks_p.add_argument("--profile", default="generic", help="profile to show severities for (default generic)")
     return parser
@@ -194,6 +214,8 @@ def _run(args: argparse.Namespace) -> int:
     replay_dirs, recordings_named = _replay_folders(args)  # with no endpoint: recordings of a real server
     if replay_dirs and args.record:
         raise ConfigError(Problem("--record", "--record and --replay cannot be used together"))
+    if args.record and args.repeat > 1:
+        raise ConfigError(Problem("--repeat", "--record keeps one answer per case: record without --repeat"))
     if args.dry_run and (replay_dirs or args.record):
         raise ConfigError(
             Problem(
@@ -246,6 +268,7 @@ def _run(args: argparse.Namespace) -> int:
                 record=Path(args.record) if args.record else None,
                 replay=recordings,
                 stop=stop,
+                repeat=args.repeat,
             )
         )
     )
@@ -253,7 +276,8 @@ def _run(args: argparse.Namespace) -> int:
         console.out.print(f"recordings: {args.record}/")
     if finished.interrupted:
         return ExitCode.INTERRUPTED
-    return ExitCode.FAILED if console.counts["fail"] or console.counts["error"] else ExitCode.OK
+    failed = console.counts["fail"] or console.counts["error"] or console.contradicted
+    return ExitCode.FAILED if failed else ExitCode.OK
 
 
 def _pins(items: list[str]) -> dict[str, Any]:
@@ -378,6 +402,36 @@ def _init(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from .compare import load_runs
+    from .report.matrix import build, text, write_comparison
+
+    this = _Report(args, "compare-")
+    runs = load_runs(args.sources, args.cases, args.profile, spool=this.directory)
+    matrix = build(runs)
+    paths = write_comparison(this.directory, runs, matrix)
+    if args.json:
+        print(json.dumps(matrix.to_json(), indent=2, ensure_ascii=False))
+        return ExitCode.OK
+    print(text(matrix), end="")
+    for path in paths:
+        print(f"report: {path}")
+    return ExitCode.OK
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from .compare import load_runs
+    from .report.drift import drift, drift_json, drift_text
+
+    old, new = load_runs([args.old, args.new], args.cases, args.profile)
+    changes = drift(old, new)
+    if args.json:
+        print(json.dumps(drift_json(old, new, changes), indent=2, ensure_ascii=False))
+    else:
+        print(drift_text(old, new, changes), end="")
+    return ExitCode.FAILED if changes else ExitCode.OK
+
+
 def _checks(args: argparse.Namespace) -> int:
     from .checks import all_codes, description
     from .profiles import load_profile
@@ -395,7 +449,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `harness` command; returns the exit code."""
     try:
         args = build_parser().parse_args(argv)
-        handler = {"run": _run, "fuzz": _fuzz, "lint": _lint, "init": _init, "checks": _checks}[args.command]
+        handler = {
+            "run": _run,
+            "fuzz": _fuzz,
+            "lint": _lint,
+            "init": _init,
+            "checks": _checks,
+            "compare": _compare,
+            "diff": _diff,
+        }[args.command]
         return int(handler(args))
     except HarnessError as exc:
         for problem in exc.problems:

@@ -12,7 +12,7 @@ import asyncio
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -81,18 +81,20 @@ async def execute(
     record: Path | None = None,
     replay: dict[tuple[str, str], Recording] | None = None,
     stop: Stop | None = None,
+    repeat: int = 1,
 ) -> RunFinished:
     """Run every case against every endpoint, telling `handlers` as it goes; returns the closing event.
 
-    Everything that can be wrong with the input (placeholders, credentials, profiles) raises a `HarnessError`
-    before the first request and before any event.
+    `repeat` sends each case that many times (for latency figures over several answers); each result says which
+    repetition it is. Everything that can be wrong with the input (placeholders, credentials, profiles) raises a
+    `HarnessError` before the first request and before any event.
     """
     listeners = list(handlers)
     options = options or Options()
     source = source or Source()
     environ = os.environ if environ is None else environ
-    units = _units(cases, endpoints, environ)
-    total = sum(count for _, _, _, count in units)
+    units = _units(cases, endpoints, environ, max(1, repeat))
+    total = sum(unit[3] for unit in units)
     session = await Session.open(
         list(endpoints), options, environ=environ, transport=transport, record=record, replay=replay
     )
@@ -109,6 +111,9 @@ async def execute(
         case_paths=source.case_paths,
         selected=source.selected,
         clients=client_statuses(),
+        concurrency=max(1, options.concurrency),
+        repeat=max(1, repeat),
+        documented={name: dict(profile.parameters) for name, profile in session.profiles.items()},
     )
     for handler in listeners:
         handler.start(opening)
@@ -116,13 +121,15 @@ async def execute(
     completed = 0
     queue = list(reversed(units))  # popped from the end: the planned order
 
-    async def unit(case: Case, endpoint: Endpoint, first: int) -> None:
+    async def unit(case: Case, endpoint: Endpoint, first: int, repetition: int) -> None:
         """One case against one endpoint: once, or both ways (plain, then streamed, then compared)."""
         nonlocal completed
         items = plan([case], [endpoint], environ)  # filled when sent, so only what is in flight is held
         results = [await session.result(items[0])]
         if len(items) == 2:  # the streamed run of a both-ways case is also held against the plain answer
             results.append(await session.result(items[1], plain=results[0].exchange))
+        if repeat > 1:
+            results = [replace(r, repetition=repetition, repetitions=repeat) for r in results]
         for index, result in enumerate(results, start=first):
             completed += 1
             event = ResultReady(result=result, index=index)
@@ -133,7 +140,8 @@ async def execute(
 
     async def worker() -> None:
         while queue and not halt.requested:  # once a stop is asked for, nothing more is sent
-            await unit(*queue.pop()[:3])
+            case, endpoint, first, _, repetition = queue.pop()
+            await unit(case, endpoint, first, repetition)
 
     reason = ""
     workers: asyncio.Future[Any] = asyncio.gather(*(worker() for _ in range(max(1, options.concurrency))))
@@ -163,9 +171,10 @@ async def execute(
 
 
 def _units(
-    cases: Sequence[Case], endpoints: Sequence[Endpoint], environ: Mapping[str, str]
-) -> list[tuple[Case, Endpoint, int, int]]:
-    """(case, endpoint, index of its first result, number of results) in planned order, every case filled once.
+    cases: Sequence[Case], endpoints: Sequence[Endpoint], environ: Mapping[str, str], repeat: int = 1
+) -> list[tuple[Case, Endpoint, int, int, int]]:
+    """(case, endpoint, index of its first result, number of results, repetition) in planned order, every case
+    filled once; a repeated case's repetitions follow each other.
 
     Filling every case up front finds an unknown placeholder before anything is sent; the filled requests are
     dropped and made again when each is sent, so a long run does not hold them all.
@@ -180,8 +189,9 @@ def _units(
             except CaseFileError as exc:
                 problems += exc.problems
                 continue
-            units.append((case, endpoint, index, count))
-            index += count
+            for repetition in range(1, repeat + 1):
+                units.append((case, endpoint, index, count, repetition))
+                index += count
     if problems:
         raise CaseFileError(list(dict.fromkeys(problems)))
     return units

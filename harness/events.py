@@ -1,25 +1,32 @@
 """What a run tells as it goes: the events the engine emits and the handlers (reporters) that consume them.
 
 A run is told as `RunStarted`, then one `ResultReady` per case, endpoint and mode as soon as it is judged, then
-`RunFinished` (which says whether the run was interrupted, and why). The console, the report files, and later
-the pytest plugin and comparison reports are handlers: they never drive a run, and the engine never knows
-which handlers listen. Modelled on Schemathesis's engine events and pytest's reporters that consume hooks.
+`RunFinished` (which says whether the run was interrupted, and why). `RunStarted` also carries what each
+endpoint's profile documents of the request parameters, so a reporter can hold the support matrix against it.
+The console, the report files, and later the pytest plugin and comparison reports are handlers: they never
+drive a run, and the engine never knows which handlers listen. Modelled on Schemathesis's engine events and
+pytest's reporters that consume hooks.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from .endpoints import Endpoint
 from .models import Result
+from .parameters import Documented
 
 __all__ = ["Event", "Handler", "ResultReady", "RunFinished", "RunStarted"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunStarted:
-    """What will run, against what, and where the answers come from (live, or recordings and who made them)."""
+    """What will run, against what, and where the answers come from (live, or recordings and who made them).
+
+    `concurrency` (requests in flight) and `repeat` (times each case is sent) go with every latency figure: a
+    request queued behind others takes longer than one sent alone.
+    """
 
     run_id: str
     started: str
@@ -33,6 +40,10 @@ class RunStarted:
     selected: tuple[str, ...] = ()
     clients: tuple[str, ...] = ()
     """The official SDKs the client.* checks feed each answer to, with their versions, or why one is not checked."""
+    concurrency: int = 1
+    repeat: int = 1
+    documented: dict[str, dict[str, Documented]] = field(default_factory=dict)
+    """Per endpoint, what its profile says the provider documents of each request parameter."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

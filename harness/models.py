@@ -200,11 +200,15 @@ class Result:
     reason: str = ""
     variables: dict[str, str] = field(default_factory=dict)
     mode: str = ""
+    repetition: int = 1
+    repetitions: int = 1
 
     @property
     def name(self) -> str:
-        """The name a case has everywhere: console, JUnit, and later pytest (`case-id[endpoint]`, `…[stream]`)."""
-        return f"{self.case_id}[{self.endpoint}]" + (f"[{self.mode}]" if self.mode else "")
+        """The name a case has everywhere: console, JUnit, and pytest (`case-id[endpoint]`, `…[stream]`); a run
+        that repeats each case (`--repeat N`) tells the repetitions apart as `…[2/3]`."""
+        repeated = f"[{self.repetition}/{self.repetitions}]" if self.repetitions > 1 else ""
+        return f"{self.case_id}[{self.endpoint}]" + (f"[{self.mode}]" if self.mode else "") + repeated
 
     @property
     def errors(self) -> tuple[Finding, ...]:

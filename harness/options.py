@@ -108,6 +108,7 @@ GROUPS = {
 
 _RUN = frozenset({"run"})
 _FUZZ = frozenset({"fuzz"})
+_READ = frozenset({"compare", "diff"})  # commands that read earlier runs and recording sets back
 
 OPTIONS: tuple[Option, ...] = (
     Option(name="base_url", group="endpoint", help="the endpoint's base URL, e.g. http://127.0.0.1:8080/v1"),
@@ -156,7 +157,21 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         name="var", group="endpoint", repeat=True, metavar="NAME=VALUE", help="a ${NAME} placeholder value (repeatable)"
     ),
-    Option(name="profile", group="endpoint", help="how to weigh findings: {profiles}, or a profile .yaml"),
+    Option(
+        name="profile",
+        group="endpoint",
+        commands=frozenset({"run", "fuzz", *_READ}),
+        help="how to weigh findings: {profiles}, or a profile .yaml (compare, diff: for recordings replayed)",
+    ),
+    Option(
+        name="cases",
+        group="recordings",
+        commands=_READ,
+        repeat=True,
+        metavar="PATH",
+        help=f"case files or folders to replay recordings against (default: ./{DEFAULT_CASES}/, else the bundled "
+        "catalogue)",
+    ),
     Option(name="config", group="endpoint", help=f"endpoint config file (default: ./{DEFAULT_CONFIG} when it exists)"),
     Option(
         name="endpoint",
@@ -193,7 +208,7 @@ OPTIONS: tuple[Option, ...] = (
         commands=_RUN,
         repeat=True,
         metavar="ID|TAG",
-        help="only cases whose id or tag matches (wildcards, commas)",
+        help="only cases whose id or tag matches (wildcards, commas; !PATTERN leaves out what matches)",
     ),
     Option(
         name="concurrency",
@@ -202,6 +217,15 @@ OPTIONS: tuple[Option, ...] = (
         type=positive_int,
         default=4,
         help="requests in flight at once (default 4)",
+    ),
+    Option(
+        name="repeat",
+        group="sending",
+        commands=_RUN,
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="send each case N times, for latency percentiles over several answers (default 1)",
     ),
     Option(
         name="dry_run",
@@ -324,7 +348,19 @@ OPTIONS: tuple[Option, ...] = (
         metavar="VALUE",
         help="also redact this value everywhere, e.g. a project or endpoint id not to publish (repeatable)",
     ),
-    Option(name="report_dir", group="output", help="where to write the report (default: reports/<run-id>/)"),
+    Option(
+        name="report_dir",
+        group="output",
+        commands=frozenset({"run", "fuzz", "compare"}),
+        help="where to write the report (default: reports/<run-id>/)",
+    ),
+    Option(
+        name="json",
+        group="output",
+        commands=_READ,
+        switch=True,
+        help="print JSON instead of text",
+    ),
     Option(
         name="quiet",
         group="output",

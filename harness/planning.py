@@ -81,10 +81,13 @@ def plan(cases: Iterable[Case], endpoints: Iterable[Endpoint], environ: Mapping[
                 for k, v in variables.items()
                 if v is not None and f"${{{k}}}" in json.dumps([case.request, case.raw_body, case.headers])
             }
-            if filled.both_ways and isinstance(filled.request, dict):
+            if filled.modes == ("", "stream") and isinstance(filled.request, dict):
                 plain = {k: v for k, v in filled.request.items() if k not in ("stream", "stream_options")}
                 planned.append(Planned(replace(filled, request=plain), endpoint, used))
                 planned.append(Planned(replace(filled, request={**plain, "stream": True}), endpoint, used, "stream"))
+            elif filled.modes == ("", "repeat"):  # the same request again, once the first is answered
+                planned.append(Planned(filled, endpoint, used))
+                planned.append(Planned(filled, endpoint, used, "repeat"))
             else:
                 planned.append(Planned(filled, endpoint, used))
     if problems:

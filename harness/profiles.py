@@ -17,6 +17,7 @@ from typing import Any
 from .checks import all_codes
 from .errors import ConfigError, HarnessError, Problem
 from .models import Finding, Severity
+from .parameters import DOCUMENTED, PARAMETERS, Documented
 from .pointer import join
 from .resources import bundled, profile_names
 from .yamlfile import Source, load_yaml
@@ -36,12 +37,14 @@ class Rule:
 
 @dataclass(frozen=True, slots=True)
 class Profile:
-    """A named table from check code to `Rule`; codes it does not name are errors."""
+    """A named table from check code to `Rule` (codes it does not name are errors), and what the provider documents
+    of each request parameter (`parameters`), which the support matrix holds its verdicts against."""
 
     name: str
     description: str = ""
     rules: dict[str, Rule] = field(default_factory=dict)
     origin: str = ""
+    parameters: dict[str, Documented] = field(default_factory=dict)
 
     def rule(self, code: str) -> Rule:
         if code in self.rules:
@@ -90,6 +93,39 @@ def _parse_rules(source: Source, data: Any) -> tuple[dict[str, Rule], list[Probl
     return rules, problems
 
 
+def _parse_parameters(source: Source, data: Any) -> tuple[dict[str, Documented], list[Problem]]:
+    documented: dict[str, Documented] = {}
+    problems: list[Problem] = []
+    if not isinstance(data, dict):
+        return documented, [
+            source.problem("/parameters", "'parameters' must map parameter names to what is documented")
+        ]
+    names = [p.name for p in PARAMETERS]
+    for name, value in data.items():
+        pointer = join("/parameters", str(name))
+        if name not in names:
+            close = difflib.get_close_matches(str(name), names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(source.problem(pointer, f"unknown parameter {name!r}{hint}", at_key=True))
+            continue
+        status, url, note = (
+            (value.get("status"), value.get("url", ""), value.get("note", ""))
+            if isinstance(value, dict)
+            else (value, "", "")
+        )
+        extra = sorted(set(value) - {"status", "url", "note"}) if isinstance(value, dict) else []
+        if status not in DOCUMENTED or not isinstance(url, str) or not isinstance(note, str) or extra:
+            problems.append(
+                source.problem(
+                    pointer,
+                    f"expected {', '.join(DOCUMENTED)} (optionally as {{status, url, note}}), got {value!r}",
+                )
+            )
+            continue
+        documented[str(name)] = Documented(status=status, url=url, note=note)
+    return documented, problems
+
+
 def _load(path: Path, seen: tuple[Path, ...]) -> Profile:
     if path.resolve() in seen:
         chain = " -> ".join(p.name for p in (*seen, path.resolve()))
@@ -102,25 +138,30 @@ def _load(path: Path, seen: tuple[Path, ...]) -> Profile:
     data = source.data
     if not isinstance(data, dict) or not isinstance(data.get("name"), str):
         raise ConfigError(source.problem("", "a profile is a mapping with at least 'name' and 'checks'"))
-    unknown = sorted(set(data) - {"name", "description", "extends", "checks"})
+    unknown = sorted(set(data) - {"name", "description", "extends", "checks", "parameters"})
     if unknown:
         raise ConfigError(
             source.problem(
                 join("", unknown[0]),
-                f"unknown key {unknown[0]!r} in a profile; expected name, description, extends, checks",
+                f"unknown key {unknown[0]!r} in a profile; expected name, description, extends, checks, parameters",
                 at_key=True,
             )
         )
     rules: dict[str, Rule] = {}
+    parameters: dict[str, Documented] = {}
     if data.get("extends"):
-        rules.update(_load(_locate(str(data["extends"]), path.parent), seen).rules)
+        parent = _load(_locate(str(data["extends"]), path.parent), seen)
+        rules.update(parent.rules)
+        parameters.update(parent.parameters)
     own, problems = _parse_rules(source, data.get("checks") or {})
-    if problems:
-        raise ConfigError(problems)
+    documented, more = _parse_parameters(source, data.get("parameters") or {})
+    if problems or more:
+        raise ConfigError([*problems, *more])
+    parameters.update(documented)
     for pattern in own:  # a child's `tools.*` overrides what its parent said of each tools code
         rules = {code: rule for code, rule in rules.items() if not fnmatch.fnmatchcase(code, pattern)}
     rules.update(own)
-    return Profile(data["name"], str(data.get("description", "")), rules, str(path))
+    return Profile(data["name"], str(data.get("description", "")), rules, str(path), parameters)
 
 
 def _locate(name_or_path: str, base: Path | None) -> Path:

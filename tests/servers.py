@@ -34,6 +34,13 @@ no ``finish_reason`` key before the last chunk, and with ``include_usage`` the u
 
 The ``google-*`` defects (``GOOGLE_DEFECTS``) need one of the two surfaces and change one thing in its answer.
 
+The conformant answer also honours what OpenAI documents of ``service_tier`` (echoed), ``reasoning_effort``
+(reasoning tokens), ``prediction`` (accepted prediction tokens), ``modalities`` with audio (``message.audio``) and
+``web_search_options`` (``url_citation`` annotations), and the Google surfaces count reasoning for a thinking budget
+or level. For the support matrix, ``params-ignored`` takes every parameter but model, messages and stream and
+ignores it (the answer counts to 20, past any probe's limit and through its stop strings; with
+``parallel_tool_calls: false`` it calls every tool), and ``params-refused`` refuses them with a 400 naming them.
+
 Example::
 
     with serve() as server:
@@ -811,6 +818,7 @@ class Ask:
     logprobs: bool = False
     top_logprobs: int = 0
     answer: str = ANSWER
+    sampled: bool = False  # n > 1 at a temperature of 1 or more: each choice a different sample
 
 
 def _message_text(message: Any) -> str:
@@ -874,6 +882,7 @@ def read_ask(data: Json) -> Ask:
         include_usage=options.get("include_usage") is True,
         logprobs=data.get("logprobs") is True,
         top_logprobs=min(max(top, 0), 20) if _is_int(top) else 0,
+        sampled=_is_number(data.get("temperature")) and data["temperature"] >= 1,
     )
 
 
@@ -928,6 +937,54 @@ def _logprobs(text: str, top: int) -> dict[str, Any]:
     return {"content": content, "refusal": None}
 
 
+def _honour_capabilities(completion: Completion, data: Json) -> None:
+    """What the conformant double also honours when asked, as OpenAI documents each: the tier echoed, reasoning,
+    predicted outputs, audio output and web-search citations counted or returned."""
+    if not isinstance(data, dict):
+        return
+    usage = completion.get("usage")
+    details = usage.get("completion_tokens_details") if isinstance(usage, dict) else None
+    if isinstance(data.get("service_tier"), str):
+        completion["service_tier"] = "default" if data["service_tier"] == "auto" else data["service_tier"]
+    if data.get("reasoning_effort") in ("low", "medium", "high", "xhigh", "max") and isinstance(details, dict):
+        details["reasoning_tokens"] = THOUGHT_TOKENS
+        usage["completion_tokens"] += THOUGHT_TOKENS
+        usage["total_tokens"] += THOUGHT_TOKENS
+    prediction = data.get("prediction")
+    if isinstance(prediction, dict) and isinstance(details, dict):
+        details["accepted_prediction_tokens"] = max(1, _words(str(prediction.get("content", ""))))
+    for choice in _choices(completion):
+        message = choice["message"]
+        if isinstance(data.get("modalities"), list) and "audio" in data["modalities"]:
+            transcript = message.get("content") or ""
+            message["audio"] = {"id": "audio_1", "data": SIGNATURE, "expires_at": 1, "transcript": transcript}
+        if isinstance(data.get("web_search_options"), dict):
+            url = {"start_index": 0, "end_index": 4, "url": "https://example.com/", "title": "Example"}
+            message["annotations"] = [{"type": "url_citation", "url_citation": url}]
+
+
+def _cache_prompt(server: Server, scenario: str, completion: Completion, data: Json) -> None:
+    """A prompt sent again with the same ``prompt_cache_key`` is read from the cache: ``cached_tokens`` counts it."""
+    if not isinstance(data, dict) or not isinstance(data.get("prompt_cache_key"), str):
+        return
+    key = json.dumps([scenario, data["prompt_cache_key"], data.get("messages")], sort_keys=True).encode()
+    usage = completion.get("usage")
+    if not server.first_time(b"prompt-cache\n" + key) and isinstance(usage, dict):
+        usage["prompt_tokens_details"]["cached_tokens"] = usage["prompt_tokens"]
+
+
+def _calls_every_tool(completion: Completion, data: dict[str, Any]) -> None:
+    """``params-ignored`` with tools and ``parallel_tool_calls: false``: a call to each tool, as if allowed."""
+    if data.get("parallel_tool_calls") is not False or not isinstance(data.get("tools"), list):
+        return
+    functions = [t["function"] for t in data["tools"] if isinstance(t, dict) and isinstance(t.get("function"), dict)]
+    for choice in _choices(completion):
+        calls = [_tool_call(f) for f in functions]
+        calls += [{**calls[0], "id": f"call_{_alnum(24)}"}] if len(calls) == 1 else []
+        choice["message"].update(content=None, tool_calls=calls)
+        choice["finish_reason"] = "tool_calls"
+
+
 def build_completion(ask: Ask) -> Completion:
     """The conformant ``chat.completion`` for ``ask``, with exactly the members OpenAI documents."""
     choices = []
@@ -942,7 +999,8 @@ def build_completion(ask: Ask) -> Completion:
             used = max(1, _words(call["function"]["name"]) + _words(call["function"]["arguments"]))
             completion_tokens += min(used, ask.limit) if ask.limit else used
         else:
-            message["content"], finish = generate_text(ask)
+            sample = replace(ask, answer=f"{ask.answer} ({index + 1})") if ask.sampled and index else ask
+            message["content"], finish = generate_text(sample)
             completion_tokens += _words(message["content"])
             if ask.logprobs:
                 logprobs = _logprobs(message["content"], ask.top_logprobs)
@@ -1732,15 +1790,24 @@ def read_google(surface: str, data: Json, defects: Iterable[str]) -> Google:
     settings = extra.get("google") if isinstance(extra, dict) else None
     settings = settings if isinstance(settings, dict) else {}
     config = settings.get("thinking_config")
-    include = isinstance(config, dict) and config.get("include_thoughts") is True
+    config = config if isinstance(config, dict) else {}
+    include = config.get("include_thoughts") is True
+    budget = config.get("thinking_budget")
+    # A Gemini model thinks (and counts it) with a budget, a level or a reasoning effort, shown or not.
+    thinks = (
+        include
+        or (_is_int(budget) and budget > 0)
+        or isinstance(config.get("thinking_level"), str)
+        or (isinstance(data, dict) and data.get("reasoning_effort") in ("low", "medium", "high"))
+    )
     marker = settings.get("thought_tag_marker")
     tag = "thought" if surface == "gemini" else marker if isinstance(marker, str) and marker else None
     if "google-ignore-extensions" in names:
-        include = False
+        include = thinks = False
     shown = include
     if "google-thought-leak" in names and not shown:
         shown, tag = True, tag or "thought"
-    return Google(surface, names, shown, tag, THOUGHT_TOKENS if include else 0)
+    return Google(surface, names, shown, tag, THOUGHT_TOKENS if thinks else 0)
 
 
 def _gemini_unknown(data: Json) -> str | None:
@@ -1991,7 +2058,12 @@ BEHAVIOURS: dict[str, Callable[[Server, Received, Write], Reply | None]] = {
 FLAGS = {
     "accept-all": "no validation: any body gets a 200 answer",
     "reject-valid": "valid requests get 400 with a well-formed OpenAI error body",
+    "params-ignored": "takes every parameter but model, messages and stream, and ignores it (see PARAMS_KEPT)",
+    "params-refused": "refuses every parameter but model and messages with a 400 that names them all",
 }
+PARAMS_KEPT = ("model", "messages", "stream")
+COUNTING = ", ".join(str(i) for i in range(1, 21))
+"""The answer of ``params-ignored``: longer than any probe's token limit, and holding every probe's stop string."""
 
 DEFECTS: frozenset[str] = frozenset(
     [
@@ -2083,11 +2155,28 @@ def respond(server: Server, method: str, received: Received) -> Reply:
         data = None
     if "reject-valid" in defects:
         return write(ApiError(400, "This request was rejected by the test server's reject-valid defect."))
+    if (
+        "params-refused" in defects
+        and isinstance(data, dict)
+        and (extra := [k for k in data if k not in PARAMS_KEPT[:2]])
+    ):
+        return write(ApiError(400, f"Unrecognized request arguments supplied: {', '.join(extra)}", param=extra[0]))
+    ignoring = "params-ignored" in defects and isinstance(data, dict)
+    if ignoring:
+        sent, data = data, {k: v for k, v in data.items() if k in PARAMS_KEPT}
     ask = read_ask(data)
     if "sse-split-utf8" in defects:
         ask = replace(ask, answer=UTF8_ANSWER)
+    if ignoring:  # a seed ignored: every answer a new sample
+        fresh = f" (sample {len(server.requests)})" if "seed" in sent else ""
+        ask = replace(ask, answer=COUNTING + fresh, call=None)
     google = read_google(surface, data, defects) if surface else None
     completion, pieces = google_completion(ask, google) if google else (build_completion(ask), {})
+    if ignoring:
+        _calls_every_tool(completion, sent)
+    elif not google:
+        _honour_capabilities(completion, data)
+        _cache_prompt(server, route["scenario"], completion, data)
     for name, change in ANSWER_DEFECTS.items():
         if name in defects and (not ask.stream or name in STREAMED_ANSWER_DEFECTS):
             change(completion, ask)

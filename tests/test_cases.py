@@ -108,9 +108,18 @@ def test_unknown_key_with_did_you_mean(tmp_path: Path) -> None:
     assert problems_of(path) == [
         f"{path}:1:1: a case needs exactly one of 'request' (a JSON body) or 'raw_body' (a string sent as is)",
         f"{path}:2:1: /reqest: unknown key 'reqest' (did you mean 'request'?); "
-        "expected one of id, title, description, tags, request, raw_body, both_ways, headers, expect, variables, "
-        "nonstandard",
+        "expected one of id, title, description, tags, request, raw_body, repeat, both_ways, headers, expect, "
+        "variables, nonstandard",
     ]
+
+
+def test_a_case_runs_both_ways_or_twice_not_both(tmp_path: Path) -> None:
+    path = write(tmp_path, "x.case.yaml", "id: x\nboth_ways: true\nrepeat: true\nrequest: {}\nexpect: {status: 4xx}\n")
+    assert one_problem(path) == (
+        f"{path}:3:1: /repeat: a case runs plain then streamed (both_ways) or twice (repeat), not both; make two cases"
+    )
+    [case] = load_cases([write(tmp_path, "y.case.yaml", "id: y\nrepeat: true\nrequest: {}\n")])
+    assert case.repeat and case.modes == ("", "repeat")
 
 
 def test_unknown_key_in_expect(tmp_path: Path) -> None:
@@ -474,6 +483,11 @@ SELECTION = """\
 - {id: tools-auto, tags: [tools, core], request: {}}
 - {id: negative-n-zero, tags: [negative, params], request: {}}
 """
+PROBES = """\
+- {id: param-stop, tags: [params, "param:stop"], request: {}}
+- {id: param-audio, tags: [params, costly, "param:audio", "param:modalities"], request: {}}
+- {id: param-google, tags: [params, "param:extra_body.google.thinking_config.thinking_budget"], request: {}}
+"""
 
 
 @pytest.mark.parametrize(
@@ -489,10 +503,29 @@ SELECTION = """\
         (["text"], ["text-basic", "text-long"]),
         (["tex"], []),
         (["TEXT-BASIC"], []),
+        (["!core"], ["text-long", "negative-n-zero"]),
+        (["text,!core"], ["text-long"]),
+        (["*", "!text-*,!params"], ["tools-auto"]),
     ],
 )
 def test_select(tmp_path: Path, patterns: list[str], wanted: list[str]) -> None:
     cases = load_cases([write(tmp_path, "s.case.yaml", SELECTION)])
+    assert [c.id for c in select(cases, patterns)] == wanted
+
+
+@pytest.mark.parametrize(
+    ("patterns", "wanted"),
+    [
+        (["param:*"], ["param-stop", "param-audio", "param-google"]),
+        (["param:*,!costly"], ["param-stop", "param-google"]),
+        (["param:stop"], ["param-stop"]),
+        (["param:extra_body.*"], ["param-google"]),
+        (["param:*", "!param:stop"], ["param-audio", "param-google"]),
+        (["params", "!param:*"], ["negative-n-zero"]),
+    ],
+)
+def test_select_probes_by_parameter(tmp_path: Path, patterns: list[str], wanted: list[str]) -> None:
+    cases = load_cases([write(tmp_path, "s.case.yaml", SELECTION), write(tmp_path, "p.case.yaml", PROBES)])
     assert [c.id for c in select(cases, patterns)] == wanted
 
 
@@ -513,12 +546,16 @@ def test_the_google_docs_examples_lint_clean() -> None:
 
 @pytest.mark.parametrize("path", sorted(CATALOGUE.glob("*.case.yaml")), ids=lambda p: p.name)
 def test_every_shipped_case_file_lints_clean_and_is_tagged_core(path: Path) -> None:
-    """Every case is `core` (what any endpoint must answer), except Google's shapes, tagged `google`."""
+    """Every case is `core` (what any endpoint must answer), except Google's shapes, tagged `google`, and the probes
+    of single parameters (`param:<name>`), which the support matrix reads whatever the answer."""
     cases, problems = lint([path])
     assert problems == []
     assert cases
     for case in cases:
-        assert ("core" in case.tags) != ("google" in case.tags), f"{case.id}: exactly one of core, google"
+        probe = any(t.startswith("param:") for t in case.tags)
+        assert ("core" in case.tags) != ("google" in case.tags) or (probe and "core" not in case.tags), (
+            f"{case.id}: exactly one of core, google"
+        )
         assert case.title and case.description, f"{case.id} lacks a title or description"
 
 

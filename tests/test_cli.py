@@ -23,6 +23,7 @@ CASES = bundled("cases")
 TEXT_CASES = CASES / "text.case.yaml"
 SENTINEL = "sk-sentinel-0123456789"
 HEADER_SENTINEL = "sk-sentinel-header-9876543210"
+REPORT_FILES = ["junit.xml", "report.html", "results.json", "results.jsonl", "summary.md"]
 
 
 @pytest.fixture
@@ -64,7 +65,7 @@ def test_run_against_a_conformant_endpoint(server: Server, workdir: Path, harnes
     # A case run both ways (plain and streamed) is sent twice and has two results: `id[cli]` and `id[cli][stream]`.
     names = sorted([f"{c.id}[cli]" for c in cases] + [f"{c.id}[cli][stream]" for c in cases if c.both_ways])
     assert len(server.requests) - sent_before == len(names)
-    assert sorted(p.name for p in reports.iterdir()) == ["junit.xml", "results.json", "results.jsonl", "summary.md"]
+    assert sorted(p.name for p in reports.iterdir()) == REPORT_FILES
 
     document = json.loads((reports / "results.json").read_text(encoding="utf-8"))
     assert document["format"] == "chat-conformance/results@1"
@@ -172,14 +173,14 @@ def test_reports_are_written_atomically(server: Server, workdir: Path, harness: 
     for _ in range(2):  # the second run replaces the first run's files
         outcome = harness("run", "--base-url", server.url("ok"), "--model", "m", "--report-dir", reports, TEXT_CASES)
         assert outcome.code == 0
-    assert sorted(p.name for p in reports.iterdir()) == ["junit.xml", "results.json", "results.jsonl", "summary.md"]
+    assert sorted(p.name for p in reports.iterdir()) == REPORT_FILES
     assert not [p for p in reports.iterdir() if p.name.startswith(".")]
 
 
 def test_default_report_dir_is_under_reports(server: Server, workdir: Path, harness: Harness) -> None:
     assert harness("run", "--base-url", server.url("ok"), "--model", "m", TEXT_CASES).code == 0
     [run_dir] = (workdir / "reports").iterdir()
-    assert sorted(p.name for p in run_dir.iterdir()) == ["junit.xml", "results.json", "results.jsonl", "summary.md"]
+    assert sorted(p.name for p in run_dir.iterdir()) == REPORT_FILES
 
 
 def test_report_files_are_readable_as_the_umask_allows(server: Server, workdir: Path, harness: Harness) -> None:

@@ -14,31 +14,37 @@ LATER = {"engine", "events"}  # the run as a whole: nothing that builds or judge
 EVERYTHING = {
     "yamlfile", "cases", "sse", "streams", "checks", "profiles", "transport", "recordings", "runner",
     "planning", "sending", "exchanges", "judging",
-    "report", "strategies", "fuzz", "cli", "endpoints", "auth", "schemas", "models", "clients", *LATER,
+    "report", "strategies", "fuzz", "cli", "compare", "endpoints", "auth", "schemas", "models", "support",
+    "parameters", "clients", *LATER,
 }  # fmt: skip
 FORBIDDEN = {
     "options": EVERYTHING,
     "bounded": EVERYTHING,  # reading JSON an endpoint sent, within bounds: below every module that reads answers
     "decoding": EVERYTHING,
     "resources": EVERYTHING,
+    "scheduling": EVERYTHING,  # imported by the pytest plugin under pytest-xdist: it needs nothing of a run
     "yamlfile": {"cases", "checks", "runner", "report", "cli", "fuzz", "profiles", *LATER},
     "cases": {"checks", "runner", "report", "cli", "fuzz", "profiles", "transport", "recordings", *LATER},
     "sse": {"checks", "runner", "report", "cli", "fuzz", "profiles", "streams", *LATER},
     "streams": {"checks", "runner", "report", "cli", "fuzz", "profiles", *LATER},
     # The SDKs fed an answer: below the checks that judge what they make of it.
     "clients": {"checks", "judging", "runner", "report", "cli", "fuzz", "profiles", "transport", "sending", *LATER},
-    "checks": {"runner", "report", "cli", "fuzz", "profiles", "transport", "recordings", "auth", *LATER},
-    "profiles": {"runner", "report", "cli", "fuzz", *LATER},
+    "checks": {"runner", "report", "cli", "fuzz", "profiles", "transport", "recordings", "auth", "support", *LATER},
+    "profiles": {"runner", "report", "cli", "fuzz", "support", *LATER},
+    "parameters": EVERYTHING,  # the catalogue of parameters: data that profiles, checks' users and reports all read
+    # Downstream of judging: it reads judged results, so nothing that makes or judges one may import it.
+    "support": {"runner", "engine", "report", "cli", "fuzz", "checks", "transport", "sending", "planning", "judging"},
     "transport": {"runner", "checks", "report", "cli", "fuzz", "profiles", *LATER},
     "recordings": {"runner", "checks", "report", "cli", "fuzz", "profiles", "transport", *LATER},
     "planning": {"sending", "exchanges", "checks", "judging", "runner", "report", "cli", "fuzz", *LATER},
     "sending": {"checks", "judging", "runner", "report", "cli", "fuzz", "strategies", *LATER},
     "exchanges": {"sending", "checks", "judging", "runner", "report", "cli", "fuzz", "transport", *LATER},
-    "judging": {"sending", "runner", "report", "cli", "fuzz", "transport", *LATER},
+    "judging": {"sending", "runner", "report", "cli", "fuzz", "transport", "support", *LATER},
     "runner": {"report", "cli", "fuzz", "strategies", *LATER},
     "events": {"runner", "engine", "report", "cli", "fuzz", "checks", "transport"},
     "engine": {"report", "cli", "fuzz", "strategies"},
-    "report": {"runner", "engine", "cli", "fuzz", "checks", "transport"},
+    "report": {"runner", "engine", "cli", "fuzz", "checks", "transport", "compare"},
+    "compare": {"cli", "fuzz", "strategies"},  # runs and recordings read back: above the engine, below the CLI
     "strategies": {"runner", "report", "cli", "fuzz", "checks", *LATER},
     "fuzz": {"cli"},
     "setup": {"runner", "engine", "report", "cli", "fuzz", "strategies", "checks"},

@@ -255,3 +255,43 @@ def test_a_profile_is_read_once_while_its_file_is_unchanged(tmp_path: Path) -> N
     write(tmp_path, "p.yaml", "name: p\nextends: generic\nchecks:\n  response.schema: off\n")
     changed = load_profile(str(path))
     assert changed is not first and changed.rule("response.schema").severity is None
+
+
+def test_a_profile_documents_parameters_and_a_child_inherits_them(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "p.yaml",
+        "name: p\nextends: vertex\nparameters:\n  logprobs: {status: supported, url: 'https://docs.example'}\n"
+        "  store: refused\n",
+    )
+    profile = load_profile(str(path))
+    assert profile.parameters["logprobs"].status == "supported"
+    assert profile.parameters["logprobs"].url == "https://docs.example"
+    assert profile.parameters["store"].status == "refused"
+    assert profile.parameters["stop"].status == "supported"  # from vertex
+    assert profile.parameters["verbosity"].status == "ignored"
+
+
+@pytest.mark.parametrize("name", ["vertex", "gemini-api", "openai"])
+def test_documented_parameters_name_their_source(name: str) -> None:
+    profile = load_profile(name)
+    assert profile.parameters
+    for documented in profile.parameters.values():
+        assert documented.url.startswith("https://")
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("  logprob: supported\n", 4, "unknown parameter 'logprob' (did you mean 'logprobs'?)"),
+        ("  logprobs: maybe\n", 4, "expected supported, ignored, refused"),
+        ("  logprobs: {status: supported, link: x}\n", 4, "expected supported, ignored, refused"),
+    ],
+)
+def test_a_bad_documented_parameter_is_an_error(tmp_path: Path, text: str, line: int, message: str) -> None:
+    path = write(tmp_path, "p.yaml", "name: p\nchecks: {}\nparameters:\n" + text)
+    with pytest.raises(ConfigError) as exc:
+        load_profile(str(path))
+    [problem] = exc.value.problems
+    assert (problem.path, problem.line) == (str(path), line)
+    assert message in problem.message

@@ -6,12 +6,15 @@ model's wording. The deviations asserted here are the ones documented for this s
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from harness.cases import load_cases, select
 from harness.models import Verdict
 from harness.resources import bundled
-from tests.conftest import run_case
+from tests.conftest import Harness, run_case
 
 pytestmark = pytest.mark.real_server
 
@@ -129,3 +132,57 @@ def test_a_real_stream_is_read_checked_and_timed(real: tuple[str, str]) -> None:
     assert exchange.timings.ttft_ms is not None and exchange.timings.events and exchange.timings.events >= 3
     usage = exchange.stream.assembled["usage"]
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+
+def test_two_runs_of_a_real_server_compare_and_show_no_false_drift(
+    real: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, harness: Harness
+) -> None:
+    """A real model's words and timings change between runs; the shape of its answers does not."""
+    base_url, model = real
+    monkeypatch.chdir(tmp_path)
+    flags = ["--base-url", base_url, "--model", model, "--name", "llama"]
+    flags += ["--select", "text-system-user,stream-text-usage"]
+    assert harness("run", *flags, "--repeat", "2", "--concurrency", "1", "--report-dir", "first", "-q").code == 0
+    assert harness("run", *flags, "--report-dir", "second", "-q").code == 0
+    outcome = harness("diff", "first", "second")
+    assert outcome.code == 0 and outcome.out.endswith("no change in shape: 2 case(s) compared\n"), outcome.out
+    outcome = harness("compare", "first", "second", "--json", "--report-dir", "cmp")
+    data = json.loads(outcome.out)
+    [stream] = [row["cells"]["first/llama"] for row in data["rows"] if row["row"] == "stream-text-usage"]
+    assert stream["verdicts"] == ["pass", "pass"] and stream["ttft_ms"] and stream["completion_tokens"]
+    assert stream["tokens_per_s"] and stream["size"]
+    latency = data["endpoints"]["first/llama"]["latency"]
+    assert latency["total_ms"]["n"] == 4 and latency["ttft_ms"]["n"] == 2
+    assert latency["total_ms"]["p50"] <= latency["total_ms"]["p90"] <= latency["total_ms"]["p99"]
+    assert [c["concurrency"] for c in data["columns"]] == [1, 4] and data["columns"][0]["repeat"] == 2
+
+
+def test_the_support_matrix_of_llama_cpp(real: tuple[str, str]) -> None:
+    """Every cheap probe, live: what llama.cpp honours, refuses and ignores, as read by hand from its answers."""
+    import asyncio
+
+    from harness.endpoints import Endpoint
+    from harness.engine import run
+    from harness.sending import Options
+    from harness.support import SupportMatrix
+
+    base_url, model = real
+    cases = select(load_cases([bundled("cases")]), ["param:*,!costly,!tools-*"])
+    matrix = SupportMatrix(["real"])
+    for result in asyncio.run(
+        run(cases, [Endpoint("real", base_url, model=model)], Options(concurrency=1, timeout=120), environ={})
+    ):
+        matrix.add(result)
+    support = {name: cells[0].verdict.value for name, cells in matrix.rows()}
+    assert {k: support[k] for k in ("logprobs", "top_logprobs", "stop", "max_tokens", "max_completion_tokens")} == {
+        "logprobs": "honoured",
+        "top_logprobs": "honoured",
+        "stop": "honoured",
+        "max_tokens": "honoured",
+        "max_completion_tokens": "honoured",
+    }
+    assert support["n"] == "rejected"
+    assert {support[k] for k in ("service_tier", "reasoning_effort", "prediction")} == {"ignored"}
+    assert {support[k] for k in ("user", "metadata", "store", "verbosity")} == {"accepted"}
+    assert support["seed"] == "honoured"  # the same answer twice at seed 42, temperature 1
+    assert support["audio"] == support["web_search_options"] == "not probed"  # costly, left out

@@ -56,7 +56,7 @@ def test_replay_gives_the_same_verdicts_and_findings_as_the_recorded_run(server:
     assert {r.verdict for r in recorded if r.endpoint == "broken"} >= {Verdict.FAIL}
     replayed = _run(cases, endpoints, replay=load_recordings(tmp_path))
     assert _outcome(replayed) == _outcome(recorded)
-    assert len(list(tmp_path.rglob("*.yaml"))) == (len(cases) + sum(c.both_ways for c in cases)) * 2
+    assert len(list(tmp_path.rglob("*.yaml"))) == sum(len(c.modes) for c in cases) * 2
 
 
 def test_a_recording_is_readable_and_says_where_it_came_from(server: Server, tmp_path: Path) -> None:
@@ -191,7 +191,8 @@ def test_the_default_run_replays_the_bundled_recordings_and_says_so(
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert code == (1 if results["summary"]["fail"] or results["summary"]["error"] else 0)
     assert results["run"]["origin"] == "replay:recordings"
-    assert out.startswith("REPLAYED FROM RECORDINGS") and "not a live run" in out.splitlines()[-4]
+    last = [line for line in out.splitlines() if not line.startswith("report: ")][-1]
+    assert out.startswith("REPLAYED FROM RECORDINGS") and "not a live run" in last
     assert (tmp_path / "out" / "summary.md").read_text().splitlines()[2].startswith("> REPLAYED FROM RECORDINGS")
     assert 'name="origin" value="replay:recordings"' in (tmp_path / "out" / "junit.xml").read_text()
 

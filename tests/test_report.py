@@ -24,6 +24,7 @@ from harness.endpoints import Endpoint
 from harness.models import Exchange, Finding, HttpResponse, Result, SentRequest, Severity, Timings, Verdict
 from harness.report import RunInfo, failure_block, tell, write_reports
 from harness.report.console import Console
+from harness.report.digest import Digest, digest
 from harness.report.files import junit_xml, results_json, summarize, summary_md
 from harness.report.github import annotation
 from harness.resources import bundled
@@ -258,7 +259,8 @@ def test_quiet_on_the_command_line(harness: Callable[..., Outcome]) -> None:
     assert "Summary" not in quiet.out and "PASS " not in quiet.out
     # Replayed answers say so on the first and the last page even when quiet.
     lines = quiet.out.splitlines()
-    assert lines[0].startswith("REPLAYED FROM RECORDINGS") and lines[-4].startswith("REPLAYED FROM RECORDINGS")
+    assert lines[0].startswith("REPLAYED FROM RECORDINGS") and lines[-5].startswith("REPLAYED FROM RECORDINGS")
+    assert lines[-4:] == [f"report: r/{name}" for name in ("results.json", "junit.xml", "summary.md", "report.html")]
     assert "Summary" in loud.out and "PASS  tools-choice-required" in loud.out
     assert not (quiet.err or loud.err)
 
@@ -390,3 +392,47 @@ def test_junit_groups_cases_by_the_name_of_their_file(harness: Callable[..., Out
     harness("run", "--replay", RECORDINGS, "--report-dir", "r")
     classes = {t.get("classname") for t in ET.parse("r/junit.xml").getroot().iter("testcase")}
     assert classes == {p.name.removesuffix(".case.yaml") for p in bundled("cases").glob("*.case.yaml")}
+
+
+@pytest.mark.parametrize("result", [FAILED, ERRORED, SKIPPED, PASSED, WARNED], ids=lambda r: r.verdict.value)
+def test_a_digest_made_in_another_process_reads_back_as_it_was_made(result: Result) -> None:
+    # A pytest-xdist worker sends the digest to the controller as JSON, which writes junit.xml and summary.md from it.
+    made = digest(result, INFO)
+    sent = json.loads(json.dumps(made.to_json()))
+    assert Digest.from_json(sent) == made
+
+
+# --- the support matrix -------------------------------------------------------------------------------------------
+
+
+def _probes(harness: Callable[..., Outcome], *more: str) -> Outcome:
+    return harness("run", "--replay", RECORDINGS, *more)
+
+
+def test_the_bundled_probes_give_the_matrix_in_every_report(harness: Callable[..., Outcome], tmp_path: Path) -> None:
+    outcome = _probes(harness, "--select", "param:stop,param:n", "--report-dir", str(tmp_path / "r"))
+    results = json.loads((tmp_path / "r" / "results.json").read_text(encoding="utf-8"))
+    support = results["support"]["llama.cpp-smollm2"]
+    assert support["stop"]["verdict"] == "honoured"
+    assert support["stop"]["cases"] == ["params-stop-string", "params-stop-list", "params-stop-stream"]
+    assert support["n"] == {
+        "verdict": "rejected",
+        "cases": ["params-n-2", "params-n-sampled"],
+        "why": "400, naming it",
+    }
+    assert support["logprobs"] == {"verdict": "not probed", "cases": []}
+    assert list(results)[:4] == ["format", "run", "summary", "support"]
+    summary = (tmp_path / "r" / "summary.md").read_text(encoding="utf-8")
+    assert "| `n` | rejected (params-n-2, params-n-sampled) |" in summary
+    assert "│ n " in outcome.out and "Parameter support" in outcome.out
+    quiet = _probes(harness, "--select", "param:n", "-q", "--report-dir", str(tmp_path / "q"))
+    assert "Parameter support" not in quiet.out  # -q: only failures, and contradictions of the documentation
+
+
+def test_a_contradiction_of_the_documentation_fails_the_run_even_quietly(harness: Callable[..., Outcome]) -> None:
+    passing = _probes(harness, "--select", "params-seed")  # n is not probed: nothing to contradict
+    assert passing.code == 0
+    outcome = _probes(harness, "--select", "param:n", "--profile", "vertex", "-q")
+    assert outcome.code == 1
+    assert "error n[llama.cpp-smollm2]: documented as supported (https://cloud.google.com/" in outcome.out
+    assert "1 against the documentation" in outcome.out

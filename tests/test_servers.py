@@ -24,6 +24,7 @@ import pytest
 from tests.servers import (
     ANSWER,
     ANSWER_DEFECTS,
+    COUNTING,
     DEFECTS,
     FRAMINGS,
     GOOGLE_DEFECTS,
@@ -606,6 +607,16 @@ DEFECT_CASES: list[tuple[str, Any, Callable[[httpx.Response], bool]]] = [
     ("accept-all", b"\x00not json at all", lambda r: r.status_code == 200 and _content(r) == ANSWER),
     ("server-error", PLAIN, lambda r: r.status_code == 500 and r.json()["error"]["type"] == "server_error"),
     ("reject-valid", PLAIN, lambda r: r.status_code == 400 and set(r.json()["error"]) == OPENAI_ERROR_KEYS),
+    (
+        "params-ignored",
+        {**PLAIN, "stop": "7", "max_tokens": 3, "logprobs": True},
+        lambda r: _content(r) == COUNTING and r.json()["choices"][0]["logprobs"] is None,
+    ),
+    (
+        "params-refused",
+        {**PLAIN, "logprobs": True},
+        lambda r: r.status_code == 400 and r.json()["error"]["param"] == "logprobs" and "logprobs" in r.text,
+    ),
     ("huge", PLAIN, lambda r: len(_content(r)) == 8 * 1024 * 1024),
     (
         "fuzz-500-on-emoji",

@@ -65,13 +65,14 @@ class Check:
 
 
 _REGISTRY: dict[str, Check] = {}
-_FAMILIES = ("http", "response", "stream", "tools", "structured", "google", "errors", "expect", "client")
+_FAMILIES = ("http", "response", "stream", "tools", "structured", "google", "params", "errors", "expect", "client")
 
 
 @dataclass(frozen=True)
 class CheckContext:
-    """What a check may know besides the exchange: the case's expectations, and for the streamed run of a case
-    run both ways, the plain answer to compare it with. Read-only."""
+    """What a check may know besides the exchange: the case's expectations, and the earlier answer to compare it
+    with (`plain`): for the streamed run of a case run both ways, its plain answer; for the second run of a case
+    sent twice (`repeat`), the first. Read-only."""
 
     expect: Expect = field(default_factory=Expect)
     plain: Exchange | None = None

@@ -1,4 +1,4 @@
-"""Reports of a run: the console, `results.json`, `junit.xml` and `summary.md`, all from the same results."""
+"""Reports of a run: the console, `results.json`, `junit.xml`, `summary.md` and `report.html`, from the same results."""
 
 from __future__ import annotations
 

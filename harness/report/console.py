@@ -20,12 +20,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from ..events import ResultReady, RunFinished, RunStarted
-from ..models import Verdict
+from ..models import Severity, Verdict
+from ..support import SupportMatrix
 from .digest import Digest, Digests, digest, summarize
 from .failure import headline
 from .files import render_summary
 from .github import annotation, append_step_summary, in_actions
 from .info import RunInfo
+from .support import LEGEND, cell_text, contradiction_lines
 
 __all__ = ["COLORS", "Color", "Console"]
 
@@ -79,6 +81,7 @@ class Console:
         self.closing = closing
         self._info: RunInfo | None = None
         self._digests = Digests()
+        self._matrix = SupportMatrix()
         self._progress: Progress | None = None
         self._task: TaskID | None = None
         self._annotations: list[str] = []
@@ -86,6 +89,7 @@ class Console:
     def start(self, event: RunStarted) -> None:
         self._info = RunInfo.opening(event, self.targets)
         self._digests = Digests()
+        self._matrix = self._info.matrix()
         total = event.total
         if event.banner:  # even with -q: replayed answers must never pass for a live run
             self.out.print(f"[bold yellow]{escape(event.banner)}[/]")
@@ -128,6 +132,7 @@ class Console:
     def result(self, event: ResultReady) -> None:
         result = event.result
         self._digests.add(event.index, digest(result, self._info))
+        self._matrix.add(result)
         if self.annotate and result.verdict in (Verdict.FAIL, Verdict.ERROR):
             self._annotations.append(annotation(result, self.workspace))
         if self._progress is not None and self._task is not None:
@@ -165,6 +170,11 @@ class Console:
                 self.out.print()
         if not self.quiet:
             self.out.print(self._table(digests))
+            if self._matrix:
+                self.out.print(self._support())
+                self.out.print(escape(LEGEND))
+        for line in contradiction_lines(self._matrix):
+            self.out.print(escape(line))
         if bad:
             self.out.rule("short test summary info")
             for d in bad:
@@ -183,7 +193,9 @@ class Console:
             )
             if counts[k]
         ]
-        color = "red" if counts["fail"] or counts["error"] or event.interrupted else "green"
+        if self.contradicted:
+            parts.append(f"{self.contradicted} against the documentation")
+        color = "red" if counts["fail"] or counts["error"] or self.contradicted or event.interrupted else "green"
         line = self.closing or ", ".join(parts) or "no cases ran"
         if event.interrupted:
             line = f"interrupted ({event.reason or 'stopped'}) after {line}"
@@ -196,7 +208,7 @@ class Console:
             self.out.print("interrupted: the report holds the cases that finished")
         if self.step_summary:
             try:
-                append_step_summary(Path(self.step_summary), render_summary(info, digests))
+                append_step_summary(Path(self.step_summary), render_summary(info, digests, self._matrix))
             except OSError as exc:  # the report folder holds the same summary; the run's verdict stands
                 where = escape(self.step_summary)
                 self.out.print(f"could not add the summary to GITHUB_STEP_SUMMARY ({where}): {escape(str(exc))}")
@@ -205,6 +217,20 @@ class Console:
     def counts(self) -> dict[str, int]:
         """Counts by verdict of what this console was told, for the exit code."""
         return self._digests.counts()
+
+    @property
+    def contradicted(self) -> int:
+        """How many parameters' verdicts contradict their provider's documentation (errors), for the exit code."""
+        return sum(1 for *_, cell in self._matrix.contradictions() if cell.severity is Severity.ERROR)
+
+    def _support(self) -> Table:
+        table = Table(title="Parameter support", show_lines=False)
+        table.add_column("parameter", overflow="fold")
+        for endpoint in self._matrix.endpoints:
+            table.add_column(escape(endpoint), overflow="fold")
+        for name, cells in self._matrix.rows():
+            table.add_row(escape(name), *(escape(cell_text(c)) for c in cells))
+        return table
 
     def _table(self, digests: list[Digest]) -> Table:
         table = Table(title="Summary", show_lines=False)

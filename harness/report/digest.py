@@ -11,11 +11,14 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePath
+from typing import Any
 
-from ..models import Result, Verdict
+from ..models import Result, Verdict, to_json
+from ..support import Probe, Support, probes
 from .failure import failure_block, headline
 from .figures import case_cell, figures
 from .info import RunInfo
+from .records import Record, record
 
 __all__ = ["Digest", "Digests", "Tally", "digest", "summarize"]
 
@@ -38,6 +41,8 @@ class Digest:
     block: str
     cells: tuple[str, str, str, str]
     seconds: float
+    record: Record
+    support: tuple[Probe, ...]
 
     @property
     def bad(self) -> bool:
@@ -47,6 +52,25 @@ class Digest:
     def classname(self) -> str:
         """Grouped by case file, named as dashboards show it: the file's name, not its absolute path."""
         return PurePath(self.file).name.removesuffix(".yaml").removesuffix(".yml").removesuffix(".case")
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON data, for a digest made in one process and reported by another (a pytest-xdist worker's)."""
+        data: dict[str, Any] = to_json(self)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Digest:
+        return cls(
+            **{
+                **data,
+                "verdict": Verdict(data["verdict"]),
+                "codes": tuple(data["codes"]),
+                "warnings": tuple((code, note) for code, note in data["warnings"]),
+                "cells": tuple(data["cells"]),
+                "record": Record.from_json(data["record"]),
+                "support": tuple((name, Support(verdict), why) for name, verdict, why in data["support"]),
+            }
+        )
 
 
 _last: tuple[Result, Digest] | None = None
@@ -91,6 +115,8 @@ def _digest(result: Result, info: RunInfo | None) -> Digest:
         block=failure_block(result, info) if shown else "",
         cells=figures(result).cells(),
         seconds=(exchange.timings.total_ms or 0) / 1000 if exchange else 0.0,
+        record=record(result, with_shape=False),  # for the matrix; the shape is only for `harness diff`
+        support=probes(result),
     )
 
 

@@ -48,5 +48,7 @@ def figures(result: Result) -> Figures:
 
 
 def case_cell(result: Result) -> str:
-    """A both-ways case has two rows in a table; `[stream]` tells the streamed one from the plain one."""
-    return f"{result.case_id} [{result.mode}]" if result.mode else result.case_id
+    """A both-ways case has two rows in a table; `[stream]` tells the streamed one from the plain one, and `2/3`
+    one repetition of a repeated case from the others."""
+    cell = f"{result.case_id} [{result.mode}]" if result.mode else result.case_id
+    return cell + (f" {result.repetition}/{result.repetitions}" if result.repetitions > 1 else "")

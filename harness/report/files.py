@@ -16,18 +16,26 @@ from typing import Any, BinaryIO, TextIO
 from ..atomic import atomic_stream, atomic_write
 from ..endpoints import Endpoint
 from ..events import Handler, ResultReady, RunFinished, RunStarted
-from ..models import Result, Verdict, to_json
+from ..models import Result, Verdict
+from ..support import SupportMatrix
 from .digest import Digest, Digests, Tally, digest, summarize
+from .html import render_html
 from .info import RunInfo
+from .matrix import Matrix, build, markdown
+from .records import RESULTS_FORMAT, RecordLog, Run, result_json
+from .support import matrix_markdown
 
 __all__ = [
     "RESULTS_FORMAT",
+    "HtmlFile",
     "JUnitFile",
     "ResultsFile",
     "SummaryFile",
     "junit_xml",
     "render_summary",
     "report_files",
+    "result_json",
+    "result_line",
     "results_json",
     "summarize",
     "summary_md",
@@ -35,48 +43,14 @@ __all__ = [
     "write_reports",
 ]
 
-RESULTS_FORMAT = "chat-conformance/results@1"
-TEXT_LIMIT = 64 * 1024
-
 
 def _endpoint_json(endpoint: Endpoint, profile: str) -> dict[str, Any]:
     return {"name": endpoint.name, "base_url": endpoint.base_url, "model": endpoint.model, "profile": profile}
 
 
-def _result_json(result: Result) -> dict[str, Any]:
-    exchange = result.exchange
-    out: dict[str, Any] = {
-        "id": result.case_id,
-        "name": result.name,
-        "endpoint": result.endpoint,
-        "mode": result.mode or "plain",
-        "file": result.file,
-        "line": result.line,
-        "title": result.title,
-        "tags": list(result.tags),
-        "verdict": result.verdict.value,
-        "reason": result.reason,
-        "findings": to_json(list(result.findings)),
-        "variables": result.variables,
-    }
-    if exchange is not None:
-        out["timings"] = to_json(exchange.timings)
-        out["attempts"] = exchange.attempts
-        view = exchange.view()
-        response = view.get("response")
-        if response is not None:
-            body = response["body"]
-            if isinstance(body, str) and len(body) > TEXT_LIMIT:
-                response["body"] = body[:TEXT_LIMIT]
-                response["body_truncated_from"] = len(body)
-            out["status"] = response["status"]
-            answer = exchange.answer()
-            usage = answer.get("usage") if isinstance(answer, dict) else None
-            out["usage"] = usage if isinstance(usage, dict) else None
-        if exchange.transport_error is not None:
-            view["transport_error"] = to_json(exchange.transport_error)
-        out["exchange"] = view
-    return out
+def result_line(result: Result) -> str:
+    """A result as its line of results.jsonl (no newline): what the report folder keeps of its exchange."""
+    return _json_text(json.dumps(result_json(result), ensure_ascii=False))
 
 
 def _run_json(info: RunInfo) -> dict[str, Any]:
@@ -93,6 +67,8 @@ def _run_json(info: RunInfo) -> dict[str, Any]:
         "endpoints": [_endpoint_json(e, info.profiles.get(e.name, e.profile)) for e in info.endpoints],
         "interrupted": info.interrupted,
         "interrupted_by": info.interrupted_by or None,
+        "concurrency": info.concurrency,
+        "repeat": info.repeat,
     }
 
 
@@ -102,11 +78,12 @@ def _json_text(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _assemble(info: RunInfo, summary: dict[str, int], lines: Iterable[str], out: TextIO) -> None:
+def _assemble(
+    info: RunInfo, summary: dict[str, int], support: dict[str, Any], lines: Iterable[str], out: TextIO
+) -> None:
     """results.json from the JSON Lines record, one result at a time: the header indented, a result a line."""
-    head = _json_text(
-        json.dumps({"format": RESULTS_FORMAT, "run": _run_json(info), "summary": summary}, indent=2, ensure_ascii=False)
-    )
+    header = {"format": RESULTS_FORMAT, "run": _run_json(info), "summary": summary, "support": support}
+    head = _json_text(json.dumps(header, indent=2, ensure_ascii=False))
     out.write(head[: head.rindex("}")].rstrip() + ',\n  "results": [')
     first = True
     for line in lines:
@@ -132,22 +109,28 @@ class ResultsFile:
         self._targets = targets or {}
         self._info: RunInfo | None = None
         self._tally = Tally()
+        self._matrix = SupportMatrix()
         self._handle: BinaryIO | None = None
         self._places: list[tuple[int, int]] = []  # (planned index, byte offset of its line): results.json's order
 
     def start(self, event: RunStarted) -> None:
         self._info = RunInfo.opening(event, self._targets)
+        self._matrix = self._info.matrix()
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._handle = self.log.open("wb")
         self._places = []
 
     def result(self, event: ResultReady) -> None:
+        self.keep(event.index, result_line(event.result), event.result)
+
+    def keep(self, index: int, line: str, result: Result | Digest) -> None:
+        """Write one result's line, made here or in another process (a pytest-xdist worker's result)."""
         assert self._handle is not None
-        line = json.dumps(_result_json(event.result), ensure_ascii=False)
-        self._places.append((event.index, self._handle.tell()))
-        self._handle.write((_json_text(line) + "\n").encode("utf-8"))
+        self._places.append((index, self._handle.tell()))
+        self._handle.write((line + "\n").encode("utf-8"))
         self._handle.flush()
-        self._tally.add(event.result)
+        self._tally.add(result)
+        _fold(self._matrix, result)
 
     def finish(self, event: RunFinished) -> None:
         assert self._info is not None and self._handle is not None
@@ -161,15 +144,35 @@ class ResultsFile:
                     log.seek(offset)
                     yield log.readline().decode("utf-8")
 
-            atomic_stream(self.path, lambda out: _assemble(info, self._tally.counts(), in_order(), out))
+            support = self._matrix.to_json()
+            atomic_stream(self.path, lambda out: _assemble(info, self._tally.counts(), support, in_order(), out))
+
+    def records(self) -> RecordLog:
+        """The records written so far, read back from `results.jsonl` in planned order each time they are iterated."""
+        return RecordLog(self.log, [offset for _, offset in sorted(self._places)])
 
 
 def results_json(info: RunInfo, results: list[Result]) -> str:
     """The whole results.json of `results`, as a string (the file reporter writes the same, in pieces)."""
-    lines = [_json_text(json.dumps(_result_json(r), ensure_ascii=False)) for r in results]
+    lines = [result_line(r) for r in results]
     out = io.StringIO()
-    _assemble(info, summarize(results), lines, out)
+    _assemble(info, summarize(results), _matrix_of(info, results).to_json(), lines, out)
     return out.getvalue()
+
+
+def _fold(matrix: SupportMatrix, result: Result | Digest) -> None:
+    """Fold one result into the support matrix, whether it was judged here or in a pytest-xdist worker."""
+    if isinstance(result, Digest):
+        matrix.fold(result.record.endpoint, result.record.case, result.support)
+    else:
+        matrix.add(result)
+
+
+def _matrix_of(info: RunInfo, results: Iterable[Result]) -> SupportMatrix:
+    matrix = info.matrix()
+    for result in results:
+        matrix.add(result)
+    return matrix
 
 
 # XML 1.0 cannot hold most control characters nor lone surrogates (a JSON string may decode to one); an answer
@@ -237,7 +240,21 @@ def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def render_summary(info: RunInfo, digests: list[Digest]) -> str:
+def _matrix(info: RunInfo, digests: list[Digest]) -> Matrix:
+    endpoints = {e.name: {"model": e.model, "profile": info.profiles.get(e.name, e.profile)} for e in info.endpoints}
+    run = Run(
+        label=info.run_id,
+        path="",
+        origin=info.origin,
+        endpoints=endpoints,
+        records=tuple(d.record for d in digests),
+        concurrency=info.concurrency,
+        repeat=info.repeat,
+    )
+    return build([run])
+
+
+def render_summary(info: RunInfo, digests: list[Digest], matrix: SupportMatrix | None = None) -> str:
     counts = summarize(digests)
     lines = [f"# Conformance run {info.run_id}", ""]
     if info.banner:
@@ -260,6 +277,8 @@ def render_summary(info: RunInfo, digests: list[Digest]) -> str:
             f"{_cell(info.profiles.get(e.name, e.profile))} |"
         )
     lines += _clients(info, digests)
+    if digests:
+        lines += ["", "## Matrix", "", markdown(_matrix(info, digests), short=True).rstrip()]
     lines += [
         "",
         "## Results",
@@ -274,6 +293,9 @@ def render_summary(info: RunInfo, digests: list[Digest]) -> str:
             f"| {_cell(d.case)} | {_cell(d.endpoint)} | {d.verdict.value} | {status} | {ms} | {ttft} | {tokens} "
             f"| {_cell(codes)} |"
         )
+    support = matrix_markdown(matrix) if matrix is not None else []
+    if support:
+        lines += ["", *support]
     bad = [d for d in digests if d.bad]
     if bad:
         lines += ["", "## Failures", ""]
@@ -318,19 +340,28 @@ class _DigestFile:
         self._targets = targets or {}
         self._info: RunInfo | None = None
         self._digests = Digests()
+        self._matrix = SupportMatrix()
 
     def start(self, event: RunStarted) -> None:
         self._info = RunInfo.opening(event, self._targets)
         self._digests = Digests()
+        self._matrix = self._info.matrix()
 
     def result(self, event: ResultReady) -> None:
-        self._digests.add(event.index, digest(event.result, self._info))
+        self.keep(event.index, "", digest(event.result, self._info))
+
+    def keep(self, index: int, line: str, result: Result | Digest) -> None:
+        """Keep one result's digest, made here or in another process (a pytest-xdist worker's result)."""
+        made = result if isinstance(result, Digest) else digest(result, self._info)
+        self._digests.add(index, made)
+        _fold(self._matrix, made)
 
     def finish(self, event: RunFinished) -> None:
         assert self._info is not None
-        atomic_write(self.path, _json_text(self.render(self._info.closing(event), self._digests.in_order())))
+        text = self.render(self._info.closing(event), self._digests.in_order(), self._matrix)
+        atomic_write(self.path, _json_text(text))
 
-    def render(self, info: RunInfo, digests: list[Digest]) -> str:
+    def render(self, info: RunInfo, digests: list[Digest], matrix: SupportMatrix) -> str:
         raise NotImplementedError
 
 
@@ -339,7 +370,7 @@ class JUnitFile(_DigestFile):
 
     name = "junit.xml"
 
-    def render(self, info: RunInfo, digests: list[Digest]) -> str:
+    def render(self, info: RunInfo, digests: list[Digest], matrix: SupportMatrix) -> str:
         return _junit(info, digests)
 
 
@@ -348,8 +379,46 @@ class SummaryFile(_DigestFile):
 
     name = "summary.md"
 
-    def render(self, info: RunInfo, digests: list[Digest]) -> str:
-        return render_summary(info, digests)
+    def render(self, info: RunInfo, digests: list[Digest], matrix: SupportMatrix) -> str:
+        return render_summary(info, digests, matrix)
+
+
+class HtmlFile:
+    """`report.html`: the run as one page for a browser, rendered at the end from the records in `results.jsonl`.
+
+    It keeps nothing of a result as it arrives: the records are already on disk, so the page of a long run costs
+    no more memory than one exchange at a time.
+    """
+
+    def __init__(self, directory: Path, results: ResultsFile, targets: dict[str, str] | None = None) -> None:
+        self.path = directory / "report.html"
+        self._results = results
+        self._targets = targets or {}
+        self._info: RunInfo | None = None
+
+    def start(self, event: RunStarted) -> None:
+        self._info = RunInfo.opening(event, self._targets)
+
+    def result(self, event: ResultReady) -> None:
+        pass
+
+    def keep(self, index: int, line: str, result: Result | Digest) -> None:
+        """Nothing to keep: a result from another process reaches `results.jsonl`, which the page is read from."""
+
+    def finish(self, event: RunFinished) -> None:
+        assert self._info is not None
+        info = self._info.closing(event)
+        records = self._results.records()
+        atomic_stream(
+            self.path,
+            lambda out: render_html(
+                out, records=records, runs=[_run_json(info)], notes=[info.banner] if info.banner else []
+            ),
+        )
+
+
+ReportFile = ResultsFile | JUnitFile | SummaryFile | HtmlFile
+"""One handler of a run's report folder; each can also `keep` a result made in another process."""
 
 
 def junit_xml(info: RunInfo, results: list[Result]) -> str:
@@ -357,12 +426,20 @@ def junit_xml(info: RunInfo, results: list[Result]) -> str:
 
 
 def summary_md(info: RunInfo, results: list[Result], banner: str = "") -> str:
-    return render_summary(replace(info, banner=banner or info.banner), [digest(r, info) for r in results])
+    shown = replace(info, banner=banner or info.banner)
+    return render_summary(shown, [digest(r, info) for r in results], _matrix_of(info, results))
 
 
-def report_files(directory: Path, targets: dict[str, str] | None = None) -> list[ResultsFile | _DigestFile]:
-    """The handlers that write a run's report folder: results.jsonl and results.json, junit.xml, summary.md."""
-    return [ResultsFile(directory, targets), JUnitFile(directory, targets), SummaryFile(directory, targets)]
+def report_files(directory: Path, targets: dict[str, str] | None = None) -> list[ReportFile]:
+    """The handlers that write a run's report folder: results.jsonl and results.json, junit.xml, summary.md and
+    report.html (which reads its records back from results.jsonl, so it comes after it)."""
+    results = ResultsFile(directory, targets)
+    return [
+        results,
+        JUnitFile(directory, targets),
+        SummaryFile(directory, targets),
+        HtmlFile(directory, results, targets),
+    ]
 
 
 def tell(handlers: Sequence[Handler], info: RunInfo, results: Sequence[Result]) -> None:
@@ -378,6 +455,9 @@ def tell(handlers: Sequence[Handler], info: RunInfo, results: Sequence[Result]) 
         clients=info.clients,
         case_paths=info.case_paths,
         selected=info.selected,
+        concurrency=info.concurrency,
+        repeat=info.repeat,
+        documented=info.documented,
     )
     closing = RunFinished(
         finished=info.finished,

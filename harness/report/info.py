@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, replace
 from .. import __version__
 from ..endpoints import Endpoint
 from ..events import RunFinished, RunStarted
+from ..parameters import Documented
+from ..support import SupportMatrix
 
 __all__ = ["RunInfo"]
 
@@ -30,6 +32,9 @@ class RunInfo:
     clients: tuple[str, ...] = ()
     interrupted: bool = False
     interrupted_by: str = ""
+    concurrency: int = 1
+    repeat: int = 1
+    documented: dict[str, dict[str, Documented]] = field(default_factory=dict)
 
     @classmethod
     def opening(cls, event: RunStarted, targets: dict[str, str] | None = None) -> RunInfo:
@@ -46,6 +51,9 @@ class RunInfo:
             targets=dict(targets or {}),
             banner=event.banner,
             clients=event.clients,
+            concurrency=event.concurrency,
+            repeat=event.repeat,
+            documented={name: dict(params) for name, params in event.documented.items()},
         )
 
     def closing(self, event: RunFinished) -> RunInfo:
@@ -56,6 +64,10 @@ class RunInfo:
             interrupted=event.interrupted,
             interrupted_by=event.reason,
         )
+
+    def matrix(self) -> SupportMatrix:
+        """An empty support matrix for this run's endpoints, held against what their profiles document."""
+        return SupportMatrix([e.name for e in self.endpoints], self.documented)
 
     def endpoint(self, name: str) -> Endpoint | None:
         return next((e for e in self.endpoints if e.name == name), None)
