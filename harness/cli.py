@@ -430,17 +430,15 @@ def _diff(args: argparse.Namespace) -> int:
 
 
 def _checks(args: argparse.Namespace) -> int:
-    from .checks import RUNNER_CODES, all_codes, registry
+    from .checks import all_codes, description
     from .profiles import load_profile
 
     profile = load_profile(args.profile)
-    checks = registry()
     print(f"check codes, weighed by profile {profile.name}:")
     for code in all_codes():
         rule = profile.rule(code)
         level = rule.severity.value if rule.severity else "off"
-        description = checks[code].description if code in checks else RUNNER_CODES.get(code, "")
-        print(f"  {code:<42} {level:<8} {description}")
+        print(f"  {code:<42} {level:<8} {description(code)}")
     return ExitCode.OK
 
 

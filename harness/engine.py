@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from .cases import Case, unfilled
+from .clients import statuses as client_statuses
 from .endpoints import Endpoint
 from .errors import CaseFileError, Problem
 from .events import Handler, ResultReady, RunFinished, RunStarted
@@ -117,6 +118,7 @@ async def execute(
         sources=source.sources,
         case_paths=source.case_paths,
         selected=source.selected,
+        clients=client_statuses(),
         concurrency=max(1, options.concurrency),
         repeat=max(1, repeat),
         documented={name: dict(profile.parameters) for name, profile in session.profiles.items()},

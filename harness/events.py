@@ -38,6 +38,8 @@ class RunStarted:
     sources: str = ""
     case_paths: tuple[str, ...] = ()
     selected: tuple[str, ...] = ()
+    clients: tuple[str, ...] = ()
+    """The official SDKs the client.* checks feed each answer to, with their versions, or why one is not checked."""
     concurrency: int = 1
     repeat: int = 1
     documented: dict[str, dict[str, Documented]] = field(default_factory=dict)

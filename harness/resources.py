@@ -1,4 +1,5 @@
-"""The data that ships inside the package: JSON Schemas, profiles, the catalogue, recordings, a starter suite.
+"""The data that ships inside the package: JSON Schemas, profiles, the catalogue, recordings, a starter suite, and
+the script that runs the Node.js client.
 
 Everything a run needs is package data read through `importlib.resources`, so an installed wheel behaves the
 same from any folder as a checkout does; this module is the only one that knows where that data lives. It
@@ -12,7 +13,7 @@ from pathlib import Path
 
 __all__ = ["BUNDLED", "bundled", "profile_names"]
 
-BUNDLED = ("schemas", "profiles", "cases", "recordings", "starter")
+BUNDLED = ("schemas", "profiles", "cases", "recordings", "starter", "clients")
 
 
 def bundled(name: str) -> Path:

@@ -17,6 +17,7 @@ import httpx
 
 from .auth import GoogleAuth, auth_for
 from .checks import root
+from .clients import warm as warm_clients
 from .endpoints import Endpoint
 from .errors import HarnessError
 from .judging import judge, judge_steps, value_missing
@@ -92,6 +93,7 @@ class Session:
         if problems:
             await session.aclose()
             raise HarnessError(problems)
+        warm_clients()  # the official SDKs load before the first answer, not inside a timed run
         return session
 
     async def result(self, item: Planned, plain: Exchange | None = None) -> Result:

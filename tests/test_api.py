@@ -33,6 +33,22 @@ PUBLIC_NAMES = [
 ]
 
 CHECK_CODES = [
+    "client.openai_node.changed",
+    "client.openai_node.dropped",
+    "client.openai_node.error_changed",
+    "client.openai_node.error_unread",
+    "client.openai_node.extension_lost",
+    "client.openai_node.raised",
+    "client.openai_node.round_trip",
+    "client.openai_node.signature_lost",
+    "client.openai_python.changed",
+    "client.openai_python.dropped",
+    "client.openai_python.error_changed",
+    "client.openai_python.error_unread",
+    "client.openai_python.extension_lost",
+    "client.openai_python.raised",
+    "client.openai_python.round_trip",
+    "client.openai_python.signature_lost",
     "errors.body_schema",
     "errors.openai_shape",
     "expect.content_matches",
@@ -157,8 +173,10 @@ def test_check_codes_are_pinned() -> None:
 
 def test_check_codes_are_family_dot_name() -> None:
     for code in all_codes():
-        assert re.fullmatch(r"[a-z]+\.[a-z_]+", code), code
-    assert set(registry()) <= set(all_codes())
+        assert re.fullmatch(r"[a-z]+\.[a-z_]+(\.[a-z_]+)?", code), code
+    for code, item in registry().items():
+        assert set(item.codes or [code]) <= set(all_codes())
+        assert all(sub.startswith(code + ".") for sub in item.codes)
 
 
 def test_every_registered_check_has_a_description() -> None:

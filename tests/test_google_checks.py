@@ -21,7 +21,7 @@ from harness.engine import run
 from harness.models import Result, Severity, Verdict
 from harness.resources import bundled
 from harness.sending import Options
-from tests.conftest import run_case
+from tests.conftest import run_case, without_clients
 from tests.servers import ANSWER, THOUGHTS, Server
 
 VERTEX_MODEL = "google/gemini-2.5-flash"
@@ -111,8 +111,10 @@ def _run(
     profiles: dict[str, str],
     expect: dict[str, Any] | None = None,
 ) -> Result:
-    return run_case(
-        server.url(scenario), request, expect=expect, profile=profiles.get(profile, profile), model=_model(scenario)
+    return without_clients(
+        run_case(
+            server.url(scenario), request, expect=expect, profile=profiles.get(profile, profile), model=_model(scenario)
+        )
     )
 
 
@@ -486,7 +488,7 @@ def _catalogue(server: Server, scenario: str, model: str, profile: str) -> dict[
     endpoint = Endpoint(scenario, server.url(scenario), model=model, profile=profile)
     results = asyncio.run(run(cases, [endpoint], Options(timeout=10, deadline=20), environ={}))
     assert len(results) == len(cases) > 10
-    return {r.case_id: r for r in results}
+    return {r.case_id: without_clients(r) for r in results}
 
 
 def test_the_seed_catalogue_passes_on_vertex(server: Server) -> None:

@@ -15,7 +15,7 @@ EVERYTHING = {
     "yamlfile", "cases", "sse", "streams", "checks", "profiles", "transport", "recordings", "runner",
     "planning", "sending", "exchanges", "judging",
     "report", "strategies", "fuzz", "cli", "compare", "endpoints", "auth", "schemas", "models", "support",
-    "parameters", *LATER,
+    "parameters", "clients", *LATER,
 }  # fmt: skip
 FORBIDDEN = {
     "options": EVERYTHING,
@@ -27,6 +27,8 @@ FORBIDDEN = {
     "cases": {"checks", "runner", "report", "cli", "fuzz", "profiles", "transport", "recordings", *LATER},
     "sse": {"checks", "runner", "report", "cli", "fuzz", "profiles", "streams", *LATER},
     "streams": {"checks", "runner", "report", "cli", "fuzz", "profiles", *LATER},
+    # The SDKs fed an answer: below the checks that judge what they make of it.
+    "clients": {"checks", "judging", "runner", "report", "cli", "fuzz", "profiles", "transport", "sending", *LATER},
     "checks": {"runner", "report", "cli", "fuzz", "profiles", "transport", "recordings", "auth", "support", *LATER},
     "profiles": {"runner", "report", "cli", "fuzz", "support", *LATER},
     "parameters": EVERYTHING,  # the catalogue of parameters: data that profiles, checks' users and reports all read

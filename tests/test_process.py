@@ -17,7 +17,7 @@ from harness.resources import bundled
 from tests.servers import Server
 
 REPO = Path(__file__).resolve().parent.parent
-HEAVY = ("hypothesis", "google.auth", "httpx", "jsonschema", "rich", "pygal")
+HEAVY = ("hypothesis", "google.auth", "httpx", "jsonschema", "rich", "pygal", "openai")
 
 
 def _imported_after(argv: list[str], cwd: Path) -> set[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import time
 from pathlib import Path
 
@@ -79,8 +80,9 @@ def test_provider_allowances_name_a_url(name: str) -> None:
 def test_provider_profiles_are_generic_elsewhere(name: str) -> None:
     own = yaml.safe_load((bundled("profiles") / f"{name}.yaml").read_text(encoding="utf-8"))["checks"]
     generic, profile = load_profile("generic"), load_profile(name)
-    for code in set(all_codes()) - set(own):
-        assert profile.rule(code) == generic.rule(code), code
+    for code in set(all_codes()):
+        if not any(fnmatch.fnmatchcase(code, pattern) for pattern in own):
+            assert profile.rule(code) == generic.rule(code), code
 
 
 def test_judge_applies_severity_and_note_or_drops() -> None:

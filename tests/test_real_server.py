@@ -14,9 +14,15 @@ import pytest
 from harness.cases import load_cases, select
 from harness.models import Verdict
 from harness.resources import bundled
+from harness.sending import Options
 from tests.conftest import Harness, run_case
 
 pytestmark = pytest.mark.real_server
+
+
+# A real model on a busy machine can take many seconds for its first answer: bounds generous enough never to
+# turn a slow answer into a false timeout (the timeouts themselves are tested against local servers).
+REAL = Options(timeout=120, deadline=240)
 
 
 def test_plain_text_passes_with_timings(real: tuple[str, str]) -> None:
@@ -30,6 +36,7 @@ def test_plain_text_passes_with_timings(real: tuple[str, str]) -> None:
             "temperature": 0,
         },
         model=model,
+        options=REAL,
     )
     assert result.verdict is Verdict.PASS, result.findings
     assert result.exchange is not None and result.exchange.response is not None
@@ -40,7 +47,9 @@ def test_plain_text_passes_with_timings(real: tuple[str, str]) -> None:
 
 def test_missing_messages_is_refused_well(real: tuple[str, str]) -> None:
     base_url, model = real
-    result = run_case(base_url, {"model": "${model}"}, expect={"status": "4xx"}, model=model, profile="openai")
+    result = run_case(
+        base_url, {"model": "${model}"}, expect={"status": "4xx"}, model=model, profile="openai", options=REAL
+    )
     assert result.verdict is Verdict.PASS, result.findings
     assert result.exchange is not None and result.exchange.response is not None
     assert result.exchange.response.status == 400
@@ -54,6 +63,7 @@ def test_accepting_an_unknown_role_is_reported(real: tuple[str, str]) -> None:
         {"model": "${model}", "messages": [{"role": "wizard", "content": "hi"}], "max_tokens": 4},
         expect={"status": "4xx"},
         model=model,
+        options=REAL,
     )
     assert result.verdict is Verdict.FAIL
     assert [(f.code, f.actual) for f in result.errors] == [("http.status", 200)]
@@ -79,7 +89,7 @@ def test_image_part_gets_a_server_error(real: tuple[str, str]) -> None:
             }
         ],
     }
-    result = run_case(base_url, request, model=model)
+    result = run_case(base_url, request, model=model, options=REAL)
     assert result.verdict is Verdict.FAIL
     assert [f.code for f in result.errors] == ["http.status"]
     assert result.errors[0].actual == 500 and "image" in result.errors[0].message
@@ -123,7 +133,7 @@ def test_a_real_stream_is_read_checked_and_timed(real: tuple[str, str]) -> None:
         "stream": True,
         "stream_options": {"include_usage": True},
     }
-    result = run_case(base_url, request, model=model)
+    result = run_case(base_url, request, model=model, options=REAL)
     assert result.verdict is Verdict.PASS, [f.message for f in result.errors]
     assert {f.code for f in result.warnings} <= {"stream.consistent_created"}
     exchange = result.exchange
@@ -144,8 +154,11 @@ def test_two_runs_of_a_real_server_compare_and_show_no_false_drift(
     flags += ["--select", "text-system-user,stream-text-usage"]
     assert harness("run", *flags, "--repeat", "2", "--concurrency", "1", "--report-dir", "first", "-q").code == 0
     assert harness("run", *flags, "--report-dir", "second", "-q").code == 0
-    outcome = harness("diff", "first", "second")
-    assert outcome.code == 0 and outcome.out.endswith("no change in shape: 2 case(s) compared\n"), outcome.out
+    outcome = harness("diff", "--json", "first", "second")
+    # `created` moving within a stream depends on whether it crossed a second: a warning that comes and goes
+    # with timing, which diff rightly lists; nothing else may change.
+    changes = json.loads(outcome.out)["changes"]
+    assert all(c["kind"].startswith("finding") and "stream.consistent_created" in str(c) for c in changes), changes
     outcome = harness("compare", "first", "second", "--json", "--report-dir", "cmp")
     data = json.loads(outcome.out)
     [stream] = [row["cells"]["first/llama"] for row in data["rows"] if row["row"] == "stream-text-usage"]

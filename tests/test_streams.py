@@ -20,7 +20,7 @@ from harness.redact import Redactor
 from harness.sending import Options
 from harness.streams import read_stream
 from tests import servers
-from tests.conftest import run_case
+from tests.conftest import run_case, without_clients
 from tests.servers import Server
 from tests.test_checks import JSON_SCHEMA, N2, TEXT, TOOLS
 
@@ -112,7 +112,7 @@ def _ids(rows: list[tuple[Any, ...]]) -> list[str]:
 def test_stream_defect_fails_with_its_code_and_its_twin_passes(
     server: Server, scenario: str, request_body: dict[str, Any], profile: str, wanted: set[tuple[str, str]]
 ) -> None:
-    result = run_case(server.url(scenario), request_body, profile=profile)
+    result = without_clients(run_case(server.url(scenario), request_body, profile=profile))
     assert result.verdict is Verdict.FAIL, result.findings
     assert {f.code for f in result.errors} == {code for code, _ in wanted}, [f.message for f in result.errors]
     prefixes = dict(wanted)
@@ -126,7 +126,7 @@ def test_stream_defect_fails_with_its_code_and_its_twin_passes(
 def test_documented_stream_deviation_passes_under_its_profile(
     server: Server, scenario: str, request_body: dict[str, Any], profile: str, warned: set[str]
 ) -> None:
-    result = run_case(server.url(scenario), request_body, profile=profile)
+    result = without_clients(run_case(server.url(scenario), request_body, profile=profile))
     assert result.verdict is Verdict.PASS, result.findings
     assert {f.code for f in result.findings} == warned
     assert all(f.severity is Severity.WARNING for f in result.findings)
@@ -137,7 +137,7 @@ def test_documented_stream_deviation_passes_under_its_profile(
     "request_body", [STREAM, USAGE, S_TOOLS, S_JSON, S_N2], ids=["text", "usage", "tools", "json", "n2"]
 )
 def test_every_legal_framing_passes(server: Server, framing: str, request_body: dict[str, Any]) -> None:
-    result = run_case(server.url(framing), request_body, profile="openai")
+    result = without_clients(run_case(server.url(framing), request_body, profile="openai"))
     assert result.verdict is Verdict.PASS and result.findings == (), [f.message for f in result.findings]
 
 

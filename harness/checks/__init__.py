@@ -29,6 +29,7 @@ __all__ = [
     "CheckContext",
     "all_codes",
     "check",
+    "description",
     "registry",
     "run_checks",
 ]
@@ -59,10 +60,13 @@ class Check:
     function: Callable[[Exchange, CheckContext], Iterable[Finding]]
     applies: Applies
     description: str
+    codes: dict[str, str] = field(default_factory=dict)
+    """The codes its findings carry when they are not its own: one check that runs an SDK once reports each kind
+    of failure under its own code (`client.openai_python.raised`), so a profile can weigh each."""
 
 
 _REGISTRY: dict[str, Check] = {}
-_FAMILIES = ("http", "response", "stream", "tools", "structured", "google", "params", "errors", "expect")
+_FAMILIES = ("http", "response", "stream", "tools", "structured", "google", "params", "errors", "expect", "client")
 
 
 @dataclass(frozen=True)
@@ -88,10 +92,12 @@ class CheckContext:
 
 def check(
     applies: Applies,
+    codes: dict[str, str] | None = None,
 ) -> Callable[
     [Callable[[Exchange, CheckContext], Iterable[Finding]]], Callable[[Exchange, CheckContext], Iterable[Finding]]
 ]:
-    """Register a check; its code is `<family>.<function name>`."""
+    """Register a check; its code is `<family>.<function name>`, or with `codes` (suffix: description) its findings'
+    codes are `<family>.<function name>.<suffix>`."""
 
     def register(
         function: Callable[[Exchange, CheckContext], Iterable[Finding]],
@@ -100,7 +106,8 @@ def check(
         code = f"{family}.{function.__name__}"
         if code in _REGISTRY:
             raise RuntimeError(f"check {code} registered twice")
-        _REGISTRY[code] = Check(code, function, applies, (function.__doc__ or "").strip().split("\n")[0])
+        own = {f"{code}.{suffix}": text for suffix, text in (codes or {}).items()}
+        _REGISTRY[code] = Check(code, function, applies, (function.__doc__ or "").strip().split("\n")[0], own)
         return function
 
     return register
@@ -113,14 +120,25 @@ def _load_families() -> None:
 
 
 def registry() -> dict[str, Check]:
-    """Every registered check by code (importing the check families on first use, once)."""
+    """Every registered check by code (importing the check families on first use, once), in the families' order
+    whichever module was imported first: the first finding of an exchange heads its failure block."""
     _load_families()
-    return dict(_REGISTRY)
+    order = {family: i for i, family in enumerate(_FAMILIES)}
+    return dict(sorted(_REGISTRY.items(), key=lambda item: order.get(item[0].split(".", 1)[0], len(order))))
 
 
 def all_codes() -> list[str]:
     """Every code a finding can carry."""
-    return sorted([*registry(), *RUNNER_CODES])
+    codes = [code for item in registry().values() for code in (item.codes or [item.code])]
+    return sorted([*codes, *RUNNER_CODES])
+
+
+def description(code: str) -> str:
+    """What a code means, in one line."""
+    for item in registry().values():
+        if code == item.code or code in item.codes:
+            return item.codes.get(code, item.description)
+    return RUNNER_CODES.get(code, "")
 
 
 _EVENT = re.compile(r"^/stream/events/\d+")

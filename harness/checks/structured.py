@@ -82,7 +82,7 @@ def content_json(exchange: Exchange, context: CheckContext) -> Iterator[Finding]
         ok, value = _parse(text)
         if not ok:
             deep = _too_deep(text)
-            if _cut(exchange, choice) and deep is None:
+            if cut_short(exchange, choice) and deep is None:
                 continue  # cut short by max_tokens or a stop sequence: structured.truncated reports it
             yield Finding(
                 "structured.content_json",
@@ -101,7 +101,7 @@ def content_json(exchange: Exchange, context: CheckContext) -> Iterator[Finding]
             )
 
 
-def _cut(exchange: Exchange, choice: dict[str, Any]) -> str | None:
+def cut_short(exchange: Exchange, choice: dict[str, Any]) -> str | None:
     """Why the answer may have stopped mid-JSON: the token limit, or one of the request's stop sequences."""
     reason = choice.get("finish_reason")
     if reason == "length":
@@ -115,7 +115,7 @@ def _cut(exchange: Exchange, choice: dict[str, Any]) -> str | None:
 def truncated(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
     """JSON content cut off by the token limit or a stop sequence: what the request asked for, not a fault."""
     for pointer, text, choice in _contents(exchange):
-        why = _cut(exchange, choice)
+        why = cut_short(exchange, choice)
         if why and not _parse(text)[0] and _too_deep(text) is None:
             yield Finding(
                 "structured.truncated",

@@ -97,6 +97,8 @@ class Console:
             self.out.print(f"[bold yellow]{escape(event.banner)}[/]")
         if event.sources and not self.quiet:
             self.out.print(escape(event.sources))
+        if event.clients and not self.quiet:
+            self.out.print(escape(f"clients: {'; '.join(event.clients)}"))
         if self.out.is_terminal:
             self._progress = Progress(
                 TextColumn("{task.description}"),

@@ -63,6 +63,7 @@ def _run_json(info: RunInfo) -> dict[str, Any]:
         "duration_s": info.duration_s,
         "harness_version": info.harness_version,
         "origin": info.origin,
+        "clients": list(info.clients),
         "case_paths": list(info.case_paths),
         "selected": list(info.selected),
         "endpoints": [_endpoint_json(e, info.profiles.get(e.name, e.profile)) for e in info.endpoints],
@@ -350,6 +351,7 @@ def _summary(info: RunInfo, digests: Iterable[Digest], matrix: SupportMatrix | N
     lines.add(
         f"{info.started} · {info.duration_s:.1f} s · chat-conformance {info.harness_version}",
         "",
+        *([f"Clients checked: {'; '.join(info.clients)}.", ""] if info.clients else []),
         f"**{counts['pass']} passed, {counts['fail']} failed, {counts['error']} errors, {counts['skip']} skipped,"
         f" {counts['warnings']} warnings** out of {counts['total']}.",
         "",
@@ -361,6 +363,7 @@ def _summary(info: RunInfo, digests: Iterable[Digest], matrix: SupportMatrix | N
             f"| {_cell(e.name)} | {_cell(e.base_url)} | {_cell(e.model or '(none)')} | "
             f"{_cell(info.profiles.get(e.name, e.profile))} |"
         )
+    lines.add(*_clients(info, digests))
     if counts["total"]:
         lines.add("", "## Matrix", "", markdown(_matrix(info, digests), short=True).rstrip())
     lines.add(
@@ -396,6 +399,26 @@ def _summary(info: RunInfo, digests: Iterable[Digest], matrix: SupportMatrix | N
         for code, count in sorted(warned.items()):
             lines.add(f"| {code} | {count} | {_cell(notes[code])} |")
     lines.close()
+
+
+def _clients(info: RunInfo, digests: Iterable[Digest]) -> list[str]:
+    """Per endpoint, whether each official SDK that was checked reads its answers, and on which cases it breaks."""
+    checked = [status for status in info.clients if "not checked" not in status]
+    if not checked:
+        return []
+    lines = ["", "## Clients", "", "| endpoint | client | cases it breaks on |", "|---|---|---|"]
+    for e in info.endpoints:
+        mine = [d for d in digests if d.endpoint == e.name and d.verdict is not Verdict.SKIP]
+        for status in checked:
+            family = "client." + status.split()[0].replace("-", "_") + "."
+            broken = [
+                f"{d.name} ({', '.join(c for c in d.codes if c.startswith(family) and c not in dict(d.warnings))})"
+                for d in mine
+                if any(c.startswith(family) and c not in dict(d.warnings) for c in d.codes)
+            ]
+            verdict = f"{len(broken)} of {len(mine)}: " + "; ".join(broken) if broken else f"none of {len(mine)}"
+            lines.append(f"| {_cell(e.name)} | {_cell(status)} | {_cell(verdict)} |")
+    return lines
 
 
 class _DigestFile:
@@ -533,6 +556,7 @@ def tell(handlers: Sequence[Handler], info: RunInfo, results: Sequence[Result]) 
         total=len(results),
         origin=info.origin,
         banner=info.banner,
+        clients=info.clients,
         case_paths=info.case_paths,
         selected=info.selected,
         concurrency=info.concurrency,

@@ -29,6 +29,7 @@ class RunInfo:
     profiles: dict[str, str] = field(default_factory=dict)
     targets: dict[str, str] = field(default_factory=dict)
     banner: str = ""
+    clients: tuple[str, ...] = ()
     interrupted: bool = False
     interrupted_by: str = ""
     concurrency: int = 1
@@ -49,6 +50,7 @@ class RunInfo:
             profiles=dict(event.profiles),
             targets=dict(targets or {}),
             banner=event.banner,
+            clients=event.clients,
             concurrency=event.concurrency,
             repeat=event.repeat,
             documented={name: dict(params) for name, params in event.documented.items()},

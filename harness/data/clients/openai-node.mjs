@@ -1,0 +1,88 @@
+// What the openai npm package makes of recorded answers: one JSON replay a line on stdin, one JSON read a line on
+// stdout. The package comes from the folder named as the first argument (its node_modules), never from the
+// network: every request the SDK makes is answered by the fetch override with the recorded status, headers and
+// bytes. The first line written is {"version": ...}, the package's version.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+const folder = process.argv[2] ?? process.cwd();
+const require = createRequire(join(folder, 'package.json'));
+const OpenAI = require('openai');
+const { version } = JSON.parse(readFileSync(join(folder, 'node_modules', 'openai', 'package.json'), 'utf8'));
+const Client = OpenAI.OpenAI ?? OpenAI.default ?? OpenAI;
+const BASE_URL = 'http://replay.invalid/v1';
+process.stdout.write(JSON.stringify({ version }) + '\n');
+
+function client(answer) {
+  return new Client({ apiKey: 'replay', baseURL: BASE_URL, maxRetries: 0, fetch: answer });
+}
+
+// Only what the SDK's reading depends on: the request's own messages are left out (the answer is replayed
+// whatever was sent); sending a message back, it is the only one.
+function arguments_(request, messages) {
+  return { model: typeof request.model === 'string' ? request.model : '', messages: messages ?? [] };
+}
+
+function described(error) {
+  const out = { name: error?.constructor?.name ?? 'Error', message: String(error?.message ?? error) };
+  if (error && typeof error === 'object' && 'status' in error) {
+    out.status = error.status ?? null;
+    out.code = error.code ?? null;
+    out.type = error.type ?? null;
+    out.param = error.param ?? null;
+  }
+  return out;
+}
+
+async function read(replay) {
+  const answer = async () => new Response(replay.body, { status: replay.status, headers: replay.headers });
+  const sdk = client(answer);
+  const params = arguments_(replay.request);
+  let completion;
+  if (replay.stream) {
+    const stream = sdk.chat.completions.stream({ ...params, stream: true });
+    for await (const _ of stream) {
+      // the helper accumulates as it goes; reading to the end is what a user's loop does
+    }
+    completion = await stream.finalChatCompletion();
+  } else if (replay.parse) {
+    completion = await sdk.chat.completions.parse({ ...params, response_format: replay.request.response_format });
+  } else {
+    completion = await sdk.chat.completions.create(params);
+  }
+  const value = JSON.parse(JSON.stringify(completion));
+  const message = completion?.choices?.[0]?.message;
+  return { value, history: message === undefined ? undefined : await sendBack(replay, message) };
+}
+
+async function sendBack(replay, message) {
+  let captured;
+  const capture = async (url, init) => {
+    captured = JSON.parse(init.body);
+    return new Response(JSON.stringify({ error: { message: 'captured', type: 'replay', code: null } }), {
+      status: 400,
+      headers: { 'content-type': 'application/json' },
+    });
+  };
+  try {
+    await client(capture).chat.completions.create(arguments_(replay.request, [message]));
+  } catch {
+    // the capture answers 400 on purpose
+  }
+  const messages = captured?.messages;
+  return Array.isArray(messages) && messages.length ? messages[messages.length - 1] : undefined;
+}
+
+const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
+for await (const line of lines) {
+  if (!line.trim()) continue;
+  let out;
+  try {
+    out = await read(JSON.parse(line));
+  } catch (error) {
+    out = { error: described(error) };
+  }
+  process.stdout.write(JSON.stringify(out) + '\n');
+}
