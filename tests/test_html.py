@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ import pytest
 from harness.endpoints import Endpoint
 from harness.models import Exchange, Finding, HttpResponse, Result, SentRequest, Timings, Verdict
 from harness.report import write_reports
-from harness.report.html import PIECE_LIMIT, SCRIPT, html_report
+from harness.report.html import PIECE_LIMIT, SCRIPT, html_report, render_html
 from harness.report.records import RecordLog
 from harness.resources import bundled
 from tests.conftest import Harness
@@ -221,6 +222,85 @@ def test_records_of_several_runs_render_into_one_page(tmp_path: Path) -> None:
     page = html_report(records=records, runs=runs)
     assert "<h1>Conformance comparison of 2 runs</h1>" in page
     assert page.count('<tr class="case"') == 2 and page.count('<section class="result"') == 4
+
+
+# --- the support matrix -----------------------------------------------------------------------------------------
+
+
+def _support_cells(page: str) -> dict[str, list[tuple[str, str, list[str]]]]:
+    """parameter -> per endpoint (data-verdict, the verdict's text, the result anchors its cell links to)."""
+    table = page[page.index('<table id="support">') :]
+    table = table[: table.index("</table>")]
+    rows: dict[str, list[tuple[str, str, list[str]]]] = {}
+    for row in re.findall(r"<tr><th><code>(.*?)</code></th>(.*?)</tr>", table):
+        name, cells = row
+        rows[name] = [
+            (verdict, text, re.findall(r'href="#(r\d+)"', body))
+            for verdict, text, body in re.findall(
+                r'<td class="support[^"]*" data-verdict="([^"]*)"><(?:a|span) class="s [^"]*"(?: href="#r\d+")?>'
+                r"([^<]*)</(?:a|span)>(.*?)</td>",
+                cells,
+            )
+        ]
+    return rows
+
+
+def test_the_bundled_probes_show_their_support_matrix_linked_to_the_results(harness: Harness, tmp_path: Path) -> None:
+    outcome = harness(
+        "run", "--replay", bundled("recordings"), "--select", "param:stop,param:n", "--report-dir", tmp_path
+    )
+    assert outcome.code == 1, "n is refused (a failure of its probes' cases), stop honoured"
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "<h2>Parameter support</h2>" in page and "<th>llama.cpp-smollm2</th>" in page
+    cells = _support_cells(page)
+    [(verdict, text, stop)] = cells["stop"]
+    assert (verdict, text) == ("honoured", "honoured") and len(stop) == 3
+    [(verdict, text, n)] = cells["n"]
+    assert (verdict, text, len(n)) == ("rejected", "rejected", 2)  # a link per result
+    assert cells["logprobs"] == [("not probed", "not probed", [])]
+    anchors = {a["id"] for tag, a in _Page(page).elements if tag == "section"}
+    assert set(stop + n) <= anchors
+    results = {f"r{i}": r for i, r in enumerate(json.loads((tmp_path / "results.json").read_text())["results"])}
+    assert {results[a]["id"] for a in n} == {"params-n-2", "params-n-sampled"}
+    assert {results[a]["id"] for a in stop} == {"params-stop-string", "params-stop-list", "params-stop-stream"}
+    assert "ignored: a 200 without the effect" in page, "the legend under the table"
+    assert page.index('<table id="support">') < page.index("<h2>Results</h2>")
+
+
+def test_a_contradiction_is_marked_and_names_its_documentation(harness: Harness, tmp_path: Path) -> None:
+    harness(
+        "run", "--replay", bundled("recordings"), "--select", "param:n", "--profile", "vertex", "--report-dir", tmp_path
+    )
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    [(verdict, text, _)] = _support_cells(page)["n"]
+    assert (verdict, text) == ("rejected", "rejected !")
+    assert '<td class="support contradicts"' in page
+    assert "documented as supported (https://cloud.google.com/" in page, "shown as text: the page links only to itself"
+
+
+def test_no_probe_no_support_section(page: str) -> None:
+    assert "Parameter support" not in page and 'id="support"' not in page
+
+
+def test_a_hostile_support_matrix_cannot_inject_markup() -> None:
+    records = [{"id": f"case{HOSTILE}", "endpoint": f"ep{HOSTILE}", "name": HOSTILE, "verdict": "pass"}]
+    cell = {
+        "verdict": HOSTILE,
+        "cases": [f"case{HOSTILE}"],
+        "why": HOSTILE,
+        "documented": {"status": HOSTILE, "url": f"https://x/{HOSTILE}"},
+        "finding": {"severity": HOSTILE, "message": HOSTILE},
+    }
+    support = {f"ep{HOSTILE}": {f"p{HOSTILE}": cell, "stop": {**cell, "finding": None}}}
+    out = io.StringIO()
+    render_html(out, records=records, support=support)
+    page = out.getvalue()
+    parsed = _Page(page)
+    assert parsed.scripts == [SCRIPT]
+    assert not [(tag, a) for tag, a in parsed.elements if tag == "img" or any(k.startswith("on") for k in a)]
+    assert all((a.get("href") or "#").startswith("#") for _, a in parsed.elements)
+    assert 'href="#r0"' in page, "the hostile case still links to its result"
+    assert page.count("window.pwned") >= 8, "shown, as text"
 
 
 # --- in Chromium -------------------------------------------------------------------------------------------------

@@ -149,6 +149,10 @@ class ResultsFile:
             support = self._matrix.to_json()
             atomic_stream(self.path, lambda out: _assemble(info, self._tally.counts(), support, in_order(), out))
 
+    def support(self) -> dict[str, dict[str, Any]]:
+        """The support matrix of the results kept so far, as results.json's `support` member holds it."""
+        return self._matrix.to_json()
+
     def records(self) -> RecordLog:
         """The records written so far, read back from `results.jsonl` in planned order each time they are iterated."""
         return RecordLog(self.log, list(self._places.in_order()))
@@ -506,10 +510,15 @@ class HtmlFile:
         assert self._info is not None
         info = self._info.closing(event)
         records = self._results.records()
+        support = self._results.support()
         atomic_stream(
             self.path,
             lambda out: render_html(
-                out, records=records, runs=[_run_json(info)], notes=[info.banner] if info.banner else []
+                out,
+                records=records,
+                runs=[_run_json(info)],
+                notes=[info.banner] if info.banner else [],
+                support=support,
             ),
         )
 

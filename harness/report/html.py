@@ -26,6 +26,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from .support import LEGEND
+
 __all__ = ["PIECE_LIMIT", "html_report", "render_html"]
 
 PIECE_LIMIT = 64 * 1024  # each pretty-printed piece of an exchange; results.json keeps it whole
@@ -181,6 +183,11 @@ th{background:#f4f4f4;text-align:left}.num{text-align:right}
 section.result{border:1px solid #ddd;margin:.8em 0;padding:.3em .8em}
 section.result h3{font-size:1em;margin:.4em 0}pre{background:#f8f8f8;padding:.5em;overflow:auto;max-height:30em;
 white-space:pre-wrap;word-break:break-all}code{font-size:.9em}.muted{color:#777}
+.s{display:inline-block;padding:0 .4em;border-radius:3px;font-weight:600;font-size:.85em}
+.s-honoured{background:#2e7d32;color:#fff}.s-accepted{background:#c8e6c9}.s-ignored{background:#f9a825}
+.s-rejected{background:#c62828;color:#fff}.s-broken{background:#6a1b9a;color:#fff}.s-not-probed{background:#e0e0e0}
+.contradicts{outline:2px solid #c62828}.evidence a{font-family:monospace;font-size:.85em;margin-right:.4em}
+.doc{font-size:.85em;overflow-wrap:anywhere}
 """
 
 # Fixed text: nothing from a record is ever put into it. Rows, cells and results carry what it filters on as
@@ -360,6 +367,76 @@ def _matrix(matrix: _Matrix) -> str:
     return "\n".join(lines)
 
 
+# The verdicts harness.support names; anything else a file says is shown unstyled, never as a class of its own.
+_SUPPORT_CLASSES = {
+    v: "s-" + v.replace(" ", "-") for v in ("honoured", "accepted", "ignored", "rejected", "broken", "not probed")
+}
+_MARKS = {"error": "!", "warning": "?"}
+
+
+def _anchors(matrix: _Matrix) -> dict[tuple[str, str], list[tuple[str, int]]]:
+    """(case id, endpoint) -> the results of that case on that endpoint, one per mode, as (label, index)."""
+    found: dict[tuple[str, str], list[tuple[str, int]]] = {}
+    for (case, mode), cells in matrix.rows.items():
+        for endpoint, cell in cells.items():
+            label = case if mode == "plain" else f"{case} [{mode}]"
+            found.setdefault((case, endpoint), []).append((label, cell.index))
+    return found
+
+
+def _support_cell(cell: Any, endpoint: str, anchors: Mapping[tuple[str, str], list[tuple[str, int]]]) -> str:
+    """The verdict, marked and explained when it contradicts the documentation, linked to the results it came from.
+
+    The documentation's URL is shown as text, not a link: the page links only within itself.
+    """
+    cell = cell if isinstance(cell, Mapping) else {}
+    verdict = str(cell.get("verdict") or "not probed")
+    finding = cell.get("finding") if isinstance(cell.get("finding"), Mapping) else None
+    documented = cell.get("documented") if isinstance(cell.get("documented"), Mapping) else None
+    results = [found for case in cell.get("cases") or [] for found in anchors.get((str(case), endpoint), [])]
+    mark = f" {_MARKS.get(str(finding.get('severity')), '!')}" if finding is not None else ""
+    style = f'class="s {_SUPPORT_CLASSES.get(verdict, "")}"'
+    parts = [
+        f'<a {style} href="#r{results[0][1]}">{_e(verdict + mark)}</a>'
+        if results
+        else f"<span {style}>{_e(verdict + mark)}</span>"
+    ]
+    if cell.get("why") and finding is None:  # a contradiction's message says why already
+        parts.append(f'<div class="figs why">{_e(cell["why"])}</div>')
+    if finding is not None:
+        parts.append(f'<div class="doc warn">{_e(finding.get("message", ""))}</div>')
+    elif documented is not None and documented.get("url"):
+        parts.append(
+            f'<div class="doc muted">documented as {_e(documented.get("status", ""))}: {_e(documented["url"])}</div>'
+        )
+    if results:
+        parts.append(
+            '<div class="evidence">' + "".join(f'<a href="#r{i}">{_e(label)}</a>' for label, i in results) + "</div>"
+        )
+    contradicts = " contradicts" if finding is not None else ""
+    return f'<td class="support{contradicts}" data-verdict="{_e(verdict)}">{"".join(parts)}</td>'
+
+
+def _support(support: Mapping[str, Any], matrix: _Matrix) -> str:
+    """The support matrix: a row per parameter, a column per endpoint, each cell linked to its probes' results."""
+    endpoints = [e for e, cells in support.items() if isinstance(cells, Mapping)]
+    names: dict[str, None] = {}
+    for endpoint in endpoints:
+        names.update(dict.fromkeys(str(n) for n in support[endpoint]))
+    anchors = _anchors(matrix)
+    lines = [
+        "<h2>Parameter support</h2>",
+        '<table id="support"><thead><tr><th>parameter</th>'
+        + "".join(f"<th>{_e(e)}</th>" for e in endpoints)
+        + "</tr></thead><tbody>",
+    ]
+    for name in names:
+        cells = "".join(_support_cell(support[e].get(name), e, anchors) for e in endpoints)
+        lines.append(f"<tr><th><code>{_e(name)}</code></th>{cells}</tr>")
+    lines += ["</tbody></table>", f'<p class="muted">{_e(LEGEND)}</p>']
+    return "\n".join(lines)
+
+
 def _findings(findings: list[Record]) -> str:
     if not findings:
         return '<p class="muted">No findings.</p>'
@@ -438,11 +515,13 @@ def render_html(
     runs: Sequence[Record] = (),
     notes: Sequence[str] = (),
     title: str = "",
+    support: Mapping[str, Any] | None = None,
 ) -> None:
     """Write the page for `records` (result objects as results.jsonl holds them) to `out`.
 
     `records` is iterated twice, so pass a list or a `records.RecordLog`, not a generator. `runs` are the `run`
     headers of the results.json files the records come from; `notes` are lines shown first (a replayed run's banner).
+    `support` is a support matrix as results.json's `support` member holds it; the page shows it when a probe ran.
     """
     matrix = _Matrix()
     for index, record in enumerate(records):
@@ -459,6 +538,8 @@ def render_html(
     write(_summary(matrix, runs) + "\n")
     write(_plots(matrix) + "\n")
     write(_matrix(matrix) + "\n")
+    if support:
+        write(_support(support, matrix) + "\n")
     write(
         '<h2>Results</h2><p class="muted">Each result with its findings and the exchange they point into '
         "(secrets redacted, as in results.json).</p>\n"
