@@ -406,21 +406,30 @@ def _summary(info: RunInfo, digests: Iterable[Digest], matrix: SupportMatrix | N
 
 
 def _clients(info: RunInfo, digests: Iterable[Digest]) -> list[str]:
-    """Per endpoint, whether each official SDK that was checked reads its answers, and on which cases it breaks."""
+    """Per endpoint, whether each official SDK that was checked reads its answers, and on which cases it breaks.
+
+    One pass over the digests, keeping only the names of the cases a client breaks on: the digests may be a
+    long run's, read back from disk."""
     checked = [status for status in info.clients if "not checked" not in status]
     if not checked:
         return []
+    families = {status: "client." + status.split()[0].replace("-", "_") + "." for status in checked}
+    judged: Counter[str] = Counter()
+    broken: dict[tuple[str, str], list[str]] = {}
+    for d in digests:
+        if d.verdict is Verdict.SKIP:
+            continue
+        judged[d.endpoint] += 1
+        warned = dict(d.warnings)
+        for status, family in families.items():
+            codes = [c for c in d.codes if c.startswith(family) and c not in warned]
+            if codes:
+                broken.setdefault((d.endpoint, status), []).append(f"{d.name} ({', '.join(codes)})")
     lines = ["", "## Clients", "", "| endpoint | client | cases it breaks on |", "|---|---|---|"]
     for e in info.endpoints:
-        mine = [d for d in digests if d.endpoint == e.name and d.verdict is not Verdict.SKIP]
         for status in checked:
-            family = "client." + status.split()[0].replace("-", "_") + "."
-            broken = [
-                f"{d.name} ({', '.join(c for c in d.codes if c.startswith(family) and c not in dict(d.warnings))})"
-                for d in mine
-                if any(c.startswith(family) and c not in dict(d.warnings) for c in d.codes)
-            ]
-            verdict = f"{len(broken)} of {len(mine)}: " + "; ".join(broken) if broken else f"none of {len(mine)}"
+            names, total = broken.get((e.name, status), []), judged[e.name]
+            verdict = f"{len(names)} of {total}: " + "; ".join(names) if names else f"none of {total}"
             lines.append(f"| {_cell(e.name)} | {_cell(status)} | {_cell(verdict)} |")
     return lines
 
