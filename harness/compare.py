@@ -17,6 +17,7 @@ from typing import Any, BinaryIO
 
 from .errors import HarnessError, Problem
 from .events import ResultReady, RunFinished, RunStarted
+from .report.digest import Places
 from .report.files import result_line
 from .report.records import Record, RecordLog, Run, read_run, record
 
@@ -29,7 +30,7 @@ class _Records:
 
     def __init__(self, wanted: Callable[[Record], bool], spool: Path | None = None) -> None:
         self.items: dict[int, Record] = {}
-        self.places: dict[int, int] = {}
+        self.places = Places()
         self.concurrency = 1
         self._wanted = wanted
         self._spool = spool
@@ -47,7 +48,7 @@ class _Records:
             return
         self.items[event.index] = made
         if self._handle is not None:
-            self.places[event.index] = self._handle.tell()
+            self.places.add(event.index, self._handle.tell())
             self._handle.write((result_line(event.result) + "\n").encode("utf-8"))
 
     def finish(self, event: RunFinished) -> None:
@@ -57,7 +58,7 @@ class _Records:
     def results(self) -> Iterable[dict[str, Any]]:
         if self._spool is None:
             return ()
-        return RecordLog(self._spool, [offset for _, offset in sorted(self.places.items())])
+        return RecordLog(self._spool, list(self.places.in_order()))
 
 
 def replay_run(
