@@ -430,12 +430,25 @@ def test_the_bundled_probes_give_the_matrix_in_every_report(harness: Callable[..
 
 
 def test_a_contradiction_of_the_documentation_fails_the_run_even_quietly(harness: Callable[..., Outcome]) -> None:
-    passing = _probes(harness, "--select", "params-seed")  # n is not probed: nothing to contradict
+    passing = _probes(harness, "--select", "params-seed", "--report-dir", "ok")  # n is not probed: nothing to contradict
     assert passing.code == 0
-    outcome = _probes(harness, "--select", "param:n", "--profile", "vertex", "-q")
+    assert not [t for t in ET.parse("ok/junit.xml").getroot().iter("testcase") if t.get("classname") == "support"]
+    outcome = _probes(harness, "--select", "param:n", "--profile", "vertex", "-q", "--report-dir", "bad")
     assert outcome.code == 1
     assert "error n[llama.cpp-smollm2]: documented as supported (https://cloud.google.com/" in outcome.out
     assert "1 against the documentation" in outcome.out
+    # junit.xml fails it too, so a dashboard that reads only junit.xml agrees with the exit code
+    root = ET.parse("bad/junit.xml").getroot()
+    (suite,) = root.iter("testsuite")
+    (departure,) = [t for t in suite.iter("testcase") if t.get("classname") == "support"]
+    assert departure.get("name") == "n"
+    failure = departure.find("failure")
+    assert failure is not None and failure.get("type") == "support.contradicts_documentation"
+    assert "documented as supported (https://cloud.google.com/" in failure.get("message", "")
+    cases = len(list(suite.iter("testcase")))
+    assert suite.get("tests") == root.get("tests") == str(cases)
+    failed = len([t for t in suite.iter("testcase") if t.find("failure") is not None])
+    assert suite.get("failures") == root.get("failures") == str(failed)
 
 
 def test_report_rows_wait_on_disk_and_read_back_in_planned_order(tmp_path: Path) -> None:

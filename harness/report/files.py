@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import re
 import socket
@@ -16,8 +17,8 @@ from typing import Any, BinaryIO, TextIO
 from ..atomic import atomic_stream
 from ..endpoints import Endpoint
 from ..events import Handler, ResultReady, RunFinished, RunStarted
-from ..models import Result, Verdict
-from ..support import SupportMatrix
+from ..models import Result, Severity, Verdict
+from ..support import Cell, SupportMatrix
 from .digest import Digest, Digests, Places, Tally, digest, summarize
 from .html import render_html
 from .info import RunInfo
@@ -190,11 +191,13 @@ def _xml_safe(text: str) -> str:
     return _NOT_XML.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
 
 
-def _junit(info: RunInfo, digests: Iterable[Digest], write: Write) -> None:
+def _junit(info: RunInfo, digests: Iterable[Digest], matrix: SupportMatrix, write: Write) -> None:
     """JUnit XML in the shape pytest's xunit2 family and Jenkins' junit-10.xsd describe (tests/data/junit.xsd).
 
     Written a testcase at a time, as `ET.indent` and `ET.tostring` would write the whole tree, so a long run's
-    file is never held in memory; `digests` is read once for the totals, then once per endpoint.
+    file is never held in memory; `digests` is read once for the totals, then once per endpoint. A parameter whose
+    verdict contradicts its provider's documentation fails the run, so it is a testcase of its endpoint's suite too
+    (`support` in its classname): a dashboard that reads junit.xml then shows why the exit code was 1.
     """
     tallies: dict[str, Tally] = {}
     seconds: dict[str, float] = {}
@@ -205,12 +208,16 @@ def _junit(info: RunInfo, digests: Iterable[Digest], write: Write) -> None:
         tallies.setdefault(d.endpoint, Tally()).add(d)
         time_all += d.seconds
         seconds[d.endpoint] = seconds.get(d.endpoint, 0.0) + d.seconds
+    departures: dict[str, list[ET.Element]] = {}
+    for where, name, cell in matrix.contradictions():
+        departures.setdefault(where, []).append(_departure(name, cell))
+    failing = {e: sum(1 for c in cases if c.find("failure") is not None) for e, cases in departures.items()}
     counts = total.counts()
     root = ET.Element(
         "testsuites",
         name="chat-conformance",
-        tests=str(counts["total"]),
-        failures=str(counts["fail"]),
+        tests=str(counts["total"] + sum(map(len, departures.values()))),
+        failures=str(counts["fail"] + sum(failing.values())),
         errors=str(counts["error"]),
         time=f"{time_all:.3f}",
     )
@@ -219,11 +226,12 @@ def _junit(info: RunInfo, digests: Iterable[Digest], write: Write) -> None:
     suites = []
     for endpoint in info.endpoints:
         mine = (tallies.get(endpoint.name) or Tally()).counts()
+        extra = departures.get(endpoint.name, [])
         suite = ET.Element(
             "testsuite",
             name=endpoint.name,
-            tests=str(mine["total"]),
-            failures=str(mine["fail"]),
+            tests=str(mine["total"] + len(extra)),
+            failures=str(mine["fail"] + failing.get(endpoint.name, 0)),
             errors=str(mine["error"]),
             skipped=str(mine["skip"]),
             time=f"{seconds.get(endpoint.name, 0.0):.3f}",
@@ -238,13 +246,14 @@ def _junit(info: RunInfo, digests: Iterable[Digest], write: Write) -> None:
             properties = ET.Element("properties")
             for name, value in said.items():
                 ET.SubElement(properties, "property", name=name, value=value)
-        suites.append((suite, properties, mine["total"]))
+        suites.append((suite, properties, mine["total"], extra))
     if not suites:
         write(_xml_safe(_tag(root, close=True)) + "\n")
         return
     write(_xml_safe(_tag(root)) + "\n  ")
-    for number, (suite, properties, count) in enumerate(suites):
+    for number, (suite, properties, cases, extra) in enumerate(suites):
         tail = "\n  " if number < len(suites) - 1 else "\n"
+        count = cases + len(extra)
         if not count and properties is None:
             write(_xml_safe(_tag(suite, close=True)) + tail)
             continue
@@ -256,11 +265,9 @@ def _junit(info: RunInfo, digests: Iterable[Digest], write: Write) -> None:
         else:
             write("\n    ")
         left = count
-        for d in digests:
-            if d.endpoint != suite.get("name"):
-                continue
+        mine_only = (d for d in digests if d.endpoint == suite.get("name")) if cases else ()
+        for case in itertools.chain(map(_testcase, mine_only), extra):
             left -= 1
-            case = _testcase(d)
             ET.indent(case, level=2)
             case.tail = "\n    " if left else "\n  "
             write(_xml_safe(ET.tostring(case, encoding="unicode")))
@@ -288,6 +295,17 @@ def _testcase(d: Digest) -> ET.Element:
         ET.SubElement(case, "skipped", message=d.reason)
     elif d.warnings:
         ET.SubElement(case, "system-out").text = d.block
+    return case
+
+
+def _departure(name: str, cell: Cell) -> ET.Element:
+    """A verdict against the documentation as a testcase: a failure when it is an error, else a note in its output."""
+    case = ET.Element("testcase", classname="support", name=name, time="0.000")
+    message = cell.message()
+    if cell.severity is Severity.ERROR:
+        ET.SubElement(case, "failure", message=message, type="support.contradicts_documentation").text = message
+    else:
+        ET.SubElement(case, "system-out").text = message
     return case
 
 
@@ -481,7 +499,7 @@ class JUnitFile(_DigestFile):
     name = "junit.xml"
 
     def render(self, info: RunInfo, digests: Iterable[Digest], matrix: SupportMatrix, write: Write) -> None:
-        _junit(info, digests, write)
+        _junit(info, digests, matrix, write)
 
 
 class SummaryFile(_DigestFile):
@@ -538,7 +556,7 @@ ReportFile = ResultsFile | JUnitFile | SummaryFile | HtmlFile
 
 def junit_xml(info: RunInfo, results: list[Result]) -> str:
     out = io.StringIO()
-    _junit(info, [digest(r, info) for r in results], out.write)
+    _junit(info, [digest(r, info) for r in results], _matrix_of(info, results), out.write)
     return out.getvalue()
 
 
