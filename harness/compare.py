@@ -19,7 +19,9 @@ from .errors import HarnessError, Problem
 from .events import ResultReady, RunFinished, RunStarted
 from .report.digest import Places
 from .report.files import result_line
+from .report.info import RunInfo
 from .report.records import Record, RecordLog, Run, read_run, record
+from .support import SupportMatrix
 
 __all__ = ["load_runs", "replay_run"]
 
@@ -35,9 +37,11 @@ class _Records:
         self._wanted = wanted
         self._spool = spool
         self._handle: BinaryIO | None = None
+        self.support = SupportMatrix()
 
     def start(self, event: RunStarted) -> None:
         self.concurrency = event.concurrency
+        self.support = RunInfo.opening(event).matrix()
         if self._spool is not None:
             self._spool.parent.mkdir(parents=True, exist_ok=True)
             self._handle = self._spool.open("wb")
@@ -47,6 +51,7 @@ class _Records:
         if not self._wanted(made):
             return
         self.items[event.index] = made
+        self.support.add(event.result)
         if self._handle is not None:
             self.places.add(event.index, self._handle.tell())
             self._handle.write((result_line(event.result) + "\n").encode("utf-8"))
@@ -115,6 +120,7 @@ def replay_run(
         repeat=1,
         notes=tuple(notes),
         results=keeper.results(),
+        support=keeper.support.to_json(),
     )
 
 

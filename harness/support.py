@@ -36,6 +36,7 @@ class Support(enum.StrEnum):
 
 # When probes of one parameter disagree, the worst says the most: one form refused or ignored is worth knowing.
 _RANK = [Support.NOT_PROBED, Support.ACCEPTED, Support.HONOURED, Support.IGNORED, Support.REJECTED, Support.BROKEN]
+_KNOWN = frozenset(v.value for v in Support)
 _NOT_ABOUT_THE_REQUEST = {401, 403, 404, 429}
 
 
@@ -228,6 +229,24 @@ class SupportMatrix:
             for e, c in zip(self.endpoints, cells, strict=True)
             if c.severity
         ]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> SupportMatrix:
+        """The matrix a results.json's `support` member holds (read back by `harness compare`), as `to_json` wrote
+        it: a verdict this version does not know reads as `not probed`, never as a guess."""
+        matrix = cls(endpoints=data)
+        for endpoint, cells in data.items():
+            for name, said in cells.items():
+                documented = said.get("documented")
+                matrix._cells.setdefault(endpoint, {})[name] = Cell(
+                    verdict=Support(said["verdict"]) if said.get("verdict") in _KNOWN else Support.NOT_PROBED,
+                    why=str(said.get("why") or ""),
+                    cases=[str(c) for c in said.get("cases") or []],
+                    documented=Documented(status=str(documented.get("status")), url=str(documented.get("url") or ""))
+                    if isinstance(documented, Mapping)
+                    else None,
+                )
+        return matrix
 
     def to_json(self) -> dict[str, dict[str, Any]]:
         """endpoint name -> parameter -> {"verdict", "cases", ...}, as results.json's `support` member holds it."""

@@ -278,6 +278,50 @@ def test_a_contradiction_is_marked_and_names_its_documentation(harness: Harness,
     assert "documented as supported (https://cloud.google.com/" in page, "shown as text: the page links only to itself"
 
 
+def test_compare_puts_each_source_s_support_matrix_side_by_side(harness: Harness, tmp_path: Path) -> None:
+    """A run judged against the generic profile and one against Vertex's documentation, compared: each column keeps
+    its verdicts, the links reach its own results, and only the second marks n against its documentation."""
+    probes = ("run", "--replay", bundled("recordings"), "--select", "param:stop,param:n", "-q", "--report-dir")
+    harness(*probes, tmp_path / "generic")
+    harness(*probes, tmp_path / "vertex", "--profile", "vertex")
+    plain = harness(
+        "run", "--replay", bundled("recordings"), "--select", "text-*", "-q", "--report-dir", tmp_path / "p"
+    )
+    outcome = harness(
+        "compare", tmp_path / "generic", tmp_path / "vertex", tmp_path / "p", "--report-dir", tmp_path / "c"
+    )
+    assert plain.code == 0 and outcome.code == 0, outcome
+    columns = ["generic/llama.cpp-smollm2", "vertex/llama.cpp-smollm2"]  # no column for a run without probes
+    data = json.loads((tmp_path / "c" / "compare.json").read_text(encoding="utf-8"))
+    assert list(data["support"]) == columns
+    assert [data["support"][c]["n"]["verdict"] for c in columns] == ["rejected", "rejected"]
+    assert "finding" not in data["support"][columns[0]]["n"] and "finding" in data["support"][columns[1]]["n"]
+    page = (tmp_path / "c" / "report.html").read_text(encoding="utf-8")
+    cells = _support_cells(page)
+    assert [(verdict, text) for verdict, text, _ in cells["n"]] == [
+        ("rejected", "rejected"),
+        ("rejected", "rejected !"),
+    ]
+    assert [(verdict, len(links)) for verdict, _, links in cells["stop"]] == [("honoured", 3), ("honoured", 3)]
+    links = [set(links) for _, _, links in cells["stop"]]
+    assert not links[0] & links[1], "each column links to its own run's results"
+    markdown = (tmp_path / "c" / "compare.md").read_text(encoding="utf-8")
+    assert "| `n` | rejected (params-n-2, params-n-sampled) | rejected ! (params-n-2, params-n-sampled) |" in markdown
+    assert "- error n[vertex/llama.cpp-smollm2]: documented as supported" in markdown
+
+
+def test_a_bad_support_member_is_refused_saying_where(tmp_path: Path) -> None:
+    from harness.compare import load_runs
+    from harness.errors import HarnessError
+
+    path = tmp_path / "results.json"
+    data = {"format": "chat-conformance/results@1", "run": {}, "results": [], "support": {"e": {"stop": "honoured"}}}
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(HarnessError) as caught:
+        load_runs([str(path)])
+    assert str(caught.value) == f'{path}: /support/e/stop: expected {{"verdict": ..., "cases": [...]}}'
+
+
 def test_no_probe_no_support_section(page: str) -> None:
     assert "Parameter support" not in page and 'id="support"' not in page
 

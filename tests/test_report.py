@@ -430,7 +430,9 @@ def test_the_bundled_probes_give_the_matrix_in_every_report(harness: Callable[..
 
 
 def test_a_contradiction_of_the_documentation_fails_the_run_even_quietly(harness: Callable[..., Outcome]) -> None:
-    passing = _probes(harness, "--select", "params-seed", "--report-dir", "ok")  # n is not probed: nothing to contradict
+    passing = _probes(
+        harness, "--select", "params-seed", "--report-dir", "ok"
+    )  # n is not probed: nothing to contradict
     assert passing.code == 0
     assert not [t for t in ET.parse("ok/junit.xml").getroot().iter("testcase") if t.get("classname") == "support"]
     outcome = _probes(harness, "--select", "param:n", "--profile", "vertex", "-q", "--report-dir", "bad")

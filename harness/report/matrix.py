@@ -20,8 +20,10 @@ from typing import Any
 
 from ..atomic import atomic_stream, atomic_write
 from ..models import Verdict
+from ..support import SupportMatrix
 from .html import render_html
 from .records import Record, Run
+from .support import matrix_markdown
 
 __all__ = [
     "COMPARE_FORMAT",
@@ -468,12 +470,17 @@ def write_comparison(directory: Path, runs: Sequence[Run], matrix: Matrix) -> li
         }
         for run in runs
     ]
-    data = {"format": COMPARE_FORMAT, "sources": sources, **matrix.to_json()}
+    columns = {(c.run, c.endpoint): c.key for c in matrix.columns}
+    # Each source's support matrix, its endpoints named as their columns: a parameter side by side on every endpoint.
+    support = {
+        columns.get((run.label, name), name): cells for run in runs for name, cells in run.support.items() if cells
+    }
+    data = {"format": COMPARE_FORMAT, "sources": sources, **matrix.to_json(), "support": support}
     paths = [directory / "compare.json", directory / "compare.md", directory / "report.html"]
     atomic_write(paths[0], json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     title = f"# Comparison of {', '.join(run.label for run in runs)}\n\n"
-    atomic_write(paths[1], title + markdown(matrix))
-    columns = {(c.run, c.endpoint): c.key for c in matrix.columns}
+    table = matrix_markdown(SupportMatrix.from_json(support))
+    atomic_write(paths[1], title + markdown(matrix) + ("\n" + "\n".join(table) + "\n" if table else ""))
     headers = [
         {
             "id": run.label,
@@ -486,7 +493,7 @@ def write_comparison(directory: Path, runs: Sequence[Run], matrix: Matrix) -> li
     ]
     notes = [f"{run.label}: {note}" for run in runs for note in run.notes]
     results = _Columns(runs, columns)
-    atomic_stream(paths[2], lambda out: render_html(out, records=results, runs=headers, notes=notes))
+    atomic_stream(paths[2], lambda out: render_html(out, records=results, runs=headers, notes=notes, support=support))
     return paths
 
 

@@ -119,6 +119,9 @@ class Run:
     repeat: int | None = None
     notes: tuple[str, ...] = ()
     results: Iterable[dict[str, Any]] = field(default=(), compare=False, repr=False)
+    support: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Its support matrix as results.json's `support` member holds it (endpoint -> parameter -> cell); empty when no
+    probe ran, or when the source does not say (a `results.jsonl`)."""
 
 
 class RecordLog:
@@ -414,7 +417,30 @@ def _from_results_json(path: Path, label: str) -> Run:
         concurrency=_count(run.get("concurrency")),
         repeat=_count(run.get("repeat")),
         notes=notes,
+        support=_support(data.get("support"), str(path)),
     )
+
+
+def _support(value: Any, path: str) -> dict[str, dict[str, Any]]:
+    """results.json's `support` member, each cell checked for what the reports read of it, located when it is not."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise HarnessError(Problem(path, "expected an object (endpoint -> parameter -> verdict)", pointer="/support"))
+    problems = []
+    for endpoint, cells in value.items():
+        where = join("/support", [endpoint])
+        if not isinstance(cells, dict):
+            problems.append(Problem(path, "expected an object (parameter -> verdict)", pointer=where))
+            continue
+        for name, cell in cells.items():
+            if not isinstance(cell, dict) or not isinstance(cell.get("verdict"), str):
+                problems.append(Problem(path, 'expected {"verdict": ..., "cases": [...]}', pointer=join(where, [name])))
+            elif not isinstance(cell.get("cases", []), list):
+                problems.append(Problem(path, "expected a list of case ids", pointer=join(where, [name, "cases"])))
+    if problems:
+        raise HarnessError(problems)
+    return value
 
 
 def _jsonl(path: Path) -> Iterator[tuple[int, Any]]:
