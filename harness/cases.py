@@ -109,6 +109,9 @@ class Case:
     both_ways: bool = False
     variables: tuple[str, ...] = ()
     repeat: bool = False
+    repeat_with: dict[str, Any] = field(default_factory=dict)
+    """Members the second request of a repeated case changes (`repeat: {with: ...}`), merged into a copy of the
+    first: how a probe shows an effect that moves with a value (reasoning tokens with a thinking budget)."""
     steps: tuple[Step, ...] = ()
 
     @property
@@ -340,7 +343,8 @@ def _build(source: Source, data: dict[str, Any], base: str) -> Case:
         tags=tuple(data.get("tags", [])),
         both_ways=bool(data.get("both_ways", False)),
         variables=tuple(data.get("variables", [])),
-        repeat=bool(data.get("repeat", False)),
+        repeat=data.get("repeat") not in (None, False),
+        repeat_with=dict(data["repeat"].get("with") or {}) if isinstance(data.get("repeat"), dict) else {},
         steps=steps,
     )
 
@@ -429,7 +433,7 @@ def _item_problems(source: Source, item: dict[str, Any], base: str, *, strict: b
     the case declares, and a request that a case expecting success sends though it breaks the request schema."""
     errors = sorted(schemas.schema("case").iter_errors(item), key=lambda e: list(map(str, e.absolute_path)))
     problems = [_schema_problem(source, e, base) for e in errors]
-    if item.get("both_ways") is True and item.get("repeat") is True:
+    if item.get("both_ways") is True and item.get("repeat") not in (None, False):
         problems.append(
             source.problem(
                 join(base, "repeat"),
@@ -711,8 +715,13 @@ def unfilled(case: Case, variables: Mapping[str, str | None], environ: Mapping[s
     """What `fill` would raise for this case, found without building the filled case: a run checks every case
     against every endpoint before it sends anything, and fills each one only as it is sent."""
     problems: list[Problem] = []
-    for key, value in (("request", case.request), ("raw_body", case.raw_body), ("headers", case.headers)):
-        for pointer, text in _placeholder_texts(value, join(case.base, key)):
+    for key, value in (
+        ("request", case.request),
+        ("raw_body", case.raw_body),
+        ("headers", case.headers),
+        ("repeat/with", case.repeat_with),
+    ):
+        for pointer, text in _placeholder_texts(value, join(case.base, *key.split("/"))):
             _fill_string(text, variables, environ, case, pointer, problems)
     for step in case.steps:  # `${steps...}` are left for `follow`, once the step named has answered
         for pointer, text in _placeholder_texts(step.request, join(step.base, "request")):
@@ -730,6 +739,7 @@ def fill(case: Case, variables: Mapping[str, str | None], environ: Mapping[str, 
     request = _fill(case.request, variables, environ, case, join(case.base, "request"), problems)
     raw = _fill(case.raw_body, variables, environ, case, join(case.base, "raw_body"), problems)
     headers = _fill(case.headers, variables, environ, case, join(case.base, "headers"), problems)
+    again = _fill(case.repeat_with, variables, environ, case, join(case.base, "repeat", "with"), problems)
     steps = tuple(
         replace(step, request=_fill(step.request, variables, environ, case, join(step.base, "request"), problems, True))
         for step in case.steps
@@ -750,6 +760,7 @@ def fill(case: Case, variables: Mapping[str, str | None], environ: Mapping[str, 
         both_ways=case.both_ways,
         variables=case.variables,
         repeat=case.repeat,
+        repeat_with=again,
         steps=steps,
     )
 

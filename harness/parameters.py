@@ -35,6 +35,7 @@ class Parameter:
 
 _TWO_REQUESTS = "a cache's lifetime shows over minutes, not in an answer: a 200 is `accepted`"
 _REASONING = ("params.reasoning_reported",)
+_MOVES = ("params.reasoning_reported", "params.reasoning_moves")  # the second: two requests (repeat: {with: ...})
 _THOUGHTS = ("google.extra_body_honoured",)
 # A limit's probe asks for far more than the limit, so it also expects `length` (an answer that ends on its own
 # exactly at the limit says `stop`, so that is no check of its own); and a stream carries no usage unless asked.
@@ -106,10 +107,9 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter(name="extra_body.google.thinking_config.include_thoughts", origin="google",
               effect="thoughts in the content, in the marker's tags", absent=_THOUGHTS, wrong=("google.thought_tags",)),
     Parameter(name="extra_body.google.thinking_config.thinking_budget", origin="google",
-              effect="reasoning tokens in usage", absent=_REASONING,
-              note="that the count moves with the budget needs two requests; one budget is sent"),
+              effect="reasoning tokens in usage, more for a larger budget", absent=_MOVES),
     Parameter(name="extra_body.google.thinking_config.thinking_level", origin="google",
-              effect="reasoning tokens in usage", absent=_REASONING),
+              effect="reasoning tokens in usage, more at a higher level", absent=_MOVES),
     Parameter(name="extra_body.google.thought_tag_marker", origin="google",
               effect="thoughts wrapped in the marker's tags", absent=_THOUGHTS, wrong=("google.thought_tags",)),
 )  # fmt: skip

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from . import __version__
 from .cases import Case, Step, fill, follow
@@ -92,15 +93,26 @@ def plan(cases: Iterable[Case], endpoints: Iterable[Endpoint], environ: Mapping[
                 plain = {k: v for k, v in filled.request.items() if k not in ("stream", "stream_options")}
                 planned.append(Planned(replace(filled, request=plain), endpoint, used))
                 planned.append(Planned(replace(filled, request={**plain, "stream": True}), endpoint, used, "stream"))
-            elif filled.modes == ("", "repeat"):  # the same request again, once the first is answered
+            elif filled.modes == ("", "repeat") and isinstance(filled.request, dict):
+                # the same request again (with what `repeat: {with: ...}` changes), once the first is answered
                 planned.append(Planned(filled, endpoint, used))
-                planned.append(Planned(filled, endpoint, used, "repeat"))
+                again = _merged(filled.request, filled.repeat_with)
+                planned.append(Planned(replace(filled, request=again), endpoint, used, "repeat"))
             else:
                 planned.append(Planned(filled, endpoint, used))
     if problems:
         unique = list(dict.fromkeys(problems))
         raise CaseFileError(unique)
     return planned
+
+
+def _merged(base: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `changes` merged in, object into object; any other value replaces what was there."""
+    out = dict(base)
+    for key, value in changes.items():
+        old = out.get(key)
+        out[key] = _merged(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
+    return out
 
 
 def is_stream(planned: Planned) -> bool:

@@ -1839,7 +1839,21 @@ def read_google(surface: str, data: Json, defects: Iterable[str]) -> Google:
     shown = include
     if "google-thought-leak" in names and not shown:
         shown, tag = True, tag or "thought"
-    return Google(surface, names, shown, tag, THOUGHT_TOKENS if thinks else 0)
+    return Google(surface, names, shown, tag, _thought_tokens(config) if thinks else 0)
+
+
+_LEVELS = {"minimal": 3, "low": 6, "medium": 9, "high": THOUGHT_TOKENS}
+
+
+def _thought_tokens(config: dict[str, Any]) -> int:
+    """Reasoning tokens that move with the thinking asked for, as a Gemini model's do: fewer under a small budget
+    (a budget of 384 or more, or no budget, gives THOUGHT_TOKENS) and at a lower level."""
+    budget, level = config.get("thinking_budget"), config.get("thinking_level")
+    if _is_int(budget) and budget > 0:
+        return max(1, min(THOUGHT_TOKENS, budget // 32))
+    if isinstance(level, str):
+        return _LEVELS.get(level.lower(), THOUGHT_TOKENS)
+    return THOUGHT_TOKENS
 
 
 def _gemini_unknown(data: Json) -> str | None:

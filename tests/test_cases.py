@@ -123,6 +123,56 @@ def test_a_case_runs_both_ways_or_twice_not_both(tmp_path: Path) -> None:
     assert case.repeat and case.modes == ("", "repeat")
 
 
+def test_repeat_with_changes_only_the_second_request(tmp_path: Path) -> None:
+    from harness.endpoints import Endpoint
+    from harness.planning import plan
+
+    text = (
+        "id: y\nrequest:\n  model: ${model}\n  extra_body: {google: {thinking_config: {thinking_budget: 128}}}\n"
+        "  messages: [{role: user, content: hi}]\n"
+        "repeat:\n  with: {model: '${model}-2', extra_body: {google: {thinking_config: {thinking_budget: 512}}}}\n"
+    )
+    [case] = load_cases([write(tmp_path, "y.case.yaml", text)])
+    assert case.modes == ("", "repeat")
+    first, second = plan([case], [Endpoint(name="e", base_url="http://127.0.0.1:9/v1", model="m")], {})
+    assert first.mode == "" and second.mode == "repeat"
+    assert first.case.request == {
+        "model": "m",
+        "extra_body": {"google": {"thinking_config": {"thinking_budget": 128}}},
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    assert second.case.request == {
+        "model": "m-2",  # placeholders are filled in what `with` changes too
+        "extra_body": {"google": {"thinking_config": {"thinking_budget": 512}}},
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("repeat", "expected"),
+    [
+        ("{with: {}}", "3:16: /repeat/with: {} should be non-empty"),
+        ("{with: 3}", "3:16: /repeat/with: 3 is not of type 'object'"),
+        ("{also: {seed: 1}}", "3:10: /repeat/also: unknown key 'also'; expected one of with"),
+    ],
+)
+def test_a_bad_repeat_with_is_located(tmp_path: Path, repeat: str, expected: str) -> None:
+    request = "{model: m, messages: [{role: user, content: hi}]}"
+    path = write(tmp_path, "x.case.yaml", f"id: x\nrequest: {request}\nrepeat: {repeat}\n")
+    assert f"{path}:{expected}" in problems_of(path)
+
+
+def test_an_unknown_placeholder_in_repeat_with_is_located(tmp_path: Path) -> None:
+    from harness.endpoints import Endpoint
+    from harness.planning import plan
+
+    text = "id: x\nrequest: {model: m, messages: [{role: user, content: hi}]}\nrepeat: {with: {model: '${nope}'}}\n"
+    cases = load_cases([write(tmp_path, "x.case.yaml", text)])
+    with pytest.raises(CaseFileError) as caught:
+        plan(cases, [Endpoint(name="e", base_url="http://127.0.0.1:9/v1", model="m")], {})
+    assert "/repeat/with/model" in str(caught.value) and "nope" in str(caught.value)
+
+
 def test_unknown_key_in_expect(tmp_path: Path) -> None:
     path = write(tmp_path, "typo.case.yaml", "id: typo\nrequest: {}\nexpect:\n  finish_reasons: stop\n")
     problem = one_problem(path)

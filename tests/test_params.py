@@ -4,6 +4,7 @@ kind of answer gives a parameter."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -222,6 +223,62 @@ def test_a_repeated_request_is_judged_against_the_first(
     assert params_findings(exchange(request_body, second)) == set()  # sent once: nothing to compare
 
 
+def thinking(**config: Any) -> dict[str, Any]:
+    return {**ASK, "extra_body": {"google": {"thinking_config": config}}}
+
+
+def budget(tokens: int) -> dict[str, Any]:
+    return thinking(thinking_budget=tokens)
+
+
+def level(name: str) -> dict[str, Any]:
+    return thinking(thinking_level=name)
+
+
+def reasoning(tokens: int | None) -> dict[str, Any]:
+    usage: dict[str, Any] = {"prompt_tokens": 5, "completion_tokens": 40, "total_tokens": 45}
+    if tokens is not None:
+        usage["completion_tokens_details"] = {"reasoning_tokens": tokens}
+    return answer(usage=usage)
+
+
+MOVES = {("params.reasoning_moves", "/response/body/usage/completion_tokens_details/reasoning_tokens")}
+# (name, first request and answer, second request and answer, wanted): `repeat: {with: ...}` changes the thinking.
+MOVE_ROWS: list[tuple[str, tuple[dict[str, Any], Any], tuple[dict[str, Any], Any], set[tuple[str, str]]]] = [
+    ("budget-up", (budget(128), reasoning(100)), (budget(512), reasoning(400)), set()),
+    ("budget-down", (budget(512), reasoning(400)), (budget(0), reasoning(None)), set()),
+    ("level-up", (level("low"), reasoning(90)), (level("HIGH"), reasoning(900)), set()),
+    ("budget-same-count", (budget(128), reasoning(120)), (budget(512), reasoning(120)), MOVES),
+    ("budget-none-reported", (budget(128), reasoning(None)), (budget(512), reasoning(None)), MOVES),
+    ("level-down-but-more", (level("high"), reasoning(90)), (level("low"), reasoning(900)), MOVES),
+    # not a comparison of like with like, or nothing changed: no finding either way
+    ("budget-then-level", (budget(128), reasoning(9)), (level("high"), reasoning(9)), set()),
+    ("same-budget", (budget(128), reasoning(9)), (budget(128), reasoning(9)), set()),
+    ("first-refused", (budget(128), {"error": {"message": "no"}}), (budget(512), reasoning(9)), set()),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "first", "second", "wanted"), MOVE_ROWS, ids=[r[0] for r in MOVE_ROWS])
+def test_reasoning_moves_with_the_thinking_asked_for(
+    name: str, first: tuple[dict[str, Any], Any], second: tuple[dict[str, Any], Any], wanted: set[tuple[str, str]]
+) -> None:
+    status = 400 if "error" in first[1] else 200
+    context = CheckContext(plain=exchange(first[0], first[1], status=status))
+    found = {(f.code, f.pointer) for f in run_checks(exchange(*second), context) if f.code == "params.reasoning_moves"}
+    assert found == wanted
+
+
+def test_a_thinking_probe_that_does_not_move_is_ignored() -> None:
+    tags = ("param:extra_body.google.thinking_config.thinking_budget",)
+    moved = replace(result(thinking(thinking_budget=512), reasoning(400), tags=tags), mode="repeat")
+    assert classify(moved, "extra_body.google.thinking_config.thinking_budget")[0] is Support.HONOURED
+    stuck = replace(moved, findings=(Finding("params.reasoning_moves", "/response/body/usage", "same"),))
+    assert classify(stuck, "extra_body.google.thinking_config.thinking_budget") == (
+        Support.IGNORED,
+        "params.reasoning_moves",
+    )
+
+
 def params_findings(ex: Exchange) -> set[tuple[str, str]]:
     return {(f.code, f.pointer) for f in run_checks(ex, CheckContext()) if f.code.startswith("params.")}
 
@@ -309,7 +366,6 @@ def test_each_answer_gives_its_verdict(made: Result, wanted: Support) -> None:
 
 
 def test_a_hang_is_broken_and_a_stale_recording_is_not_probed() -> None:
-    from dataclasses import replace
 
     made = result(LOGPROBS, answer())
     assert made.exchange is not None
@@ -379,7 +435,6 @@ def test_the_matrix_folds_probes_into_the_worst_verdict_and_lists_every_paramete
 
 
 def test_a_parameter_shown_by_a_repeat_is_only_accepted_by_a_single_request() -> None:
-    from dataclasses import replace
 
     once = result(SEEDED, answer(), tags=("param:seed",))
     assert classify(once, "seed")[0] is Support.ACCEPTED

@@ -334,6 +334,65 @@ def reasoning_reported(exchange: Exchange, context: CheckContext) -> Iterator[Fi
         )
 
 
+_LEVELS = ("minimal", "low", "medium", "high")
+
+
+def _amount(exchange: Exchange) -> tuple[str, float] | None:
+    """How much thinking a request asks for through Google's thinking_config: ("thinking_budget", tokens) or
+    ("thinking_level", rank); None when it names neither (or a level Google does not document)."""
+    config = _thinking(exchange)
+    budget, level = config.get("thinking_budget"), config.get("thinking_level")
+    if isinstance(budget, int) and not isinstance(budget, bool) and budget >= 0:
+        return "thinking_budget", float(budget)
+    if isinstance(level, str) and level.lower() in _LEVELS:
+        return "thinking_level", float(_LEVELS.index(level.lower()))
+    return None
+
+
+def _thinks_differently(exchange: Exchange, context: CheckContext) -> bool:
+    """A precondition: the second answer of a repeated case (`repeat: {with: ...}`) whose request asks for more or
+    less thinking, in the same terms, than the first did."""
+    first = context.plain
+    if not answered_ok(exchange, context) or first is None or first.response is None:
+        return False
+    before, after = _amount(first), _amount(exchange)
+    return (
+        200 <= first.response.status < 300
+        and isinstance(body(first), dict)
+        and before is not None
+        and after is not None
+        and before[0] == after[0]
+        and before[1] != after[1]
+    )
+
+
+def _said(count: Any) -> str:
+    return "no" if count is None else short(count)
+
+
+@check(applies=_thinks_differently)
+def reasoning_moves(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
+    """More thinking asked for (a larger thinking_budget, a higher thinking_level) reports more reasoning tokens
+    than the same request with less: what the knob is for, and what a server that ignores it cannot show."""
+    assert context.plain is not None
+    name, after = _amount(exchange) or ("", 0.0)
+    _, before = _amount(context.plain) or ("", 0.0)
+    where, tokens = _usage_detail(exchange, "completion_tokens_details", "reasoning_tokens")
+    _, earlier = _usage_detail(context.plain, "completion_tokens_details", "reasoning_tokens")
+    counts = [t if isinstance(t, int) and not isinstance(t, bool) else 0 for t in (earlier, tokens)]
+    more, less = (counts[1], counts[0]) if after > before else (counts[0], counts[1])
+    if more <= less:
+        asked = [_thinking(context.plain).get(name), _thinking(exchange).get(name)]
+        yield Finding(
+            "params.reasoning_moves",
+            where,
+            f"{name} {short(asked[0])} then {short(asked[1])} reported {_said(earlier)} then {_said(tokens)} "
+            "reasoning tokens: the count does not move with the thinking asked for",
+            f"{'more' if after > before else 'fewer'} than {counts[0]}",
+            tokens,
+        )
+
+
 @check(applies=_sends("prediction", lambda v: isinstance(v, dict)))
 def prediction_counted(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
     """A predicted output is accounted for: usage counts accepted or rejected prediction tokens."""
