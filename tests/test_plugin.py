@@ -409,3 +409,31 @@ def test_recordings_made_from_pytest_replay_in_harness_run_with_the_same_verdict
         "tools-both.yaml",
     ]
     assert _harness_run(pytester.path, "mine.case.yaml", "--replay", str(recordings)) == seen
+
+
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["one-process", "xdist"])
+def test_an_item_marked_skip_is_not_sent(
+    pytester: pytest.Pytester, server: Server, tmp_path: Path, workers: tuple[str, ...]
+) -> None:
+    """A team's conftest that skips an item (a known outage, a costly probe) keeps its request from going out; a
+    both-ways case is sent as a pair (the second is judged against the first) while either of its items runs."""
+    pytester.makefile(".case.yaml", mine=CASES)
+    pytester.makeconftest(
+        """
+        import pytest
+
+        def pytest_collection_modifyitems(items):
+            for item in items:
+                if item.name == "hello[local]":
+                    item.add_marker(pytest.mark.skip(reason="known outage"))
+                if item.name == "tools-both[local][stream]":
+                    item.add_marker(pytest.mark.skipif(True, reason="not today"))
+        """
+    )
+    flags = (f"--harness-base-url={server.url('ok')}", "--harness-model=m", "--harness-name=local")
+    before = len(server.requests)
+    seen = _outcomes(pytester, "-p", "no:cacheprovider", *workers, *flags, f"--harness-report-dir={tmp_path / 'r'}")
+    assert seen == {"hello[local]": "skipped", "tools-both[local]": "passed", "tools-both[local][stream]": "skipped"}
+    assert [json.loads(r.body).get("stream", False) for r in server.requests[before:]] == [False, True]
+    results = json.loads((tmp_path / "r" / "results.json").read_text(encoding="utf-8"))["results"]
+    assert [r["name"] for r in results] == ["tools-both[local]"]
