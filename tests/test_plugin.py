@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from harness.cases import CASE_FILE_PATTERNS, load_cases
-from harness.cli import main
 from harness.pytest_plugin import DEFAULT_PATTERNS
 from harness.resources import bundled
 from tests.servers import Server
@@ -62,12 +61,16 @@ def _outcomes(pytester: pytest.Pytester, *args: str) -> dict[str, str]:
     return _run(pytester, *args)[0]
 
 
+def _cli(folder: Path, *args: str) -> None:
+    """`harness ARGS` in `folder`, in a process of its own, as the pytest runs are: in this one, pytester's restoring
+    of the modules a test imported would leave the openai SDK's classes of an earlier run in the client checks."""
+    subprocess.run([sys.executable, "-m", "harness", *args], cwd=folder, capture_output=True, check=False)
+
+
 def _harness_run(folder: Path, *args: str) -> dict[str, str]:
     """Each result's outcome, as pytest would name it, from `harness run ARGS` in `folder` (its results.json)."""
     report = folder / "cli-report"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(folder)
-        main(["run", *args, "--report-dir", str(report), "-q"])
+    _cli(folder, "run", *args, "--report-dir", str(report), "-q")
     return {
         r["name"]: {"pass": "passed", "fail": "failed", "error": "failed", "skip": "skipped"}[r["verdict"]]
         for r in json.loads((report / "results.json").read_text())["results"]
@@ -350,12 +353,9 @@ def test_xdist_workers_report_into_one_folder_written_once_by_the_controller(
     assert {p.name for p in (tmp_path / "xd").iterdir()} == {p.name for p in (tmp_path / "one").iterdir()}
 
 
-def test_a_report_folder_from_pytest_holds_what_harness_run_writes(
-    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_report_folder_from_pytest_holds_what_harness_run_writes(pytester: pytest.Pytester, tmp_path: Path) -> None:
     _catalogue(pytester)
-    monkeypatch.chdir(pytester.path)
-    main(["run", "--replay", str(RECORDINGS), "--report-dir", str(tmp_path / "cli"), "-q"])
+    _cli(pytester.path, "run", "--replay", str(RECORDINGS), "--report-dir", str(tmp_path / "cli"), "-q")
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "cases", f"--harness-replay={RECORDINGS}", f"--harness-report-dir={tmp_path / 'py'}"
     )
