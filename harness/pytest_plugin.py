@@ -447,10 +447,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Number the items in collection order: the order the report folder lists their results in, whichever
-    pytest-xdist worker ran them."""
+    pytest-xdist worker ran them. An item pytest skips has no number: the report holds what ran, as `harness
+    run`'s holds what was selected."""
     plan = session.config.stash.get(PLAN, None)
     if plan is not None:
-        plan.order = {item.key: index for index, item in enumerate(session.items) if isinstance(item, CaseItem)}
+        items = [item for item in session.items if isinstance(item, CaseItem) and not _skipped(item)]
+        plan.order = {item.key: index for index, item in enumerate(items)}
 
 
 @pytest.hookimpl(wrapper=True)
@@ -571,7 +573,8 @@ class CaseItem(pytest.Item):
             # one case at a time, and workers side by side are how the run goes concurrent.
             batch = [self]
         else:
-            batch = [i for i in self.session.items if isinstance(i, CaseItem) and i.key not in plan.sent]
+            items = self.session.items
+            batch = [i for i in items if isinstance(i, CaseItem) and i.key not in plan.sent and not _skipped(i)]
         plan.sent.update(key for item in batch for key in item.runs)
         run_batch(plan, batch)
 
@@ -597,6 +600,19 @@ class CaseItem(pytest.Item):
     def reportinfo(self) -> tuple[Path, int | None, str]:
         line = self.case.line
         return self.path, None if line is None else line - 1, self.name
+
+
+def _skipped(item: pytest.Item) -> bool:
+    """Whether pytest skips the item before its setup (a `skip` mark, a `skipif` whose condition holds), so that
+    a batch leaves its case unsent. A both-ways case is sent as a pair while either of its items runs."""
+    try:
+        from _pytest.skipping import evaluate_skip_marks  # not public: without it, only a plain `skip` mark counts
+    except ImportError:
+        return item.get_closest_marker("skip") is not None
+    try:
+        return evaluate_skip_marks(item) is not None
+    except Exception:  # a condition that cannot be evaluated fails the item at its own setup: it does not run
+        return True
 
 
 class CaseFailed(Exception):

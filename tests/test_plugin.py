@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from harness.cases import CASE_FILE_PATTERNS, load_cases
-from harness.cli import main
 from harness.pytest_plugin import DEFAULT_PATTERNS
 from harness.resources import bundled
 from tests.servers import Server
@@ -62,12 +61,16 @@ def _outcomes(pytester: pytest.Pytester, *args: str) -> dict[str, str]:
     return _run(pytester, *args)[0]
 
 
+def _cli(folder: Path, *args: str) -> None:
+    """`harness ARGS` in `folder`, in a process of its own, as the pytest runs are: in this one, pytester's restoring
+    of the modules a test imported would leave the openai SDK's classes of an earlier run in the client checks."""
+    subprocess.run([sys.executable, "-m", "harness", *args], cwd=folder, capture_output=True, check=False)
+
+
 def _harness_run(folder: Path, *args: str) -> dict[str, str]:
     """Each result's outcome, as pytest would name it, from `harness run ARGS` in `folder` (its results.json)."""
     report = folder / "cli-report"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(folder)
-        main(["run", *args, "--report-dir", str(report), "-q"])
+    _cli(folder, "run", *args, "--report-dir", str(report), "-q")
     return {
         r["name"]: {"pass": "passed", "fail": "failed", "error": "failed", "skip": "skipped"}[r["verdict"]]
         for r in json.loads((report / "results.json").read_text())["results"]
@@ -350,12 +353,9 @@ def test_xdist_workers_report_into_one_folder_written_once_by_the_controller(
     assert {p.name for p in (tmp_path / "xd").iterdir()} == {p.name for p in (tmp_path / "one").iterdir()}
 
 
-def test_a_report_folder_from_pytest_holds_what_harness_run_writes(
-    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_report_folder_from_pytest_holds_what_harness_run_writes(pytester: pytest.Pytester, tmp_path: Path) -> None:
     _catalogue(pytester)
-    monkeypatch.chdir(pytester.path)
-    main(["run", "--replay", str(RECORDINGS), "--report-dir", str(tmp_path / "cli"), "-q"])
+    _cli(pytester.path, "run", "--replay", str(RECORDINGS), "--report-dir", str(tmp_path / "cli"), "-q")
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "cases", f"--harness-replay={RECORDINGS}", f"--harness-report-dir={tmp_path / 'py'}"
     )
@@ -409,3 +409,31 @@ def test_recordings_made_from_pytest_replay_in_harness_run_with_the_same_verdict
         "tools-both.yaml",
     ]
     assert _harness_run(pytester.path, "mine.case.yaml", "--replay", str(recordings)) == seen
+
+
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["one-process", "xdist"])
+def test_an_item_marked_skip_is_not_sent(
+    pytester: pytest.Pytester, server: Server, tmp_path: Path, workers: tuple[str, ...]
+) -> None:
+    """A team's conftest that skips an item (a known outage, a costly probe) keeps its request from going out; a
+    both-ways case is sent as a pair (the second is judged against the first) while either of its items runs."""
+    pytester.makefile(".case.yaml", mine=CASES)
+    pytester.makeconftest(
+        """
+        import pytest
+
+        def pytest_collection_modifyitems(items):
+            for item in items:
+                if item.name == "hello[local]":
+                    item.add_marker(pytest.mark.skip(reason="known outage"))
+                if item.name == "tools-both[local][stream]":
+                    item.add_marker(pytest.mark.skipif(True, reason="not today"))
+        """
+    )
+    flags = (f"--harness-base-url={server.url('ok')}", "--harness-model=m", "--harness-name=local")
+    before = len(server.requests)
+    seen = _outcomes(pytester, "-p", "no:cacheprovider", *workers, *flags, f"--harness-report-dir={tmp_path / 'r'}")
+    assert seen == {"hello[local]": "skipped", "tools-both[local]": "passed", "tools-both[local][stream]": "skipped"}
+    assert [json.loads(r.body).get("stream", False) for r in server.requests[before:]] == [False, True]
+    results = json.loads((tmp_path / "r" / "results.json").read_text(encoding="utf-8"))["results"]
+    assert [r["name"] for r in results] == ["tools-both[local]"]
