@@ -247,15 +247,26 @@ def _kind(value: Any) -> str:
     return _JSON_TYPES.get(type(value), type(value).__name__)
 
 
+# One encoder for every message: `json.dumps` with options builds a new one on each call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=repr)
+
+
 def _show(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, default=repr)
+    text = _ENCODER.encode(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _message(error: ValidationError) -> str:
     """jsonschema's message, reworded as the rule and what was seen, without dumping the whole instance."""
-    keyword, value = error.validator, error.instance
-    expected: Any = error.validator_value
+    return _reword(error.validator, error.instance, error.validator_value, error.message)
+
+
+# The keywords whose every message is the harness's own wording, from the rule and the value alone.
+_WORDED = frozenset({"type", "required", "const", "enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"})
+
+
+def _reword(keyword: Any, value: Any, expected: Any, message: str) -> str:
+    """The message for a keyword's error: the rule and what was seen, or jsonschema's `message`, shortened."""
     if keyword == "type":
         names = expected if isinstance(expected, list) else [expected]
         return f"must be of type {' or '.join(map(str, names))}; got {_kind(value)} {_show(value)}"
@@ -270,8 +281,8 @@ def _message(error: ValidationError) -> str:
         sign = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[keyword]
         return f"must be {sign} {expected}; got {_show(value)}"
     if keyword == "additionalProperties" and isinstance(value, dict):
-        return error.message.replace("Additional properties are not allowed", "members not allowed by the schema")
-    return _short(error.message)
+        return message.replace("Additional properties are not allowed", "members not allowed by the schema")
+    return _short(message)
 
 
 def _short(message: str) -> str:
@@ -462,6 +473,11 @@ class Route:
     resolver: Any
     steps: list[str | int | None]
 
+    @property
+    def shown(self) -> str:
+        """The keyword's schema path as `SchemaError.schema_path` shows it."""
+        return "/" + "/".join(str(p) for p in [*self.schema_path, self.keyword])
+
 
 _ROUTES_KEPT = 1024  # a recursive schema gives paths as long as the instance is deep
 
@@ -469,7 +485,9 @@ _ROUTES_KEPT = 1024  # a recursive schema gives paths as long as the instance is
 def _located_errors(validator: Validator, instance: Any, root: str) -> list[SchemaError] | None:
     """jsonschema's errors for what jsonschema-rs found, each from the one keyword at the one place jsonschema-rs
     names, instead of jsonschema walking the whole instance. None when a place cannot be followed exactly (a
-    `$dynamicRef`, say) or jsonschema finds nothing where jsonschema-rs did: then jsonschema walks it all."""
+    `$dynamicRef`; a keyword jsonschema-rs asked jsonschema about, whose path it gives from the schema's root, not
+    through the `$ref`s it went through) or jsonschema finds nothing where jsonschema-rs did: then jsonschema walks
+    it all."""
     assert validator.fast is not None
     python: Any = validator.python
     routes = validator.routes
@@ -494,11 +512,17 @@ def _located_errors(validator: Validator, instance: Any, root: str) -> list[Sche
             if (id(route.node), route.keyword, tuple(at)) in done:
                 continue
             done.add((id(route.node), route.keyword, tuple(at)))
-            for error in _keyword_errors(python, route.node, route.keyword, value, route.resolver):
-                out.append(_error(_describe(error), root, at, route.schema_path))
+            if route.keyword in _WORDED:
+                confirmed = _worded(python, route, value, join(root, at))
+            else:
+                errors = _keyword_errors(python, route.node, route.keyword, value, route.resolver)
+                confirmed = [_error(_describe(error), root, at, route.schema_path) for error in errors]
+            if not confirmed:  # jsonschema sees nothing wrong there: it decides, and may see something elsewhere
+                return None
+            out += confirmed
     except Exception:  # anything unforeseen in following jsonschema-rs's paths: jsonschema walks it all
         return None
-    return out or None
+    return out
 
 
 def _route(python: Any, evaluation: tuple[str | int, ...]) -> Route | None:
@@ -539,6 +563,23 @@ def _route(python: Any, evaluation: tuple[str | int, ...]) -> Route | None:
         if isinstance(node, dict):
             resolver = resolver.in_subresource(specification.create_resource(node))
     return None  # a `false` subschema, which jsonschema reports where its parent keyword is: jsonschema walks it all
+
+
+def _worded(python: Any, route: Route, value: Any, pointer: str) -> list[SchemaError]:
+    """The errors jsonschema gives for a keyword in `_WORDED`, as many as it gives (one per missing member for
+    `required`), made without building jsonschema's errors only to reword them."""
+    keyword, expected = route.keyword, route.node[route.keyword]
+    count = 1
+    if keyword == "type":
+        count = 0 if [name for name in _listed(expected) if python.is_type(value, name)] else 1
+    elif keyword == "required":
+        count = sum(1 for name in expected if name not in value) if isinstance(value, dict) else 0
+    message = _reword(keyword, value, expected, "")
+    return [SchemaError(pointer=pointer, message=message, keyword=keyword, schema_path=route.shown)] * count
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def _keyword_errors(python: Any, node: Any, keyword: str, value: Any, resolver: Any) -> list[ValidationError]:

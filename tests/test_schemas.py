@@ -247,6 +247,12 @@ TABLE: list[tuple[Any, list[Any]]] = [
         },
         [{"v": 1, "kids": [{"kids": []}]}],
     ),
+    # A keyword jsonschema-rs asks jsonschema about, behind a $ref (its path then starts at the schema's root).
+    (
+        {"$defs": {"d": {"type": "string", "multipleOf": 0.1}}, "$ref": "#/$defs/d"},
+        [1.7976931348623163e307, 0.3, "x"],
+    ),
+    ({"$defs": {"p": {"pattern": "^a", "maxLength": 2}}, "properties": {"a": {"$ref": "#/$defs/p"}}}, [{"a": "bcd"}]),
     # Before 2019-09 a $ref's siblings are ignored; draft 7's items may be a list, with additionalItems.
     (
         {
