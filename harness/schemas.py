@@ -472,11 +472,11 @@ class Route:
     schema_path: list[str | int]
     resolver: Any
     steps: list[str | int | None]
+    shown: str = field(init=False)
+    """The keyword's schema path as `SchemaError.schema_path` shows it."""
 
-    @property
-    def shown(self) -> str:
-        """The keyword's schema path as `SchemaError.schema_path` shows it."""
-        return "/" + "/".join(str(p) for p in [*self.schema_path, self.keyword])
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shown", "/" + "/".join(str(p) for p in [*self.schema_path, self.keyword]))
 
 
 _ROUTES_KEPT = 1024  # a recursive schema gives paths as long as the instance is deep
