@@ -566,14 +566,17 @@ def _route(python: Any, evaluation: tuple[str | int, ...]) -> Route | None:
 
 
 def _worded(python: Any, route: Route, value: Any, pointer: str) -> list[SchemaError]:
-    """The errors jsonschema gives for a keyword in `_WORDED`, as many as it gives (one per missing member for
-    `required`), made without building jsonschema's errors only to reword them."""
+    """The errors jsonschema gives for a keyword in `_WORDED` (as many as its rule yields: one per missing member for
+    `required`), without the work of completing each error only to reword it."""
     keyword, expected = route.keyword, route.node[route.keyword]
-    count = 1
+    # The two commonest rules as jsonschema states them (its type checker; a member `not in` an object), without
+    # the message and error objects its rule functions build; the others by the rule itself.
     if keyword == "type":
         count = 0 if [name for name in _listed(expected) if python.is_type(value, name)] else 1
     elif keyword == "required":
-        count = sum(1 for name in expected if name not in value) if isinstance(value, dict) else 0
+        count = sum(1 for name in expected if name not in value) if python.is_type(value, "object") else 0
+    else:
+        count = sum(1 for _ in python.VALIDATORS[keyword](python, expected, value, route.node) or ())
     message = _reword(keyword, value, expected, "")
     return [SchemaError(pointer=pointer, message=message, keyword=keyword, schema_path=route.shown)] * count
 
