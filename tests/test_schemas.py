@@ -2,10 +2,10 @@
 
 `harness.schemas.validate` asks jsonschema-rs whether an instance is valid and, when it is not, asks jsonschema
 only about the keywords at the places jsonschema-rs names. Every test here compares that with jsonschema walking
-the whole instance alone (what `validate` did before, and still does when jsonschema-rs cannot apply a schema
-exactly): the same errors, pointers, keywords, schema paths and messages, for the bundled schemas and for any schema
-a request may carry, including where the two libraries' rules differ (regular expressions, float `multipleOf`,
-formats, draft 4's integers, NaN and the infinities).
+the whole instance alone (what `validate` does when jsonschema-rs cannot apply a schema exactly): the same errors,
+pointers, keywords, schema paths and messages, for the bundled schemas and for any schema a request may carry,
+including where the two libraries' rules differ (regular expressions, float `multipleOf`, formats, draft 4's
+integers, NaN and the infinities).
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ import math
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from harness.resources import bundled
 from harness.schemas import SchemaError, Validator, compile_schema, schema, validate
 
 AGREE = settings(
@@ -46,21 +48,9 @@ def assert_agree(validator: Validator, instance: Any) -> list[SchemaError]:
 
 # --- the bundled schemas ---------------------------------------------------------------------------------------------
 
-RESPONSE = {
-    "id": "chatcmpl-1",
-    "object": "chat.completion",
-    "created": 1,
-    "model": "m",
-    "choices": [
-        {
-            "index": 0,
-            "message": {"role": "assistant", "content": "Hello.", "refusal": None},
-            "logprobs": None,
-            "finish_reason": "stop",
-        }
-    ],
-    "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
-}
+# A real server's answer (the bundled recording of the catalogue's text-basic case).
+RECORDED = bundled("recordings") / "llama.cpp-smollm2" / "text-basic.yaml"
+RESPONSE = json.loads(yaml.safe_load(RECORDED.read_text(encoding="utf-8"))["response"]["body"]["text"])
 CHUNK = {
     "id": "chatcmpl-1",
     "object": "chat.completion.chunk",
