@@ -73,7 +73,9 @@ JSON_VALUES = st.recursive(
     ),
     lambda inner: st.one_of(
         st.lists(inner, max_size=3),
-        st.dictionaries(st.sampled_from(["id", "index", "role", "content", "x", "type"]), inner, max_size=3),
+        st.dictionaries(
+            st.sampled_from(["id", "index", "role", "content", "type", "x", "a", "b", "c"]), inner, max_size=3
+        ),
     ),
     max_leaves=8,
 )
@@ -349,6 +351,13 @@ REQUEST_SCHEMAS = st.recursive(
         st.builds(lambda s, b: {**s, "allOf": b}, SCHEMA_KEYWORDS, st.lists(inner, min_size=1, max_size=3)),
         st.builds(lambda s, n: {**s, "not": n}, SCHEMA_KEYWORDS, inner),
         st.builds(lambda s, d: {"$defs": {"d": d}, "$ref": "#/$defs/d", **s}, SCHEMA_KEYWORDS, inner),
+        st.builds(lambda s, i, t: {**s, "if": i, "then": t}, SCHEMA_KEYWORDS, inner, inner),
+        st.builds(lambda s, i, e: {**s, "if": i, "else": e}, SCHEMA_KEYWORDS, inner, inner),
+        st.builds(lambda s, p: {**s, "prefixItems": p}, SCHEMA_KEYWORDS, st.lists(inner, min_size=1, max_size=2)),
+        st.builds(lambda s, c: {**s, "contains": c}, SCHEMA_KEYWORDS, inner),
+        st.builds(lambda s, n: {**s, "propertyNames": n}, SCHEMA_KEYWORDS, inner),
+        st.builds(lambda s, d: {**s, "dependentSchemas": {"x": d}}, SCHEMA_KEYWORDS, inner),
+        st.builds(lambda s, u: {**s, "unevaluatedProperties": u}, SCHEMA_KEYWORDS, st.one_of(st.booleans(), inner)),
     ),
     max_leaves=6,
 )
