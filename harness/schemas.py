@@ -185,9 +185,9 @@ def compile_schema(document: dict[str, Any] | bool) -> Validator:
     key = json.dumps(document, ensure_ascii=False, default=repr)
     compiled = _COMPILED.get(key)
     if compiled is None:
+        if len(_COMPILED) >= _COMPILED_KEPT:
+            _COMPILED.clear()  # one step, safe when checks judge from several threads
         compiled = _COMPILED[key] = _compile(document)
-        while len(_COMPILED) > _COMPILED_KEPT:
-            del _COMPILED[next(iter(_COMPILED))]
     return compiled
 
 

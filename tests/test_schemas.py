@@ -21,6 +21,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from harness import schemas
 from harness.resources import bundled
 from harness.schemas import SchemaError, Validator, compile_schema, schema, validate
 
@@ -395,3 +396,13 @@ def test_a_schema_is_compiled_once_per_distinct_schema() -> None:
     assert compile_schema(reordered) is not compile_schema(document)  # the order shows in its messages
     [error] = validate(compile_schema(reordered), {"a": 1})
     assert error.message == 'must be {"y": 2, "x": 1}; got 1'
+
+
+def test_the_compiled_schemas_kept_are_bounded() -> None:
+    """Fuzzing sends a new schema with every request: the process keeps a bounded number of them compiled."""
+    for n in range(300):
+        compile_schema({"type": "object", "required": [f"m{n}"]})
+    assert 0 < len(schemas._COMPILED) <= schemas._COMPILED_KEPT
+    assert validate(compile_schema({"type": "object", "required": ["m299"]}), {})[0].message == (
+        "missing required member 'm299'"
+    )
