@@ -522,7 +522,7 @@ def _located_errors(validator: Validator, instance: Any, root: str) -> list[Sche
             out += confirmed
     except Exception:  # anything unforeseen in following jsonschema-rs's paths: jsonschema walks it all
         return None
-    return out
+    return out or None  # found invalid, yet no error to show: jsonschema decides
 
 
 def _route(python: Any, evaluation: tuple[str | int, ...]) -> Route | None:
