@@ -42,9 +42,16 @@ def assert_agree(validator: Validator, instance: Any) -> list[SchemaError]:
     fast = validate(validator, instance, "/response/body")
     assert fast == validate(alone(validator), instance, "/response/body")
     # `iter_errors` (what lint and the config loader read) gives jsonschema's own errors, or none when valid.
-    mine = sorted(e.message for e in validator.iter_errors(instance))
-    assert mine == sorted(e.message for e in validator.python.iter_errors(instance))
+    assert messages(validator, instance) == messages(validator.python, instance)
     return fast
+
+
+def messages(validator: Any, instance: Any) -> list[str]:
+    """The errors' messages, or what was raised (jsonschema's multipleOf raises on NaN and the infinities)."""
+    try:
+        return sorted(e.message for e in validator.iter_errors(instance))
+    except Exception as exc:
+        return [type(exc).__name__]
 
 
 # --- the bundled schemas ---------------------------------------------------------------------------------------------
@@ -178,7 +185,7 @@ TABLE: list[tuple[Any, list[Any]]] = [
     ({"pattern": r"^\d+$"}, ["12", "١٢", "1\n"]),
     ({"propertyNames": {"pattern": "^x"}}, [{"xa": 1}, {"y": 1, "xz\n": 2}]),
     # Python divides floats; jsonschema-rs does not.
-    ({"multipleOf": 0.1}, [0.3, 0.2, 1, 0.35]),
+    ({"multipleOf": 0.1}, [0.3, 0.2, 1, 0.35, math.nan, math.inf]),
     ({"multipleOf": 2}, [2**80, 2**80 + 1, 4.0, 3]),
     # Formats: jsonschema checks those it has a library for, jsonschema-rs all it knows.
     ({"format": "date-time"}, ["now", "2024-01-01T00:00:00Z", 3]),
