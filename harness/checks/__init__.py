@@ -13,15 +13,13 @@ import re
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from functools import cache, cached_property
+from functools import cache
 from typing import Any
-
-import jsonschema
 
 from ..cases import Expect
 from ..models import Exchange, Finding
 from ..pointer import MISSING, join
-from ..schemas import compile_schema
+from ..schemas import Validator, compile_schema
 
 __all__ = [
     "RUNNER_CODES",
@@ -78,16 +76,9 @@ class CheckContext:
     expect: Expect = field(default_factory=Expect)
     plain: Exchange | None = None
 
-    @cached_property
-    def _validators(self) -> dict[str, jsonschema.Draft202012Validator]:
-        return {}
-
-    def validator(self, document: Any) -> jsonschema.Draft202012Validator:
-        """A compiled validator for a schema carried by the request, built once per exchange."""
-        key = json.dumps(document, sort_keys=True)
-        if key not in self._validators:
-            self._validators[key] = compile_schema(document)
-        return self._validators[key]
+    def validator(self, document: Any) -> Validator:
+        """A compiled validator for a schema carried by the request (compiled once per distinct schema)."""
+        return compile_schema(document)
 
 
 def check(
