@@ -384,6 +384,10 @@ class _NodeProcess:
         self._ended = False
         self._lock = threading.Lock()  # the pending reads, shared with the thread that reads Node's lines
         self._writing = threading.Lock()  # one replay a line, whole, whichever thread judges
+        self._unsent: list[tuple[int, str]] = []
+        self._flush_on: asyncio.AbstractEventLoop | None = (
+            None  # the loop that writes what is unsent, once its turn ends
+        )
         self._header: Future[str | None] = Future()
         threading.Thread(target=self._pump, name="openai-node", daemon=True).start()
         try:
@@ -425,21 +429,45 @@ class _NodeProcess:
         future: Future[dict[str, Any] | None] = Future()
         process = self._process
         with self._lock:
-            if self._ended or process.stdin is None or process.poll() is not None:
+            if self._ended or process.stdin is None:
                 future.set_result(None)
                 return future
             number = next(self._ids)
             self._pending[number] = future
         line = json.dumps({**replay.to_json(), "id": number}) + "\n"
         try:
-            with self._writing:
-                process.stdin.write(line)
-                process.stdin.flush()
-        except (OSError, ValueError):
-            with self._lock:
-                self._pending.pop(number, None)
-            _settle(future, None)
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        with self._writing:
+            self._unsent.append((number, line))
+            if loop is not None and loop is self._flush_on:
+                return future  # this loop writes it with the others at the end of its turn
+            self._flush_on = loop
+        if loop is None:
+            self.flush()
+        else:
+            loop.call_soon(self.flush)  # the answers that come in the same turn of the loop go in one write
         return future
+
+    def flush(self) -> None:
+        """Write the replays handed over since the last write, in one write: one wake-up of Node for the lot."""
+        with self._writing:
+            unsent, self._unsent, self._flush_on = self._unsent, [], None
+            if not unsent:
+                return
+            try:
+                assert self._process.stdin is not None
+                self._process.stdin.write("".join(line for _, line in unsent))
+                self._process.stdin.flush()
+                return
+            except (OSError, ValueError):
+                pass
+        with self._lock:
+            failed = [self._pending.pop(number, None) for number, _ in unsent]
+        for future in failed:
+            if future is not None:
+                _settle(future, None)
 
     def read(self, replay: Replay) -> dict[str, Any] | None:
         """The read of one replay, waiting for it (for callers outside an event loop)."""
@@ -495,10 +523,18 @@ def _settle(future: Future[Any], value: Any) -> None:
 _NODE: dict[tuple[str, str], _NodeProcess] = {}
 
 
+_FOUND: dict[tuple[str | None, ...], tuple[str, Path]] = {}
+"""The Node.js binary and package folder each setting of the variables (and PATH) named, once found."""
+
+
 def _node() -> _NodeProcess | None:
-    binary, folder = _node_binary(), _node_dir()
-    if binary is None or folder is None:
-        return None
+    setting = tuple(os.environ.get(name) for name in (NODE_BINARY_VARIABLE, NODE_DIR_VARIABLE, "PATH"))
+    if setting not in _FOUND:  # looked up again while nothing is found: a package installed meanwhile is taken
+        binary, folder = _node_binary(), _node_dir()
+        if binary is None or folder is None:
+            return None
+        _FOUND[setting] = (binary, folder)
+    binary, folder = _FOUND[setting]
     key = (binary, str(folder))
     if key not in _NODE:
         for old in _NODE.values():

@@ -2,7 +2,7 @@
 // stdout. The package comes from the folder named as the first argument (its node_modules), never from the
 // network: every request the SDK makes is answered by the fetch override with the recorded status, headers and
 // bytes. The first line written is {"version": ...}, the package's version. Each read carries the `id` of its replay:
-// replays are written without waiting for the answer before, and a read is matched to its replay by that id, never by
+// replays are written without waiting for the reads before, and a read is matched to its replay by that id, never by
 // its place among the lines.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -85,17 +85,44 @@ async function sendBack(replay, message) {
   return Array.isArray(messages) && messages.length ? messages[messages.length - 1] : undefined;
 }
 
+// Replays wait here as they come in; the reads of those that came together go out in one write, when none waits
+// (or every BATCH reads), so that neither side wakes up for every answer.
+const BATCH = 64;
+const waiting = [];
+let closed = false;
+let wake;
 const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
-for await (const line of lines) {
-  if (!line.trim()) continue;
+lines.on('line', (line) => {
+  if (line.trim()) waiting.push(line);
+  wake?.();
+});
+lines.on('close', () => {
+  closed = true;
+  wake?.();
+});
+
+let reads = [];
+for (;;) {
+  if (!waiting.length || reads.length >= BATCH) {
+    if (reads.length) process.stdout.write(reads.join(''));
+    reads = [];
+  }
+  if (!waiting.length) {
+    if (closed) break;
+    await new Promise((resolve) => {
+      wake = resolve;
+    });
+    wake = undefined;
+    continue;
+  }
   let id = null;
   let out;
   try {
-    const replay = JSON.parse(line);
+    const replay = JSON.parse(waiting.shift());
     id = replay.id ?? null;
     out = await read(replay);
   } catch (error) {
     out = { error: described(error) };
   }
-  process.stdout.write(JSON.stringify({ ...out, id }) + '\n');
+  reads.push(JSON.stringify({ ...out, id }) + '\n');
 }
