@@ -54,6 +54,17 @@ def run(settings: Settings) -> list[Row]:
     return [_html_row(medians.get("run"), count, rounds), _clients_row(medians.get("clients"), count, rounds)]
 
 
+def _share(baseline: str, seconds: float, share: float, target: bool = True) -> Comparison:
+    """A figure as a share of the run's `seconds`, judged against TARGET unless `target` is False."""
+    return Comparison(
+        baseline=baseline,
+        shown=f"{seconds:.2f} s",
+        ratio=share,
+        percent=True,
+        target=("<=", TARGET) if target else None,
+    )
+
+
 def _html_row(median: dict[str, float] | None, count: int, rounds: int) -> Row:
     if not median:
         return Row(bench=NAME, measure="report.html", figure="not measured", note="no HtmlFile handler to time")
@@ -61,15 +72,7 @@ def _html_row(median: dict[str, float] | None, count: int, rounds: int) -> Row:
         bench=NAME,
         measure=f"report.html, in a run of {count:,} plain cases, concurrency 8",
         figure=f"{median['html']:.2f} s",
-        comparisons=(
-            Comparison(
-                baseline="the whole run",
-                shown=f"{median['run']:.2f} s",
-                ratio=median["share"],
-                percent=True,
-                target=("<=", TARGET),
-            ),
-        ),
+        comparisons=(_share("the whole run", median["run"], median["share"]),),
         rounds=rounds,
     )
 
@@ -79,24 +82,14 @@ def _clients_row(median: dict[str, float] | None, count: int, rounds: int) -> Ro
 
     if not median:
         return Row(bench=NAME, measure="client.* checks", figure="not measured", note="no client checks to time")
+    held = f"the whole run, against the {median['wall']:.2f} s they held the judging thread"
     return Row(
         bench=NAME,
         measure=f"client.* checks' CPU (judging thread and Node.js), a run of {count:,} plain cases, concurrency 64",
         figure=f"{median['spent']:.2f} s",
         comparisons=(
-            Comparison(
-                baseline="the run's CPU, Node's included",
-                shown=f"{median['cpu']:.2f} s",
-                ratio=median["share"],
-                percent=True,
-                target=("<=", TARGET),
-            ),
-            Comparison(
-                baseline=f"the whole run, against the {median['wall']:.2f} s they held the judging thread",
-                shown=f"{median['run']:.2f} s",
-                ratio=median["wall_share"],
-                percent=True,
-            ),
+            _share("the run's CPU, Node's included", median["cpu"], median["share"]),
+            _share(held, median["run"], median["wall_share"], target=False),
         ),
         note=f"{'; '.join(statuses())}; of the CPU, Node.js's own {median['node']:.2f} s",
         rounds=rounds,
