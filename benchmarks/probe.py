@@ -2,7 +2,9 @@
 (P5 measures those), as the baseline loops are timed.
 
 Prints the command's usual output, then one JSON line on stderr: wall and CPU seconds of `main(ARGS)`, the time
-spent in the HTML report's handler (`report.html`'s share of the run), the peak RSS and the exit code.
+spent in the HTML report's handler (`report.html`'s share of the run), the time the event loop's thread spent on the
+client-compatibility checks (wall and CPU seconds) and the CPU seconds of the Node.js process they read through
+(their share), the peak RSS and the exit code.
 
     python -m benchmarks.probe run CASES --base-url URL ...
 """
@@ -10,13 +12,16 @@ spent in the HTML report's handler (`report.html`'s share of the run), the peak 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import importlib
 import json
+import os
 import resource
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 __all__ = ["main"]
@@ -46,6 +51,59 @@ def _watch_html(spent: list[float]) -> bool:
     return True
 
 
+def _watch_clients(spent: list[float]) -> bool:
+    """Time what the client.* checks hold the judging thread for, in wall seconds (`spent[0]`) and in the thread's
+    CPU seconds (`spent[1]`): the check functions (which read both SDKs themselves when no read was made before
+    judging), openai-python's read and handing a replay to Node when they are made before judging, never counted
+    twice. Waiting for Node while the event loop serves other exchanges is not counted: the process's own CPU is
+    (`_node_cpu`). False when the run has no client checks."""
+    try:
+        from harness import clients
+        from harness.checks import _REGISTRY, registry
+    except ImportError:
+        return False
+    inside = [False]
+
+    def timed(method: Callable[..., Any], checks: bool) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if inside[0]:
+                return method(*args, **kwargs)
+            inside[0] = True
+            started, cpu = time.perf_counter(), time.thread_time()
+            try:
+                result = method(*args, **kwargs)
+                return list(result) if checks else result  # a check yields its findings lazily
+            finally:
+                spent[0] += time.perf_counter() - started
+                spent[1] += time.thread_time() - cpu
+                inside[0] = False
+
+        return wrapper
+
+    codes = [code for code in registry() if code.startswith("client.")]
+    for code in codes:
+        _REGISTRY[code] = dataclasses.replace(_REGISTRY[code], function=timed(_REGISTRY[code].function, True))
+    clients.read_python = timed(clients.read_python, False)
+    node = getattr(clients, "_NodeProcess", None)
+    for name in ("submit", "flush", "read"):
+        if node is not None and hasattr(node, name):
+            setattr(node, name, timed(getattr(node, name), False))
+    return bool(codes)
+
+
+def _node_cpu() -> float | None:
+    """CPU seconds of the Node.js process the client checks read through, while it still runs (Linux only)."""
+    try:
+        from harness import clients
+
+        process = next(iter(clients._NODE.values()))._process
+        fields = Path(f"/proc/{process.pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (ImportError, StopIteration, AttributeError, OSError, ValueError, IndexError):
+        return None
+
+
 def _cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -62,13 +120,25 @@ def main() -> int:
         with contextlib.suppress(ImportError):
             importlib.import_module(module)
 
-    html = [0.0]
+    html, client_checks = [0.0], [0.0, 0.0]
     watched = _watch_html(html)
+    checked = _watch_clients(client_checks)
+    node_before = _node_cpu()
     started, cpu = time.perf_counter(), _cpu()
     code = harness(sys.argv[1:])
     seconds, cpu = time.perf_counter() - started, _cpu() - cpu
+    node_after = _node_cpu()
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    figures = {"seconds": seconds, "cpu": cpu, "html": html[0] if watched else None, "code": code, "kib": peak_kib}
+    figures = {
+        "seconds": seconds,
+        "cpu": cpu,
+        "html": html[0] if watched else None,
+        "clients": client_checks[0] if checked else None,
+        "clients_cpu": client_checks[1] if checked else None,
+        "node_cpu": node_after - (node_before or 0.0) if node_after is not None else None,
+        "code": code,
+        "kib": peak_kib,
+    }
     sys.stdout.flush()
     print(json.dumps(figures), file=sys.stderr)
     return 0

@@ -12,17 +12,19 @@ The SDKs are imported or started on first use only: `harness --help` loads neith
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
+import itertools
 import json
 import os
-import queue
 import shutil
 import subprocess
 import tempfile
 import threading
 import warnings
 from collections.abc import Callable
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -38,6 +40,7 @@ __all__ = [
     "Replay",
     "node_status",
     "python_status",
+    "read_all",
     "read_node",
     "read_python",
     "replay_of",
@@ -190,10 +193,19 @@ _PYTHON_LOCK = threading.Lock()  # one client, one answer at a time (a pytest-xd
 
 class _Seam:
     """The transport the one openai-python client of a run reads through: it answers with whatever `answer` is set
-    to for the replay at hand, one replay at a time."""
+    to for the replay at hand, one replay at a time. While `capturing`, the client stops each request once built."""
 
     def __init__(self) -> None:
         self.answer: Callable[[Any], Any] = lambda request: None
+        self.capturing = False
+
+
+class _Captured(Exception):
+    """A request the SDK built, stopped before it is sent: its body is what the SDK would send."""
+
+    def __init__(self, body: bytes) -> None:
+        super().__init__("captured")
+        self.body = body
 
 
 @cache
@@ -203,11 +215,20 @@ def _python_client() -> tuple[Any, _Seam]:
     import openai
 
     seam = _Seam()
+
+    class Client(openai.OpenAI):
+        def _prepare_request(self, request: Any) -> None:
+            """The SDK's hook for a request it has built: sending a message back, the request stops here, built
+            whole (body, headers and URL) as it would go out, without the cost of sending it and reading an answer."""
+            super()._prepare_request(request)
+            if seam.capturing:
+                raise _Captured(request.read())
+
     transport = httpx.MockTransport(lambda request: seam.answer(request))
     # An httpx client, not the httpx2 one openai 3 builds on: every openai release since 1.0 takes it, so a user's
     # own older version is read the same way.
     settings: dict[str, Any] = {"http_client": httpx.Client(transport=transport)}
-    return openai.OpenAI(api_key="replay", base_url=_BASE_URL, max_retries=0, **settings), seam
+    return Client(api_key="replay", base_url=_BASE_URL, max_retries=0, **settings), seam
 
 
 def _arguments(replay: Replay, messages: list[Any] | None = None) -> dict[str, Any]:
@@ -266,7 +287,11 @@ def _python_error(exc: Any, status: int | None) -> dict[str, Any]:
 
 
 def _python_history(client: Any, seam: _Seam, replay: Replay, message: Any) -> Any:
-    """The assistant message as openai-python sends it back: the SDK's own message object in the next request."""
+    """The assistant message as openai-python sends it back: the SDK's own message object in the next request.
+
+    The request is built by the SDK as for any call and stopped once built (`_Captured`, raised by the client's
+    request hook), so nothing is sent or answered; an SDK that does not call the hook reaches the transport, which
+    keeps the body and answers 400."""
     if message is None:
         return MISSING
     import httpx
@@ -278,8 +303,15 @@ def _python_history(client: Any, seam: _Seam, replay: Replay, message: Any) -> A
         return httpx.Response(400, json={"error": {"message": "captured", "type": "replay", "code": None}})
 
     seam.answer = capture
-    with contextlib.suppress(Exception):  # the capture answers 400 on purpose; a failure to send shows as none
+    seam.capturing = True
+    try:
         client.chat.completions.create(**_arguments(replay, [message]))
+    except _Captured as stopped:
+        captured.append(stopped.body)
+    except Exception:  # the transport answers 400 on purpose; a failure to send shows as none
+        pass
+    finally:
+        seam.capturing = False
     if not captured:
         return MISSING
     messages = json.loads(captured[0]).get("messages")
@@ -290,7 +322,13 @@ def _python_history(client: Any, seam: _Seam, replay: Replay, message: Any) -> A
 
 
 def _node_binary() -> str | None:
-    return shutil.which(os.environ.get(NODE_BINARY_VARIABLE, "node"))
+    return _which(os.environ.get(NODE_BINARY_VARIABLE, "node"), os.environ.get("PATH"))
+
+
+@cache
+def _which(name: str, path: str | None) -> str | None:
+    """Where a binary is on a PATH, looked up once: every answer asks which Node.js process reads it."""
+    return shutil.which(name, path=path)
 
 
 def _node_dir() -> Path | None:
@@ -322,8 +360,12 @@ def node_status() -> str:
 class _NodeProcess:
     """One Node.js process for the whole run, fed one replay a line: starting Node costs far more than a read.
 
-    Its lines are read by a thread into a queue, so a read that never answers (a hung process) gives up after
-    `NODE_TIMEOUT` seconds instead of holding the run: the client is then not checked, which the header says.
+    Replays are written without waiting for the reads before them, each with an id that its read echoes: a thread
+    reads Node's lines and hands each read to the replay whose id it carries, so a line Node prints that answers no
+    replay (a warning, a stray line) is passed over instead of being taken for the next replay's read. The event loop
+    that judges never waits on Node: it awaits the read (`awaited`) and serves other exchanges meanwhile. A read that
+    never comes (a hung process) gives up after `NODE_TIMEOUT` seconds instead of holding the run: the process is
+    then stopped and the client not checked, which the header says.
     """
 
     def __init__(self, binary: str, folder: Path) -> None:
@@ -337,46 +379,123 @@ class _NodeProcess:
             text=True,
             encoding="utf-8",
         )
-        self._lines: queue.Queue[str] = queue.Queue()
-        self._lock = threading.Lock()
+        self._pending: dict[int, Future[dict[str, Any] | None]] = {}
+        self._ids = itertools.count(1)
+        self._ended = False
+        self._lock = threading.Lock()  # the pending reads, shared with the thread that reads Node's lines
+        self._writing = threading.Lock()  # one replay a line, whole, whichever thread judges
+        self._unsent: list[tuple[int, str]] = []
+        self._flush_on: asyncio.AbstractEventLoop | None = (
+            None  # the loop that writes what is unsent, once its turn ends
+        )
+        self._header: Future[str | None] = Future()
         threading.Thread(target=self._pump, name="openai-node", daemon=True).start()
-        header = self._next()
+        try:
+            header = self._header.result(timeout=NODE_TIMEOUT)
+        except TimeoutError:
+            self.abandon()
+            header = None
         self.version = str(json.loads(header).get("version", "?")) if header and header.startswith("{") else "?"
 
     def _pump(self) -> None:
         assert self._process.stdout is not None
         for line in self._process.stdout:
-            self._lines.put(line)
-        self._lines.put("")  # the process ended
+            try:
+                out = json.loads(line)
+            except ValueError:
+                continue  # not a read: nothing waits for it
+            if not self._header.done():
+                if isinstance(out, dict) and "version" in out:
+                    self._header.set_result(line)
+                continue
+            number = out.get("id") if isinstance(out, dict) else None
+            with self._lock:
+                future = self._pending.pop(number, None) if isinstance(number, int) else None
+            if future is not None:
+                _settle(future, out)
+        self._end()
 
-    def _next(self) -> str | None:
+    def _end(self) -> None:
+        """No more reads will come: whatever waits for one gets none."""
+        with self._lock:
+            self._ended = True
+            pending, self._pending = self._pending, {}
+        _settle(self._header, None)
+        for future in pending.values():
+            _settle(future, None)
+
+    def submit(self, replay: Replay) -> Future[dict[str, Any] | None]:
+        """Send a replay to Node; the future holds its read (None when Node failed), whenever it comes."""
+        future: Future[dict[str, Any] | None] = Future()
+        process = self._process
+        with self._lock:
+            if self._ended or process.stdin is None:
+                future.set_result(None)
+                return future
+            number = next(self._ids)
+            self._pending[number] = future
+        line = json.dumps({**replay.to_json(), "id": number}) + "\n"
         try:
-            return self._lines.get(timeout=NODE_TIMEOUT)
-        except queue.Empty:
-            self._process.kill()
-            return None
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        with self._writing:
+            self._unsent.append((number, line))
+            if loop is not None and loop is self._flush_on:
+                return future  # this loop writes it with the others at the end of its turn
+            self._flush_on = loop
+        if loop is None:
+            self.flush()
+        else:
+            loop.call_soon(self.flush)  # the answers that come in the same turn of the loop go in one write
+        return future
+
+    def flush(self) -> None:
+        """Write the replays handed over since the last write, in one write: one wake-up of Node for the lot."""
+        with self._writing:
+            unsent, self._unsent, self._flush_on = self._unsent, [], None
+            if not unsent:
+                return
+            try:
+                assert self._process.stdin is not None
+                self._process.stdin.write("".join(line for _, line in unsent))
+                self._process.stdin.flush()
+                return
+            except (OSError, ValueError):
+                pass
+        with self._lock:
+            failed = [self._pending.pop(number, None) for number, _ in unsent]
+        for future in failed:
+            if future is not None:
+                _settle(future, None)
 
     def read(self, replay: Replay) -> dict[str, Any] | None:
-        process = self._process
-        if process.stdin is None or process.poll() is not None:
-            return None
-        with self._lock:
-            try:
-                process.stdin.write(json.dumps(replay.to_json()) + "\n")
-                process.stdin.flush()
-            except (OSError, ValueError):
-                return None
-            line = self._next()
+        """The read of one replay, waiting for it (for callers outside an event loop)."""
         try:
-            out = json.loads(line or "")
-        except ValueError:
+            return self.submit(replay).result(timeout=NODE_TIMEOUT)
+        except TimeoutError:
+            self.abandon()
             return None
-        return out if isinstance(out, dict) else None
+
+    async def awaited(self, future: Future[dict[str, Any] | None]) -> dict[str, Any] | None:
+        """The read a submitted replay's future holds, awaited: the event loop serves other exchanges meanwhile."""
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), NODE_TIMEOUT)
+        except TimeoutError:
+            self.abandon()
+            return None
+
+    def abandon(self) -> None:
+        """Give the process up for the run: it took longer than `NODE_TIMEOUT` over one answer."""
+        with contextlib.suppress(OSError):
+            self._process.kill()
+        self._end()
 
     def close(self) -> None:
         if self._process.poll() is None:
             if self._process.stdin is not None:
-                self._process.stdin.close()
+                with contextlib.suppress(OSError):
+                    self._process.stdin.close()
             try:
                 self._process.wait(timeout=5)
             except subprocess.TimeoutExpired:
@@ -395,13 +514,27 @@ class _NodeProcess:
         return " / ".join(tail) or f"it exited with code {self._process.returncode}"
 
 
+def _settle(future: Future[Any], value: Any) -> None:
+    """Resolve a future that may already be resolved, or cancelled by a caller that stopped waiting."""
+    with contextlib.suppress(InvalidStateError):
+        future.set_result(value)
+
+
 _NODE: dict[tuple[str, str], _NodeProcess] = {}
 
 
+_FOUND: dict[tuple[str | None, ...], tuple[str, Path]] = {}
+"""The Node.js binary and package folder each setting of the variables (and PATH) named, once found."""
+
+
 def _node() -> _NodeProcess | None:
-    binary, folder = _node_binary(), _node_dir()
-    if binary is None or folder is None:
-        return None
+    setting = tuple(os.environ.get(name) for name in (NODE_BINARY_VARIABLE, NODE_DIR_VARIABLE, "PATH"))
+    if setting not in _FOUND:  # looked up again while nothing is found: a package installed meanwhile is taken
+        binary, folder = _node_binary(), _node_dir()
+        if binary is None or folder is None:
+            return None
+        _FOUND[setting] = (binary, folder)
+    binary, folder = _FOUND[setting]
     key = (binary, str(folder))
     if key not in _NODE:
         for old in _NODE.values():
@@ -418,15 +551,36 @@ def read_node(replay: Replay) -> ClientRead | None:
     process = _node()
     if process is None:
         return None
-    out = process.read(replay)
+    return _node_read(process.version, process.read(replay))
+
+
+def _node_read(version: str, out: dict[str, Any] | None) -> ClientRead | None:
     if out is None:  # Node itself failed: the client was not checked, which the run's header says
         return None
     error = out.get("error")
     return ClientRead(
         "openai-node",
-        process.version,
+        version,
         value=out.get("value", MISSING),
         error=error if isinstance(error, dict) else None,
         by_design=isinstance(error, dict) and error.get("name") in _BY_DESIGN,
         history=out.get("history", MISSING),
     )
+
+
+# Both, before judging
+
+
+async def read_all(exchange: Exchange) -> dict[str, ClientRead | None] | None:
+    """What each SDK makes of an exchange's answer, by client name, read before the checks judge it (None when
+    there is nothing an SDK could read). The replay goes to Node first, so that Node reads while openai-python
+    does; the event loop then awaits Node's read instead of waiting on it."""
+    replay = replay_of(exchange)
+    if replay is None:
+        return None
+    process = _node()
+    pending = process.submit(replay) if process is not None else None
+    python = read_python(replay)
+    if process is None or pending is None:
+        return {"openai-python": python, "openai-node": None}
+    return {"openai-python": python, "openai-node": _node_read(process.version, await process.awaited(pending))}

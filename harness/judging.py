@@ -6,8 +6,11 @@ an error finding fails the case; warnings leave it passing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from .cases import Case
 from .checks import INTERNAL_CODE, CheckContext, run_checks
+from .clients import ClientRead
 from .models import Exchange, Finding, Severity, StepResult, Verdict
 from .pointer import join
 from .profiles import Profile
@@ -18,11 +21,17 @@ _WORST = (Verdict.ERROR, Verdict.FAIL, Verdict.PASS)
 
 
 def judge(
-    exchange: Exchange, case: Case, profile: Profile, *, plain: Exchange | None = None
+    exchange: Exchange,
+    case: Case,
+    profile: Profile,
+    *,
+    plain: Exchange | None = None,
+    clients: Mapping[str, ClientRead | None] | None = None,
 ) -> tuple[Verdict, tuple[Finding, ...]]:
     """Run the checks and weigh the findings: transport failures and crashed checks are `error`, not `fail`.
 
-    `plain` is the plain answer to the same case, for the streamed run of a both-ways case.
+    `plain` is the plain answer to the same case, for the streamed run of a both-ways case; `clients` what the
+    official SDKs made of the answer, read before judging (without it the client checks read it themselves).
     """
     if exchange.transport_error is not None:
         error = exchange.transport_error
@@ -32,7 +41,7 @@ def judge(
             if error.kind == "stale"
             else Finding(code, "/response", error.message),
         )
-    raw = run_checks(exchange, CheckContext(expect=case.expect, plain=plain))
+    raw = run_checks(exchange, CheckContext(expect=case.expect, plain=plain, clients=clients))
     findings = tuple(f for f in (profile.judge(f) for f in raw) if f is not None)
     if any(f.code == INTERNAL_CODE for f in findings):
         return Verdict.ERROR, findings

@@ -17,6 +17,7 @@ import httpx
 
 from .auth import GoogleAuth, auth_for
 from .checks import root
+from .clients import read_all as read_clients
 from .clients import warm as warm_clients
 from .endpoints import Endpoint
 from .errors import HarnessError
@@ -119,7 +120,9 @@ class Session:
                 exchange = await send(self.clients[item.endpoint.name], item, self.options, self.redactor)
         except NoRecording as exc:
             return replace(skipped, reason=f"{exc} (record it with --record)")
-        verdict, findings = judge(exchange, case, self.profiles[item.endpoint.name], plain=plain)
+        # The official SDKs read the answer first, awaited: the event loop serves other exchanges meanwhile.
+        clients = await read_clients(exchange)
+        verdict, findings = judge(exchange, case, self.profiles[item.endpoint.name], plain=plain, clients=clients)
         return replace(skipped, verdict=verdict, findings=findings, exchange=exchange)
 
     async def conversation(self, item: Planned) -> Result:

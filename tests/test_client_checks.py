@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -559,3 +561,55 @@ def test_legal_framings_reach_the_clients_whole_but_a_byte_order_mark(server: Se
     found = {(f.code, f.pointer) for f in result.findings if f.code.startswith("client.")}
     bom = {("client.openai_python.changed", "/stream/assembled/choices/0/message/role")}
     assert found == (bom if framing == "sse-bom" else set()), [f.message for f in result.findings]
+
+
+@pytest.fixture
+def chatty_node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Node.js as a wrapper that prints a line of its own after every line of the script's: a warning, a log
+    line or anything else a process may write to stdout besides its reads."""
+    node = shutil.which("node")
+    assert node is not None
+    wrapper = tmp_path / "chatty-node"
+    wrapper.write_text(
+        f'#!/bin/sh\n"{node}" "$@" | while IFS= read -r line; do printf \'%s\\n\' "$line"; '
+        "printf '%s\\n' '{\"note\": \"not a read\"}' 'not JSON'; done\n",
+        encoding="utf-8",
+    )
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("HARNESS_NODE", str(wrapper))
+    yield
+    for process in clients._NODE.values():
+        process.close()
+    clients._NODE.clear()
+
+
+@needs_node
+@pytest.mark.usefixtures("chatty_node")
+def test_lines_node_prints_besides_its_reads_shift_no_read_onto_another_answer() -> None:
+    """Each read is matched to its answer by the id it echoes: a stray line is passed over, not taken for the next
+    answer's read (which would move every later read one answer on)."""
+    assert (
+        node_status().split()[1]
+        == json.loads((bundled("clients") / "package.json").read_text())["dependencies"]["openai"]
+    )
+    for row in [r for r in ROWS if r.id in ("two-calls-one-index", "tool-stream-twin", "google-array-error")] * 2:
+        result = outcome(row)
+        assert found(result, "client.openai_node.") == row.node, (row.id, [f.message for f in result.findings])
+    assert clients._node() is not None and clients._node().version != "?"  # type: ignore[union-attr]
+
+
+@needs_node
+def test_a_run_awaits_node_while_it_serves_other_answers() -> None:
+    """Replays go to Node without waiting for the reads before them; each read comes back to its own answer."""
+    rows = [r for r in ROWS if r.id in ("two-calls-one-index", "tool-stream-twin", "google-array-error")] * 4
+    exchanges = [_exchange(row) for row in rows]
+
+    async def judged() -> list[dict[str, ClientRead | None] | None]:
+        return list(await asyncio.gather(*(clients.read_all(exchange) for exchange in exchanges)))
+
+    for row, exchange, reads in zip(rows, exchanges, asyncio.run(judged()), strict=True):
+        assert reads is not None
+        alone = clients.read_node(replay_of(exchange))  # type: ignore[arg-type]
+        assert reads["openai-node"] == alone, row.id
+        judged = client_checks._judge(exchange, "client.openai_node", lambda replay, read=alone: read)
+        assert {(f.code.removeprefix("client.openai_node."), f.pointer) for f in judged} == row.node, row.id

@@ -479,6 +479,25 @@ def test_a_rate_spaces_the_requests_out(server: Server) -> None:
     assert gaps[len(gaps) // 2] >= 0.035, arrived
 
 
+def test_what_the_official_sdks_make_of_an_answer_is_a_fuzzing_failure(server: Server, tmp_path: Path) -> None:
+    """A stream with `role` on every delta, with that deviation itself set apart by the profile: openai-python
+    still shows its user `assistantassistant...`. Fuzzing reports what the SDKs make of an answer as it reports
+    any other finding (it once left the client checks out, taking llama.cpp's stream without a role, which
+    openai-node refuses, for a false alarm of the fuzzer's: see llama_cpp_deviation)."""
+    profile = tmp_path / "role-every.yaml"
+    profile.write_text(
+        "name: role-every\nextends: generic\nchecks:\n  stream.role_first_only:\n    severity: warning\n"
+        "    note: the client checks judge what the repeated role does to the SDKs\n",
+        encoding="utf-8",
+    )
+    report, _ = run(
+        server, "stream-role-every", str(profile), max_examples=10, seed=1, invalid=False, pin={"stream": True}
+    )
+    found = failure(report, "client.openai_python.changed", "valid")
+    assert found.finding.pointer == "/stream/assembled/choices/0/message/role", described(report)
+    assert "assistantassistant" in found.finding.message
+
+
 @pytest.mark.slow
 def test_the_same_seed_sends_the_same_requests(ok_run: tuple[FuzzReport, list[Received]]) -> None:
     with serve() as fresh:
@@ -869,6 +888,14 @@ def llama_cpp_deviation(fuzzed: FuzzFailure) -> str | None:
             return "accepts a fractional n with 200 (not in the notes: it truncates n, 1.5 gives 1 choice)"
     if fuzzed.code == "http.status" and status == 500 and "tools" in payload:
         return "a 500 on tool output it cannot parse"
+    if fuzzed.code == "client.openai_node.raised" and "missing role for choice 0" in fuzzed.finding.message:
+        stream = exchange.stream if exchange is not None else None
+        first = stream.events[0].json if stream is not None and stream.events else None
+        delta = first["choices"][0].get("delta", {}) if isinstance(first, dict) and first.get("choices") else {}
+        text = delta.get("content") if isinstance(delta, dict) else None
+        if isinstance(delta, dict) and "role" not in delta and isinstance(text, str) and not text[:1].isascii():
+            # Not in the notes: found by fuzzing, and by a stream asking for "שלום" (Hebrew) by hand.
+            return "leaves role out of a stream whose answer starts with a character outside ASCII"
     return None
 
 

@@ -11,12 +11,13 @@ import importlib
 import json
 import re
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
 from ..cases import Expect
+from ..clients import ClientRead
 from ..models import Exchange, Finding
 from ..pointer import MISSING, join
 from ..schemas import Validator, compile_schema
@@ -69,12 +70,16 @@ _FAMILIES = ("http", "response", "stream", "tools", "structured", "google", "par
 
 @dataclass(frozen=True)
 class CheckContext:
-    """What a check may know besides the exchange: the case's expectations, and the earlier answer to compare it
+    """What a check may know besides the exchange: the case's expectations, the earlier answer to compare it
     with (`plain`): for the streamed run of a case run both ways, its plain answer; for the second run of a case
-    sent twice (`repeat`), the first. Read-only."""
+    sent twice (`repeat`), the first; and what the official SDKs made of the answer (`clients`). Read-only."""
 
     expect: Expect = field(default_factory=Expect)
     plain: Exchange | None = None
+    clients: Mapping[str, ClientRead | None] | None = None
+    """What each official SDK made of the answer, by client name, when it was read before judging
+    (`harness.clients.read_all`, awaited so that the event loop never waits on an SDK); None: the client checks
+    read it themselves."""
 
     def validator(self, document: Any) -> Validator:
         """A compiled validator for a schema carried by the request (compiled once per distinct schema)."""

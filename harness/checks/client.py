@@ -43,13 +43,23 @@ def _replayable(exchange: Exchange, context: CheckContext) -> bool:
 @check(applies=_replayable, codes=CODES)
 def openai_python(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
     """openai-python reads the answer as the endpoint sent it, and sends its message back unchanged."""
-    yield from _judge(exchange, "client.openai_python", read_python)
+    yield from _judge(exchange, "client.openai_python", _reader(context, "openai-python", read_python))
 
 
 @check(applies=_replayable, codes=CODES)
 def openai_node(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
     """openai-node reads the answer as the endpoint sent it, and sends its message back unchanged."""
-    yield from _judge(exchange, "client.openai_node", read_node)
+    yield from _judge(exchange, "client.openai_node", _reader(context, "openai-node", read_node))
+
+
+def _reader(
+    context: CheckContext, client: str, read: Callable[[Replay], ClientRead | None]
+) -> Callable[[Replay], ClientRead | None]:
+    """The read made before judging (`context.clients`), or the SDK read now, for a judge given none."""
+    if context.clients is None:
+        return read
+    done = context.clients.get(client)
+    return lambda replay: done
 
 
 def _judge(exchange: Exchange, family: str, reader: Callable[[Replay], ClientRead | None]) -> Iterator[Finding]:

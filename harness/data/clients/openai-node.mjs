@@ -1,7 +1,9 @@
 // What the openai npm package makes of recorded answers: one JSON replay a line on stdin, one JSON read a line on
 // stdout. The package comes from the folder named as the first argument (its node_modules), never from the
 // network: every request the SDK makes is answered by the fetch override with the recorded status, headers and
-// bytes. The first line written is {"version": ...}, the package's version.
+// bytes. The first line written is {"version": ...}, the package's version. Each read carries the `id` of its replay:
+// replays are written without waiting for the reads before, and a read is matched to its replay by that id, never by
+// its place among the lines.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -15,9 +17,25 @@ const Client = OpenAI.OpenAI ?? OpenAI.default ?? OpenAI;
 const BASE_URL = 'http://replay.invalid/v1';
 process.stdout.write(JSON.stringify({ version }) + '\n');
 
-function client(answer) {
-  return new Client({ apiKey: 'replay', baseURL: BASE_URL, maxRetries: 0, fetch: answer });
-}
+// Two clients for the whole process (building one costs more than a read): replays are read one at a time, so each
+// answers with what `answering` holds for the replay at hand.
+let answering = async () => {
+  throw new Error('no replay at hand');
+};
+const reader = new Client({ apiKey: 'replay', baseURL: BASE_URL, maxRetries: 0, fetch: (...args) => answering(...args) });
+
+// Sending a message back is only built, never answered: the fetch keeps the body and stops the request there.
+class Captured extends Error {}
+let captured;
+const sender = new Client({
+  apiKey: 'replay',
+  baseURL: BASE_URL,
+  maxRetries: 0,
+  fetch: async (url, init) => {
+    captured = JSON.parse(init.body);
+    throw new Captured('captured');
+  },
+});
 
 // Only what the SDK's reading depends on: the request's own messages are left out (the answer is replayed
 // whatever was sent); sending a message back, it is the only one.
@@ -37,20 +55,19 @@ function described(error) {
 }
 
 async function read(replay) {
-  const answer = async () => new Response(replay.body, { status: replay.status, headers: replay.headers });
-  const sdk = client(answer);
+  answering = async () => new Response(replay.body, { status: replay.status, headers: replay.headers });
   const params = arguments_(replay.request);
   let completion;
   if (replay.stream) {
-    const stream = sdk.chat.completions.stream({ ...params, stream: true });
+    const stream = reader.chat.completions.stream({ ...params, stream: true });
     for await (const _ of stream) {
       // the helper accumulates as it goes; reading to the end is what a user's loop does
     }
     completion = await stream.finalChatCompletion();
   } else if (replay.parse) {
-    completion = await sdk.chat.completions.parse({ ...params, response_format: replay.request.response_format });
+    completion = await reader.chat.completions.parse({ ...params, response_format: replay.request.response_format });
   } else {
-    completion = await sdk.chat.completions.create(params);
+    completion = await reader.chat.completions.create(params);
   }
   const value = JSON.parse(JSON.stringify(completion));
   const message = completion?.choices?.[0]?.message;
@@ -58,31 +75,54 @@ async function read(replay) {
 }
 
 async function sendBack(replay, message) {
-  let captured;
-  const capture = async (url, init) => {
-    captured = JSON.parse(init.body);
-    return new Response(JSON.stringify({ error: { message: 'captured', type: 'replay', code: null } }), {
-      status: 400,
-      headers: { 'content-type': 'application/json' },
-    });
-  };
+  captured = undefined;
   try {
-    await client(capture).chat.completions.create(arguments_(replay.request, [message]));
+    await sender.chat.completions.create(arguments_(replay.request, [message]));
   } catch {
-    // the capture answers 400 on purpose
+    // the fetch stops every request it is given once it has its body
   }
   const messages = captured?.messages;
   return Array.isArray(messages) && messages.length ? messages[messages.length - 1] : undefined;
 }
 
+// Replays wait here as they come in; the reads of those that came together go out in one write, when none waits
+// (or every BATCH reads), so that neither side wakes up for every answer.
+const BATCH = 64;
+const waiting = [];
+let closed = false;
+let wake;
 const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
-for await (const line of lines) {
-  if (!line.trim()) continue;
+lines.on('line', (line) => {
+  if (line.trim()) waiting.push(line);
+  wake?.();
+});
+lines.on('close', () => {
+  closed = true;
+  wake?.();
+});
+
+let reads = [];
+for (;;) {
+  if (!waiting.length || reads.length >= BATCH) {
+    if (reads.length) process.stdout.write(reads.join(''));
+    reads = [];
+  }
+  if (!waiting.length) {
+    if (closed) break;
+    await new Promise((resolve) => {
+      wake = resolve;
+    });
+    wake = undefined;
+    continue;
+  }
+  let id = null;
   let out;
   try {
-    out = await read(JSON.parse(line));
+    const replay = JSON.parse(waiting.shift());
+    id = replay.id ?? null;
+    out = await read(replay);
   } catch (error) {
     out = { error: described(error) };
   }
-  process.stdout.write(JSON.stringify(out) + '\n');
+  reads.push(JSON.stringify({ ...out, id }) + '\n');
 }
