@@ -87,6 +87,10 @@ class _Bounded(Composer, SafeConstructor):
     exact = True
     """Whether this loader reads every file as PyYAML's own does, refusals and their places included."""
 
+    def compose(self) -> yaml.Node | None:
+        """The document's node tree, composed event by event within the bounds."""
+        return self.get_single_node()
+
     def unsure(self, node: yaml.Node, *, flow: bool) -> bool:
         """Whether PyYAML's own parser may read or place this value (of a flow collection, `{…}` or `[…]`, when
         `flow`) otherwise: then the file is read again by it."""
@@ -190,8 +194,23 @@ def _fast_loader() -> Callable[[str, str, Limits], _Bounded] | None:
             SafeConstructor.__init__(self)
             Resolver.__init__(self)
             self.bound(path, limits)
+            self.small = len(text) <= _SMALL
 
         exact = False
+
+        def compose(self) -> yaml.Node | None:
+            if not self.small:
+                return self.get_single_node()
+            # libyaml's own composer, twice as fast as PyYAML's, builds the whole tree before the bounds can be
+            # counted: only for a text too short to build much (aliases stay shared nodes, so a bomb stays small),
+            # whose expanded size is then measured; a text past a bound is read again by the pure loader, which
+            # refuses it at its place.
+            node: yaml.Node | None = CParser.get_single_node(self)
+            if node is not None:
+                values, height = self.measure(node)  # a value inside itself recurses until RecursionError
+                if values > self.limits.values or height > self.limits.depth:
+                    raise _Unsure
+            return node
 
         def unsure(self, node: yaml.Node, *, flow: bool) -> bool:
             # Where libyaml and PyYAML part, both for plain (unquoted) values only: they place an empty value
@@ -204,6 +223,11 @@ def _fast_loader() -> Callable[[str, str, Limits], _Bounded] | None:
             )
 
     return _FastLoader
+
+
+_SMALL = 256 * 1024
+"""Characters up to which libyaml composes a whole file at once: every bundled case file and recording, and too few
+to build more than a few hundred thousand nodes whatever they hold."""
 
 
 class _Unsure(yaml.YAMLError):
@@ -259,6 +283,8 @@ class _Walker:
             raise _Unsure
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) and not self.loader.exact:
+                raise _Unsure  # a complex key (`? [a, b]`) is refused, in words PyYAML's own nodes give
             if key_node.value == "" and self.loader.unsure(key_node, flow=False):
                 raise _Unsure
             key = self.construct(key_node)
@@ -367,17 +393,18 @@ def load_yaml(path: str | Path, text: str | None = None, *, limits: Limits = DEF
 _NOT_PRINTABLE = yaml.reader.Reader.NON_PRINTABLE
 """What PyYAML's reader refuses up front (control characters, lone surrogates), with the position it reports."""
 
-_PARTED = re.compile(r"\t|\ufeff|[|>][-+0-9]*#")
+_PARTED = re.compile(r"\t|\ufeff|[|>][-+0-9]*#|^%|(?:^|[\s\[{,?:-])!(?!!\w+(?:[\s,\]}]|$))", re.MULTILINE)
 """Text that libyaml reads where PyYAML refuses it, or reads otherwise: a tab (libyaml takes one inside a plain
 value, as YAML allows), a byte-order mark past the start, a block scalar's `|` or `>` with a comment glued to it
-(`|#`). A file holding one is read by the pure-Python loader alone, so that it is accepted or refused, and at the
-same place, whatever the parser; such files are rare, and only slower to read."""
+(`|#`), a directive (`%YAML`), a tag other than the standard `!!str` kind (`!.!`, `!`). A file holding one is read
+by the pure-Python loader alone, so that it is accepted or refused, and at the same place, whatever the parser;
+such files are rare, and only slower to read."""
 
 
 def _compose(loader: _Bounded, path: str) -> Source:
     """The document `loader` reads, walked into plain data and positions; YAML errors are left to the caller."""
     try:
-        node = loader.get_single_node()
+        node = loader.compose()
         if node is None:
             return Source(path, None, {})
         walker = _Walker(loader, path)

@@ -413,6 +413,11 @@ def _outcome(text: str, *, fast: bool, limits: Limits = SMALL) -> object:
         "a: |#\n  x\n",  # libyaml takes a comment glued to a block scalar's header
         "a: 1\n\ufeff",  # and a byte-order mark past the start
         "? a",  # an empty value at the end of the text: placed differently too
+        "!.!\n- a\n",  # libyaml takes tag handles PyYAML refuses
+        "--- !:!map\na: 1\n",
+        "? ? !\n",
+        "%YAML 1.1#\n--- a\n",  # and directives
+        "? [a, b]\n: c\n",  # a complex key
         "a: [1, , 2]\n",
         "a: *nowhere\n",
         "a: [" + "[" * 10 + "x?" + "]" * 11 + "\n",  # past the depth bound, with a `?` PyYAML stops at first
@@ -435,7 +440,7 @@ def test_every_bundled_file_reads_alike_on_both_parsers(parser: str) -> None:
         ), path
 
 
-_PIECES = [*"ab1:-[]{}&*!?|>'\"#%@`,.\n \t~<=\\/\r\x85\u2028é𝄞", "- ", ": ", "\n  ", "? "]
+_PIECES = [*"ab1:-[]{}&*!?|>'\"#%@`,.\n \t~<=\\/\r\x85\u2028é𝄞", "- ", ": ", "\n  ", "? ", "!!str ", "&a ", "*a"]
 
 
 @_SETTINGS
