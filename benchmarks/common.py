@@ -125,7 +125,7 @@ def byte_compiled() -> None:
     from the bytecode pip wrote: a cost no installed copy pays."""
     spec = importlib.util.find_spec("harness")
     for folder in (spec.submodule_search_locations or []) if spec else []:
-        compileall.compile_dir(folder, quiet=1)
+        compileall.compile_dir(folder, quiet=2)  # a read-only install already has its bytecode
 
 
 def without_clients(args: Sequence[str]) -> list[str]:
