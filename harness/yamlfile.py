@@ -62,6 +62,7 @@ class Source:
 
 
 _JSON_SCALARS = (str, int, float, bool, type(None), datetime.date)
+_STR = "tag:yaml.org,2002:str"
 
 
 class _Bounded(Composer, SafeConstructor):
@@ -151,15 +152,15 @@ class _Bounded(Composer, SafeConstructor):
 
         Each node is measured once, so an alias bomb costs as little to measure as to read; the recursion is as
         deep as the node, which composing has already kept within the depth bound."""
+        if isinstance(node, yaml.ScalarNode):  # most nodes: nothing to remember
+            return 1, 1
         known = self.measured.get(id(node))
         if known is not None:
             return known
         if isinstance(node, yaml.MappingNode):
             children = [child for pair in node.value for child in pair]
-        elif isinstance(node, yaml.SequenceNode):
-            children = list(node.value)
         else:
-            children = []
+            children = list(node.value)
         values, height = 1, 1
         for child in children:
             child_values, child_height = self.measure(child)
@@ -264,7 +265,8 @@ class _Walker:
             return [self.walk(item, join(pointer, i)) for i, item in enumerate(node.value)]
         if node.value == "" and self.loader.unsure(node, flow=False):
             raise _Unsure
-        value = self.construct(node)
+        # A string, most values, is its text: PyYAML's constructor would give the same after several calls.
+        value = node.value if node.tag == _STR else self.construct(node)
         if isinstance(value, Exception):
             self.problem(node, pointer, f"invalid value {node.value!r} for tag {node.tag}: {value}")
             return None
