@@ -6,6 +6,7 @@ target (`>= 0.9` of the baseline, `<= 2` times it) that the table marks met or n
 
 from __future__ import annotations
 
+import compileall
 import importlib.util
 import json
 import statistics
@@ -24,6 +25,7 @@ __all__ = [
     "Settings",
     "Step",
     "available",
+    "byte_compiled",
     "harness_run",
     "loop",
     "median_of",
@@ -31,6 +33,7 @@ __all__ = [
     "rate",
     "subprocess_json",
     "timed_process",
+    "without_clients",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,6 +115,27 @@ def timed_process(argv: Sequence[str], cwd: Path | None = None, ok: Sequence[int
     if done.returncode not in ok:
         raise RuntimeError(f"{' '.join(argv[:6])} ... exited {done.returncode}: {done.stderr.decode()[-2000:]}")
     return elapsed
+
+
+def byte_compiled() -> None:
+    """Write the harness's bytecode, as pip does when it installs a wheel, before a whole process is timed.
+
+    An editable install run with PYTHONDONTWRITEBYTECODE set (as some CI images and containers do) would otherwise
+    compile every module of the harness again in every process, while the dependencies it is compared with load
+    from the bytecode pip wrote: a cost no installed copy pays."""
+    spec = importlib.util.find_spec("harness")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        compileall.compile_dir(folder, quiet=2)  # a read-only install already has its bytecode
+
+
+def without_clients(args: Sequence[str]) -> list[str]:
+    """`harness ARGS` as where the `clients` extra is not installed and Node.js is not set up: the client.* checks
+    then run no SDK (openai-python alone takes longer to import than every dependency of the harness together)."""
+    code = (
+        "import os, sys; sys.modules['openai'] = None; os.environ.pop('HARNESS_OPENAI_NODE_DIR', None); "
+        f"from harness.cli import main; sys.exit(main({list(args)!r}))"
+    )
+    return [sys.executable, "-c", code]
 
 
 def subprocess_json(argv: Sequence[str], cwd: Path | None = None) -> dict[str, Any]:

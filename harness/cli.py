@@ -64,7 +64,9 @@ def _add_options(command: argparse.ArgumentParser, name: str) -> None:
                 option.exclusive, group.add_mutually_exclusive_group()
             )
         flags = [option.short, option.flag] if option.short else [option.flag]
-        text = option.help.replace("{profiles}", ", ".join(profile_names()))
+        text = option.help
+        if "{profiles}" in text:  # a glob of the profiles folder: once per command, not once per flag
+            text = text.replace("{profiles}", ", ".join(profile_names()))
         if option.switch:
             target.add_argument(*flags, dest=option.name, action="store_true", help=text)
             continue

@@ -18,14 +18,22 @@ MISSING: Any = _Missing()
 
 def join(*parts: str | int | Iterable[str | int]) -> str:
     """`join("/response/body", "choices", 0)` -> `/response/body/choices/0`; a leading pointer is kept as is."""
+    # Called for every value a YAML file holds and for every member a check looks at: the plain key, which needs no
+    # escaping, takes the shortest path.
     out = ""
     for part in parts:
-        if isinstance(part, str) and (part == "" or part.startswith("/")):
-            out += part
-            continue
-        items = [part] if isinstance(part, str | int) else list(part)
-        for item in items:
-            out += "/" + str(item).replace("~", "~0").replace("/", "~1")
+        if isinstance(part, str):
+            if not part or part[0] == "/":
+                out += part
+            elif "~" in part or "/" in part:
+                out += "/" + part.replace("~", "~0").replace("/", "~1")
+            else:
+                out += "/" + part
+        elif isinstance(part, int):
+            out += "/" + str(part)
+        else:
+            for item in part:
+                out += "/" + str(item).replace("~", "~0").replace("/", "~1")
     return out
 
 

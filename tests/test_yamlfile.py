@@ -2,6 +2,9 @@
 
 Every file is read within `harness.limits`: past a bound (size, values with aliases expanded, nesting), the file
 is refused at once, at its place, naming the bound; within them, files load as before.
+
+Every test runs on both parsers: libyaml's (what PyYAML's wheels bring) and PyYAML's own (what is left without it),
+and the two must give the same data, the same positions and the same problems for any text.
 """
 
 from __future__ import annotations
@@ -12,12 +15,28 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from _pytest.monkeypatch import MonkeyPatch
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from harness import yamlfile
 from harness.errors import HarnessError
-from harness.limits import MAX_DEPTH, MAX_FILE_BYTES, MAX_VALUES, Limits
+from harness.limits import MAX_DEPTH, MAX_FILE_BYTES, MAX_VALUES, RECORDING_LIMITS, Limits
+from harness.resources import bundled
 from harness.yamlfile import Source, load_yaml
+
+FAST = yamlfile._fast_loader
+
+
+@pytest.fixture(autouse=True, params=["libyaml", "pure"])
+def parser(request: pytest.FixtureRequest, monkeypatch: MonkeyPatch) -> str:
+    """Each test once on libyaml's parser and once on PyYAML's own, as where PyYAML was built without libyaml."""
+    if request.param == "pure":
+        monkeypatch.setattr(yamlfile, "_fast_loader", lambda: None)
+    elif FAST() is None:
+        pytest.skip("PyYAML was built without libyaml here")
+    return str(request.param)
+
 
 DOCUMENT = """\
 id: text-basic
@@ -362,3 +381,71 @@ def test_random_yaml_punctuation_gives_a_source_or_a_harness_error(tmp_path: Pat
     path = tmp_path / "random.yaml"
     path.write_text(text, encoding="utf-8")
     _load_never_crashes(path)
+
+
+# --- libyaml's parser and PyYAML's own read every text alike --------------------------------------------------
+
+
+SMALL = Limits(values=300, depth=8)  # so that random texts reach the bounds too
+
+
+def _outcome(text: str, *, fast: bool, limits: Limits = SMALL) -> object:
+    saved = yamlfile._fast_loader
+    yamlfile._fast_loader = FAST if fast else (lambda: None)
+    try:
+        source = load_yaml("given.yaml", text, limits=limits)
+    except HarnessError as exc:
+        return [str(p) for p in exc.problems]
+    finally:
+        yamlfile._fast_loader = saved
+    return (source.data, source.positions, source.key_positions)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: {b: , c: 1}\n",  # an empty value in braces: libyaml would place it at the comma
+        "a: [b: ]\n",
+        "a: {? , b: c}\n",
+        "a: [Why?]\n",  # libyaml takes a `?` in a plain value in brackets, PyYAML refuses it
+        "a: {b: c?d}\n",
+        "title: one\ttab\n",  # libyaml takes a tab inside a plain value, PyYAML refuses it
+        "a: |#\n  x\n",  # libyaml takes a comment glued to a block scalar's header
+        "a: 1\n\ufeff",  # and a byte-order mark past the start
+        "? a",  # an empty value at the end of the text: placed differently too
+        "!.!\n- a\n",  # libyaml takes tag handles PyYAML refuses
+        "--- !:!map\na: 1\n",
+        "? ? !\n",
+        "%YAML 1.1#\n--- a\n",  # and directives
+        "? [a, b]\n: c\n",  # a complex key
+        "a: [1, , 2]\n",
+        "a: *nowhere\n",
+        "a: [" + "[" * 10 + "x?" + "]" * 11 + "\n",  # past the depth bound, with a `?` PyYAML stops at first
+    ],
+)
+def test_where_the_parsers_part_the_file_reads_as_pyyaml_reads_it(parser: str, text: str) -> None:
+    assert _outcome(text, fast=True) == _outcome(text, fast=False)
+
+
+def test_every_bundled_file_reads_alike_on_both_parsers(parser: str) -> None:
+    if parser == "pure":
+        pytest.skip("compares the two parsers: once is enough")
+    root = bundled("cases").parent
+    paths = sorted(path for path in root.rglob("*.yaml") if path.is_file())
+    assert len(paths) > 50
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        assert _outcome(text, fast=True, limits=RECORDING_LIMITS) == _outcome(
+            text, fast=False, limits=RECORDING_LIMITS
+        ), path
+
+
+_PIECES = [*"ab1:-[]{}&*!?|>'\"#%@`,.\n \t~<=\\/\r\x85\u2028é𝄞", "- ", ": ", "\n  ", "? ", "!!str ", "&a ", "*a"]
+
+
+@_SETTINGS
+@given(text=st.lists(st.sampled_from(_PIECES), max_size=40).map("".join))
+def test_libyaml_and_pyyaml_give_the_same_source_or_the_same_problems(parser: str, text: str) -> None:
+    if parser == "pure":
+        pytest.skip("compares the two parsers: once is enough")
+    assert _outcome(text, fast=True) == _outcome(text, fast=False)
