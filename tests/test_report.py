@@ -215,6 +215,21 @@ def test_results_json_keeps_every_finding() -> None:
     assert json.loads(results_json(INFO, [WARNED]))["summary"]["warnings"] == 1
 
 
+def test_results_json_has_its_header_indented_and_a_result_a_line() -> None:
+    # A lone surrogate and a line break in an answer still leave one line a result, which reads back exactly.
+    odd = replace(FAILED, findings=(replace(FAILED.findings[0], actual={"a": "\ud800", "b": "x\ny"}),))
+    text = results_json(INFO, [odd, PASSED, SKIPPED])
+    document = json.loads(text)
+    lines = text.splitlines()
+    assert lines[:3] == ["{", '  "format": "chat-conformance/results@1",', '  "run": {']
+    assert '    "id": "20260101-000000",' in lines, "the header is indented for a reader"
+    results = [line.rstrip(",") for line in lines[lines.index('  "results": [') + 1 : -2]]
+    assert [json.loads(line) for line in results] == document["results"]
+    assert document["results"][0]["findings"][0]["actual"] == {"a": "\ud800", "b": "x\ny"}
+    assert lines[-2:] == ["  ]", "}"]
+    assert json.loads(results_json(INFO, []))["results"] == []
+
+
 # --- the console's table: a both-ways case has two rows that can be told apart ------------------------------------
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from ..atomic import atomic_stream, atomic_write
 from ..models import Verdict
 from .html import render_html
-from .records import Record, Run
+from .records import Record, Run, json_document, json_text
 
 __all__ = [
     "COMPARE_FORMAT",
@@ -469,8 +469,11 @@ def write_comparison(directory: Path, runs: Sequence[Run], matrix: Matrix) -> li
         for run in runs
     ]
     data = {"format": COMPARE_FORMAT, "sources": sources, **matrix.to_json()}
+    rows = data.pop("rows")
     paths = [directory / "compare.json", directory / "compare.md", directory / "report.html"]
-    atomic_write(paths[0], json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    # Its rows, a case each (thousands of them), one a line, as results.json has its results.
+    lines = (json_text(json.dumps(row, ensure_ascii=False)) for row in rows)
+    atomic_stream(paths[0], lambda out: json_document(out, data, "rows", lines))
     title = f"# Comparison of {', '.join(run.label for run in runs)}\n\n"
     atomic_write(paths[1], title + markdown(matrix))
     columns = {(c.run, c.endpoint): c.key for c in matrix.columns}
