@@ -317,12 +317,15 @@ def _md(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     ]
 
 
+def _verdicts(matrix: Matrix, row: str, keys: Sequence[str]) -> list[str]:
+    """A row of the verdicts table: the case, then its verdict in each column."""
+    return [row, *(matrix.cells[(row, k)].shown if (row, k) in matrix.cells else "-" for k in keys)]
+
+
 def _sections(matrix: Matrix) -> dict[str, list[Any]]:
     """The matrix's tables as (head, rows), shared by text and Markdown."""
     keys = [c.key for c in matrix.columns]
-    verdicts = [
-        [row, *(matrix.cells[(row, k)].shown if (row, k) in matrix.cells else "-" for k in keys)] for row in matrix.rows
-    ]
+    verdicts = [_verdicts(matrix, row, keys) for row in matrix.rows]
     figures = []
     for row in matrix.rows:
         for k in keys:
@@ -407,7 +410,6 @@ def text(matrix: Matrix) -> str:
 def markdown(matrix: Matrix, *, short: bool = False, limit: int = 30) -> str:
     """The matrix as Markdown. `short` is for a CI job's summary page: per endpoint the pass rate of the featured
     tags and the latency, then only the cases whose verdicts differ between endpoints (at most `limit`)."""
-    s = _sections(matrix)
     keys = [c.key for c in matrix.columns]
     lines: list[str] = []
     if short:
@@ -432,11 +434,11 @@ def markdown(matrix: Matrix, *, short: bool = False, limit: int = 30) -> str:
         differing = matrix.differing() if len(keys) > 1 else ()
         if differing:
             lines += ["", f"Cases where the endpoints' verdicts differ ({len(differing)}):", ""]
-            wanted = set(differing[:limit])
-            lines += _md(s["verdicts"][0], [row for row in s["verdicts"][1] if row[0] in wanted])
+            lines += _md(["case", *keys], [_verdicts(matrix, row, keys) for row in differing[:limit]])
             if len(differing) > limit:
                 lines += ["", f"... and {len(differing) - limit} more: `harness compare` lists them all."]
         return "\n".join(lines) + "\n"
+    s = _sections(matrix)  # every row's tables: the short form, in every summary.md, builds none of them
     lines += ["## Columns", "", *(f"- {line}" for line in _columns_described(matrix)), ""]
     lines += ["## Verdicts", "", *_md(*s["verdicts"]), ""]
     lines += ["## Figures", "", "Medians over repetitions; tokens as the endpoint reported them.", ""]
