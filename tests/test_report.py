@@ -28,6 +28,8 @@ from harness.report.console import TABLE_LIMIT, Console
 from harness.report.digest import Digest, digest
 from harness.report.files import junit_xml, results_json, summarize, summary_md
 from harness.report.github import annotation
+from harness.report.matrix import build, markdown
+from harness.report.records import Run, record
 from harness.resources import bundled
 from tests.conftest import Harness, Outcome
 from tests.servers import Server
@@ -213,6 +215,19 @@ def test_results_json_keeps_every_finding() -> None:
     [result] = json.loads(results_json(INFO, [WARNED]))["results"]
     assert len(result["findings"]) == 24
     assert json.loads(results_json(INFO, [WARNED]))["summary"]["warnings"] == 1
+
+
+def test_a_digest_keeps_each_code_once_and_the_matrix_reads_the_same() -> None:
+    d = digest(WARNED, INFO)
+    assert d.record.findings == (("stream.consistent_created", "warning", ""),), "24 findings, one code"
+    assert d.record.codes == record(WARNED).codes and d.record.verdict is Verdict.PASS
+    results = [FAILED, PASSED, WARNED, SKIPPED, replace(FAILED, endpoint="other")]
+    info = replace(INFO, endpoints=(*INFO.endpoints, Endpoint(name="other", base_url="http://127.0.0.1:9/v1")))
+    endpoints: dict[str, dict[str, Any]] = {"local": {}, "other": {}}
+    whole = Run(label="r", path="", records=tuple(record(r) for r in results), endpoints=endpoints, origin=INFO.origin)
+    shown = markdown(build([whole]), short=True).rstrip()
+    assert "| local | 2/3 |" in shown, shown
+    assert shown in summary_md(info, results), "the digests' matrix is the one of the whole records"
 
 
 def test_results_json_has_its_header_indented_and_a_result_a_line() -> None:
