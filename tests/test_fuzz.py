@@ -697,6 +697,7 @@ def test_the_closing_line_counts_variants_that_passed_and_failures_found(command
     assert closing_line(command.out).startswith(f"{expected} in "), command.out[-400:]
 
 
+@pytest.mark.slow
 def test_results_json_keeps_a_result_a_line_beside_the_fuzz_counts(command: Command) -> None:
     text = (command.cwd / "r" / "results.json").read_text(encoding="utf-8")
     document = json.loads(text)
