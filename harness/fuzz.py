@@ -474,11 +474,17 @@ def export_case(failure: FuzzFailure, endpoint: Endpoint, directory: Path) -> Pa
 def add_counts(results_json: Path, report: FuzzReport, cases: Sequence[Path]) -> None:
     """Give results.json the run's own numbers under `fuzz`: its `summary` counts cases, and a fuzz run's cases
     are only its regression cases."""
+    from .atomic import atomic_stream
+    from .report.records import json_document, json_text
+
     if not results_json.is_file():
         return
     document = json.loads(results_json.read_text(encoding="utf-8"))
+    results = document.pop("results", [])
     document["fuzz"] = report.counts(cases)
-    atomic_write(results_json, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    # Laid out as `harness run` writes it: the header indented, a result a line.
+    lines = (json_text(json.dumps(result, ensure_ascii=False)) for result in results)
+    atomic_stream(results_json, lambda out: json_document(out, document, "results", lines))
 
 
 def with_case_file(failure: FuzzFailure, path: Path, case_id: str) -> FuzzFailure:

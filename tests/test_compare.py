@@ -254,8 +254,12 @@ def test_compare_over_two_earlier_runs(server: Server, workdir: Path, harness: H
     assert "  case               " + "  ".join(keys) in outcome.out
     assert "structured-object  pass        fail       pass         pass" in outcome.out
     assert f"report: {workdir / 'cmp' / 'compare.json'}" in outcome.out
-    data = json.loads((workdir / "cmp" / "compare.json").read_text(encoding="utf-8"))
+    text = (workdir / "cmp" / "compare.json").read_text(encoding="utf-8")
+    data = json.loads(text)
     assert data["format"] == "chat-conformance/compare@1"
+    rows = [json.loads(line.rstrip(",")) for line in text.splitlines() if line.startswith('    {"row": ')]
+    assert rows == data["rows"] and len(rows) > 1, "a row a line, the rest indented"
+    assert '  "sources": [' in text
     assert [s["label"] for s in data["sources"]] == ["first", "second"]
     assert [c["key"] for c in data["columns"]] == keys
     assert data["endpoints"]["second/bad"]["pass_rate"]["structured"] == {"passed": 1, "judged": 1}

@@ -717,6 +717,15 @@ def test_the_closing_line_counts_variants_that_passed_and_failures_found(command
 
 
 @pytest.mark.slow
+def test_results_json_keeps_a_result_a_line_beside_the_fuzz_counts(command: Command) -> None:
+    text = (command.cwd / "r" / "results.json").read_text(encoding="utf-8")
+    document = json.loads(text)
+    lines = [line.rstrip(",") for line in text.splitlines() if line.startswith("    {")]
+    assert lines and [json.loads(line) for line in lines] == document["results"], "laid out as harness run does"
+    assert list(document) == ["format", "run", "summary", "support", "fuzz", "results"]
+
+
+@pytest.mark.slow
 def test_the_header_says_what_was_generated_against_the_maximum(command: Command) -> None:
     fuzzed = command.fuzzed
     summary = (command.cwd / "r" / "summary.md").read_text(encoding="utf-8")

@@ -18,15 +18,18 @@ from typing import Any
 
 import pytest
 import xmlschema
+from rich.console import Console as RichConsole
 
 from harness.cli import build_parser
 from harness.endpoints import Endpoint
 from harness.models import Exchange, Finding, HttpResponse, Result, SentRequest, Severity, Timings, Verdict
 from harness.report import RunInfo, failure_block, tell, write_reports
-from harness.report.console import Console
+from harness.report.console import TABLE_LIMIT, Console
 from harness.report.digest import Digest, digest
 from harness.report.files import junit_xml, results_json, summarize, summary_md
 from harness.report.github import annotation
+from harness.report.matrix import build, markdown
+from harness.report.records import Run, record
 from harness.resources import bundled
 from tests.conftest import Harness, Outcome
 from tests.servers import Server
@@ -214,6 +217,34 @@ def test_results_json_keeps_every_finding() -> None:
     assert json.loads(results_json(INFO, [WARNED]))["summary"]["warnings"] == 1
 
 
+def test_a_digest_keeps_each_code_once_and_the_matrix_reads_the_same() -> None:
+    d = digest(WARNED, INFO)
+    assert d.record.findings == (("stream.consistent_created", "warning", ""),), "24 findings, one code"
+    assert d.record.codes == record(WARNED).codes and d.record.verdict is Verdict.PASS
+    results = [FAILED, PASSED, WARNED, SKIPPED, replace(FAILED, endpoint="other")]
+    info = replace(INFO, endpoints=(*INFO.endpoints, Endpoint(name="other", base_url="http://127.0.0.1:9/v1")))
+    endpoints: dict[str, dict[str, Any]] = {"local": {}, "other": {}}
+    whole = Run(label="r", path="", records=tuple(record(r) for r in results), endpoints=endpoints, origin=INFO.origin)
+    shown = markdown(build([whole]), short=True).rstrip()
+    assert "| local | 2/3 |" in shown, shown
+    assert shown in summary_md(info, results), "the digests' matrix is the one of the whole records"
+
+
+def test_results_json_has_its_header_indented_and_a_result_a_line() -> None:
+    # A lone surrogate and a line break in an answer still leave one line a result, which reads back exactly.
+    odd = replace(FAILED, findings=(replace(FAILED.findings[0], actual={"a": "\ud800", "b": "x\ny"}),))
+    text = results_json(INFO, [odd, PASSED, SKIPPED])
+    document = json.loads(text)
+    lines = text.splitlines()
+    assert lines[:3] == ["{", '  "format": "chat-conformance/results@1",', '  "run": {']
+    assert '    "id": "20260101-000000",' in lines, "the header is indented for a reader"
+    results = [line.rstrip(",") for line in lines[lines.index('  "results": [') + 1 : -2]]
+    assert [json.loads(line) for line in results] == document["results"]
+    assert document["results"][0]["findings"][0]["actual"] == {"a": "\ud800", "b": "x\ny"}
+    assert lines[-2:] == ["  ]", "}"]
+    assert json.loads(results_json(INFO, []))["results"] == []
+
+
 # --- the console's table: a both-ways case has two rows that can be told apart ------------------------------------
 
 
@@ -297,6 +328,69 @@ def test_color_always_on_the_command_line_beats_no_color(harness: Callable[..., 
     assert not ANSI.search(_replay(harness).out)
     assert not ANSI.search(_replay(harness, "--color", "never").out)
     assert _replay(harness, "--color", "sometimes").code == 2
+
+
+# --- the summary table's bound, and plain text where no terminal reads it ------------------------------------------
+
+
+def _table_rows(printed: str) -> list[str]:
+    """The first column of the summary table's rows."""
+    table = printed[printed.index("Summary\n") :]
+    rows = [line for line in table.splitlines() if line.startswith("│ ")]
+    return [row.split("│")[1].strip() for row in rows]
+
+
+def _many(count: int, verdict: Verdict = Verdict.PASS) -> list[Result]:
+    return [replace(PASSED if verdict is Verdict.PASS else FAILED, case_id=f"case-{n:04}") for n in range(count)]
+
+
+def test_a_run_within_the_bound_shows_every_case_in_its_table() -> None:
+    printed = _printed([*_many(TABLE_LIMIT - 1), FAILED])
+    assert len(_table_rows(printed)) == TABLE_LIMIT
+    assert "more (" not in printed
+
+
+def test_a_longer_run_shows_only_what_did_not_pass_and_counts_the_rest() -> None:
+    printed = _printed([*_many(TABLE_LIMIT), FAILED, SKIPPED, ERRORED])
+    assert _table_rows(printed) == ["text-basic", "text-skipped", "text-errored"]
+    assert f"... and {TABLE_LIMIT} more ({TABLE_LIMIT} passed): summary.md has a row for every case" in printed
+    assert f"PASS  case-{TABLE_LIMIT - 1:04}[local]" in printed, "each case still has its line as it ends"
+
+
+def test_the_failures_in_the_table_are_bounded_too() -> None:
+    printed = _printed([*_many(3), *_many(TABLE_LIMIT + 2, Verdict.FAIL)])
+    assert len(_table_rows(printed)) == TABLE_LIMIT
+    assert "... and 5 more (3 passed, 2 failed): summary.md has a row for every case" in printed
+    short = printed.split("short test summary info")[1]
+    assert short.count("FAIL case-") == TABLE_LIMIT + 2, "every failure keeps its line in the short summary"
+
+
+def test_into_a_pipe_nothing_is_rendered_by_rich(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("rendered by rich")
+
+    for method in ("print", "rule", "out"):
+        monkeypatch.setattr(RichConsole, method, refused)
+    printed = _printed([FAILED, PASSED, SKIPPED, WARNED], verbose=True)
+    assert "PASS  text-passed[local]" in printed and "FAILURES" in printed and "WARNINGS" in printed
+    assert "│ text-skipped         │ local    │ skip    │ -" in printed
+    assert printed.splitlines()[-4].startswith("─") and " 1 failed, 2 passed, 1 skipped" in printed
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_a_bar_replaces_the_line_per_case() -> None:
+    screen = _Terminal()
+    console = Console(screen, environ={})
+    assert not console.plain
+    tell([console], INFO, [FAILED, PASSED])
+    printed = ANSI.sub("", screen.getvalue())
+    assert "FAIL text-basic[local] - response.usage_total: total is wrong" in printed
+    assert "PASS  text-passed" not in printed
+    assert "│ text-passed" in printed and "1 failed, 1 passed" in printed
 
 
 # --- GitHub Actions -----------------------------------------------------------------------------------------------

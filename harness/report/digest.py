@@ -13,7 +13,7 @@ import tempfile
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePath
 from typing import Any, BinaryIO
 
@@ -107,9 +107,16 @@ def _digest(result: Result, info: RunInfo | None) -> Digest:
         block=failure_block(result, info) if shown else "",
         cells=figures(result).cells(),
         seconds=(exchange.timings.total_ms or 0) / 1000 if exchange else 0.0,
-        record=record(result, with_shape=False),  # for the matrix; the shape is only for `harness diff`
+        record=_for_matrix(record(result, with_shape=False)),
         support=probes(result),
     )
+
+
+def _for_matrix(made: Record) -> Record:
+    """A record as summary.md's matrix reads it: each finding code once, with its severity, no pointer, and no
+    shape (that is for `harness diff`). Every reporter reads each digest back several times at the end of a run
+    and the matrix holds every record at once: a stream's dozens of findings of one code are one here."""
+    return replace(made, findings=tuple(sorted({(code, severity, "") for code, severity, _ in made.findings})))
 
 
 class Tally:

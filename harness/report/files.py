@@ -23,7 +23,7 @@ from .digest import Digest, Digests, Places, Tally, digest, summarize
 from .html import render_html
 from .info import RunInfo
 from .matrix import Matrix, build, markdown
-from .records import RESULTS_FORMAT, RecordLog, Run, result_json
+from .records import RESULTS_FORMAT, Record, RecordLog, Run, json_document, json_text, result_json
 from .support import matrix_markdown
 
 __all__ = [
@@ -53,7 +53,7 @@ def _endpoint_json(endpoint: Endpoint, profile: str) -> dict[str, Any]:
 
 def result_line(result: Result) -> str:
     """A result as its line of results.jsonl (no newline): what the report folder keeps of its exchange."""
-    return _json_text(json.dumps(result_json(result), ensure_ascii=False))
+    return json_text(json.dumps(result_json(result), ensure_ascii=False))
 
 
 def _run_json(info: RunInfo) -> dict[str, Any]:
@@ -75,28 +75,12 @@ def _run_json(info: RunInfo) -> dict[str, Any]:
     }
 
 
-def _json_text(text: str) -> str:
-    # A JSON answer may hold a lone surrogate ("\ud800" decodes to one), which UTF-8 cannot encode; written as that
-    # same escape, results.json still reads back to the exact value, and the run keeps its report.
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
 def _assemble(
     info: RunInfo, summary: dict[str, int], support: dict[str, Any], lines: Iterable[str], out: TextIO
 ) -> None:
     """results.json from the JSON Lines record, one result at a time: the header indented, a result a line."""
     header = {"format": RESULTS_FORMAT, "run": _run_json(info), "summary": summary, "support": support}
-    head = _json_text(json.dumps(header, indent=2, ensure_ascii=False))
-    out.write(head[: head.rindex("}")].rstrip() + ',\n  "results": [')
-    first = True
-    for line in lines:
-        if not line.strip():
-            continue
-        # Each result on a line of its own, as results.jsonl has it: re-indenting a 16 MiB answer would parse it again
-        # and hold several copies of it; one line a result is as easy to read, grep and diff.
-        out.write(("\n    " if first else ",\n    ") + line.rstrip("\n"))
-        first = False
-    out.write("\n  ]\n}\n" if not first else "]\n}\n")
+    json_document(out, header, "results", lines)
 
 
 class ResultsFile:
@@ -315,12 +299,25 @@ def _cell(text: Any) -> str:
 
 def _matrix(info: RunInfo, digests: Iterable[Digest]) -> Matrix:
     endpoints = {e.name: {"model": e.model, "profile": info.profiles.get(e.name, e.profile)} for e in info.endpoints}
+    words: dict[str, str] = {}
+
+    def shared(r: Record) -> Record:
+        """Each digest is read back on its own, its words new strings each time; the matrix holds every record at
+        once, so the words they all repeat (endpoint, tags, codes) are held once."""
+        word = words.setdefault
+        return replace(
+            r,
+            endpoint=word(r.endpoint, r.endpoint),
+            tags=tuple(word(t, t) for t in r.tags),
+            findings=tuple((word(c, c), word(s, s), p) for c, s, p in r.findings),
+        )
+
     run = Run(
         label=info.run_id,
         path="",
         origin=info.origin,
         endpoints=endpoints,
-        records=tuple(d.record for d in digests),
+        records=tuple(shared(d.record) for d in digests),
         concurrency=info.concurrency,
         repeat=info.repeat,
     )
@@ -364,7 +361,8 @@ def render_summary(info: RunInfo, digests: Iterable[Digest], matrix: SupportMatr
 def _summary(info: RunInfo, digests: Iterable[Digest], matrix: SupportMatrix | None, write: Write) -> None:
     """summary.md, a row or a failure at a time: `digests` is read once for each part."""
     lines = _Lines(write)
-    counts = summarize(digests)
+    # A run's store has counted its digests as they came: a pass fewer over a long run's, read back from disk.
+    counts = digests.counts() if isinstance(digests, Digests) else summarize(digests)
     lines.add(f"# Conformance run {info.run_id}", "")
     if info.banner:
         lines.add(f"> {info.banner}", "")
@@ -484,7 +482,7 @@ class _DigestFile:
         try:
             atomic_stream(
                 self.path,
-                lambda out: self.render(info, self.digests, self._matrix, lambda text: out.write(_json_text(text))),
+                lambda out: self.render(info, self.digests, self._matrix, lambda text: out.write(json_text(text))),
             )
         finally:
             self.digests.release()

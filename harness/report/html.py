@@ -85,16 +85,19 @@ class _Matrix:
         findings = [f for f in record.get("findings") or [] if isinstance(f, Mapping)]
         timings = record.get("timings")
         timings = timings if isinstance(timings, Mapping) else {}
-        verdict = str(record.get("verdict", ""))
+        # Each record is parsed on its own, so its words (verdicts, codes) are new strings each time: a cell is
+        # kept for every result of the run, and holds the one copy of each word instead.
+        verdict = sys.intern(str(record.get("verdict", "")))
+        total_ms = _number(timings.get("total_ms"))
         cell = _Cell(
             index=index,
             verdict=verdict,
-            codes=tuple(sorted({str(f.get("code", "")) for f in findings})),
-            total_ms=_number(timings.get("total_ms")),
+            codes=tuple(sorted({sys.intern(str(f.get("code", ""))) for f in findings})),
+            total_ms=total_ms,
             ttft_ms=_number(timings.get("ttft_ms")),
             status=record.get("status"),
-            warnings=frozenset(str(f.get("code", "")) for f in findings if f.get("severity") == "warning"),
-            reason=str(record.get("reason") or ""),
+            warnings=frozenset(sys.intern(str(f.get("code", ""))) for f in findings if f.get("severity") == "warning"),
+            reason=str(record.get("reason") or "") if total_ms is None else "",  # shown only without a time
         )
         self.rows.setdefault(key, {})[endpoint] = cell
         tags = [str(t) for t in record.get("tags") or []]

@@ -22,7 +22,7 @@ from ..atomic import atomic_stream, atomic_write
 from ..models import Verdict
 from ..support import SupportMatrix
 from .html import render_html
-from .records import Record, Run
+from .records import Record, Run, json_document, json_text
 from .support import matrix_markdown
 
 __all__ = [
@@ -319,12 +319,15 @@ def _md(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     ]
 
 
+def _verdicts(matrix: Matrix, row: str, keys: Sequence[str]) -> list[str]:
+    """A row of the verdicts table: the case, then its verdict in each column."""
+    return [row, *(matrix.cells[(row, k)].shown if (row, k) in matrix.cells else "-" for k in keys)]
+
+
 def _sections(matrix: Matrix) -> dict[str, list[Any]]:
     """The matrix's tables as (head, rows), shared by text and Markdown."""
     keys = [c.key for c in matrix.columns]
-    verdicts = [
-        [row, *(matrix.cells[(row, k)].shown if (row, k) in matrix.cells else "-" for k in keys)] for row in matrix.rows
-    ]
+    verdicts = [_verdicts(matrix, row, keys) for row in matrix.rows]
     figures = []
     for row in matrix.rows:
         for k in keys:
@@ -409,7 +412,6 @@ def text(matrix: Matrix) -> str:
 def markdown(matrix: Matrix, *, short: bool = False, limit: int = 30) -> str:
     """The matrix as Markdown. `short` is for a CI job's summary page: per endpoint the pass rate of the featured
     tags and the latency, then only the cases whose verdicts differ between endpoints (at most `limit`)."""
-    s = _sections(matrix)
     keys = [c.key for c in matrix.columns]
     lines: list[str] = []
     if short:
@@ -434,11 +436,11 @@ def markdown(matrix: Matrix, *, short: bool = False, limit: int = 30) -> str:
         differing = matrix.differing() if len(keys) > 1 else ()
         if differing:
             lines += ["", f"Cases where the endpoints' verdicts differ ({len(differing)}):", ""]
-            wanted = set(differing[:limit])
-            lines += _md(s["verdicts"][0], [row for row in s["verdicts"][1] if row[0] in wanted])
+            lines += _md(["case", *keys], [_verdicts(matrix, row, keys) for row in differing[:limit]])
             if len(differing) > limit:
                 lines += ["", f"... and {len(differing) - limit} more: `harness compare` lists them all."]
         return "\n".join(lines) + "\n"
+    s = _sections(matrix)  # every row's tables: the short form, in every summary.md, builds none of them
     lines += ["## Columns", "", *(f"- {line}" for line in _columns_described(matrix)), ""]
     lines += ["## Verdicts", "", *_md(*s["verdicts"]), ""]
     lines += ["## Figures", "", "Medians over repetitions; tokens as the endpoint reported them.", ""]
@@ -476,8 +478,11 @@ def write_comparison(directory: Path, runs: Sequence[Run], matrix: Matrix) -> li
         columns.get((run.label, name), name): cells for run in runs for name, cells in run.support.items() if cells
     }
     data = {"format": COMPARE_FORMAT, "sources": sources, **matrix.to_json(), "support": support}
+    rows = data.pop("rows")
     paths = [directory / "compare.json", directory / "compare.md", directory / "report.html"]
-    atomic_write(paths[0], json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    # Its rows, a case each (thousands of them), one a line, as results.json has its results.
+    lines = (json_text(json.dumps(row, ensure_ascii=False)) for row in rows)
+    atomic_stream(paths[0], lambda out: json_document(out, data, "rows", lines))
     title = f"# Comparison of {', '.join(run.label for run in runs)}\n\n"
     table = matrix_markdown(SupportMatrix.from_json(support))
     atomic_write(paths[1], title + markdown(matrix) + ("\n" + "\n".join(table) + "\n" if table else ""))
