@@ -1,0 +1,142 @@
+"""Live sending on aiohttp (`harness.network`): what reaches the wire, and what comes back, is what httpx's own
+transport sent and read; every aiohttp failure becomes the finding httpx's failure would."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+import httpx
+import pytest
+from aiohttp.http_exceptions import BadHttpMessage, ContentLengthError, TransferEncodingError
+
+from harness.decoding import ACCEPT
+from harness.models import Verdict
+from harness.network import NetworkClient, translated
+from harness.sending import Options, _map_transport_error
+from tests.conftest import run_case
+from tests.test_hostile import FAULTS, TEXT, Hostile, Request, _completion, _send
+
+CONNECTION = aiohttp.client_reqrep.ConnectionKey("127.0.0.1", 1, False, True, None, None, None)
+
+
+def _payload_error(underlying: Exception) -> aiohttp.ClientPayloadError:
+    error = aiohttp.ClientPayloadError(f"Response payload is not completed: {underlying!r}")
+    error.__cause__ = underlying
+    return error
+
+
+def _response_error(message: str) -> aiohttp.ClientResponseError:
+    info = aiohttp.RequestInfo(url=aiohttp.client.URL("http://x/"), method="POST", headers=aiohttp.client.CIMultiDict())
+    return aiohttp.ClientResponseError(info, (), status=400, message=message)
+
+
+def _mapped_like_httpx_aiohttp(exc: Exception, wrapper: type[httpx.TransportError]) -> httpx.TransportError:
+    """As httpx-aiohttp raises it: its mapping of the aiohttp error, raised from that error."""
+    mapped = wrapper(str(exc))
+    mapped.__cause__ = exc
+    return mapped
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected", "kind"),
+    [
+        (aiohttp.ClientConnectorError(CONNECTION, ConnectionRefusedError(111, "no")), httpx.ConnectError, "connect"),
+        (aiohttp.ClientProxyConnectionError(CONNECTION, OSError(111, "refused")), httpx.ConnectError, "connect"),
+        (aiohttp.ConnectionTimeoutError("connect"), httpx.ConnectTimeout, "connect"),
+        (aiohttp.SocketTimeoutError("read"), httpx.ReadTimeout, "timeout"),
+        (aiohttp.ServerDisconnectedError(), httpx.RemoteProtocolError, "reset"),
+        (aiohttp.ClientOSError(104, "Connection reset by peer"), httpx.ReadError, "reset"),
+        (_payload_error(ContentLengthError("Not enough data to satisfy content length header.")), None, "reset"),
+        (_payload_error(TransferEncodingError("Not enough data to satisfy transfer length header.")), None, "reset"),
+        (_payload_error(TransferEncodingError("Invalid chunk size")), httpx.RemoteProtocolError, "protocol"),
+        (_response_error("Invalid constant string"), httpx.RemoteProtocolError, "protocol"),
+        (BadHttpMessage("Bad status line 'SSH-2.0'"), httpx.RemoteProtocolError, "protocol"),
+        (aiohttp.NonHttpUrlClientError("ftp://x"), httpx.UnsupportedProtocol, "protocol"),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, BaseException) else str(value),
+)
+def test_every_aiohttp_failure_becomes_the_finding_httpx_s_would(
+    raised: Exception, expected: type[Exception] | None, kind: str
+) -> None:
+    for seen in (raised, _mapped_like_httpx_aiohttp(raised, httpx.ConnectTimeout)):
+        exc = translated(seen)
+        assert isinstance(exc, expected or httpx.RemoteProtocolError), exc
+        assert _map_transport_error(exc, Options()).kind == kind
+
+
+@pytest.mark.parametrize(
+    "raised",
+    [httpx.ReadError("already httpx's"), TimeoutError(), ValueError("a bug"), asyncio.CancelledError()],
+)
+def test_what_is_not_aiohttp_s_passes_unchanged(raised: BaseException) -> None:
+    assert translated(raised) is raised
+
+
+@pytest.fixture
+def hostile() -> Iterator[Hostile]:
+    server = Hostile()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def _head(version: str, *extra: str) -> Any:
+    body = httpx.Response(200, json=_completion()).content
+
+    def write(server: Hostile, conn: socket.socket, request: Request) -> None:
+        lines = [f"{version} 200 OK", "Content-Type: application/json", f"Content-Length: {len(body)}", *extra]
+        _send(conn, ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+
+    return write
+
+
+def test_the_request_on_the_wire_carries_httpx_s_headers_and_nothing_of_aiohttp_s(hostile: Hostile) -> None:
+    result = run_case(hostile.url("ok"), TEXT)
+    assert result.verdict is Verdict.PASS, result.findings
+    (sent,) = hostile.requests
+    assert sent.headers["user-agent"].startswith("chat-conformance/")
+    assert sent.headers["accept-encoding"] == ACCEPT and sent.headers["accept"] == "application/json"
+    assert sent.headers["content-type"] == "application/json"
+    assert set(sent.headers) == {"host", "accept", "accept-encoding", "connection", "user-agent", "content-length",
+                                 "content-type"}  # fmt: skip
+
+
+def test_the_answer_s_http_version_is_the_one_the_server_spoke(hostile: Hostile) -> None:
+    FAULTS["http-1.0"] = _head("HTTP/1.0")
+    FAULTS["http-1.1"] = _head("HTTP/1.1")
+    for version in ("HTTP/1.0", "HTTP/1.1"):
+        result = run_case(hostile.url(version.lower().replace("/", "-")), TEXT)
+        assert result.verdict is Verdict.PASS, result.findings
+        assert result.exchange is not None and result.exchange.response is not None
+        assert result.exchange.response.http_version == version
+
+
+def test_a_long_header_that_httpx_reads_is_read(hostile: Hostile) -> None:
+    FAULTS["long-header"] = _head("HTTP/1.1", "X-Long: " + "z" * 20_000)
+    result = run_case(hostile.url("long-header"), TEXT)
+    assert result.verdict is Verdict.PASS, result.findings
+
+
+def test_the_trace_extension_hears_the_request_written_and_aiohttp_adds_no_header(hostile: Hostile) -> None:
+    heard: list[str] = []
+
+    async def trace(name: str, info: Any) -> None:
+        heard.append(name)
+
+    async def send() -> httpx.Response:
+        async with NetworkClient() as client:
+            response = await client.post(hostile.url("ok"), content=b'{"stream": false}', extensions={"trace": trace})
+            await response.aread()
+            return response
+
+    response = asyncio.run(send())
+    assert response.status_code == 200 and response.json()["object"] == "chat.completion"
+    assert "http11.send_request_body.complete" in heard
+    (sent,) = hostile.requests
+    assert "content-type" not in sent.headers, "httpx sends raw bytes without one, and so must aiohttp"
+    assert sent.headers["user-agent"].startswith("python-httpx/")
