@@ -4,9 +4,14 @@ transport sent and read; every aiohttp failure becomes the finding httpx's failu
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
+import ssl
+import threading
 from collections.abc import Iterator
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
 
 import aiohttp
 import httpx
@@ -140,3 +145,67 @@ def test_the_trace_extension_hears_the_request_written_and_aiohttp_adds_no_heade
     (sent,) = hostile.requests
     assert "content-type" not in sent.headers, "httpx sends raw bytes without one, and so must aiohttp"
     assert sent.headers["user-agent"].startswith("python-httpx/")
+
+
+def _certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key, as files."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_file, key_file
+
+
+class _Tls(Hostile):
+    """The hostile server behind TLS; the handshake happens on the first read, in the connection's own thread."""
+
+    files: ClassVar[tuple[Path, Path]]
+
+    def __post_init__(self) -> None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*self.files)
+        listener = socket.create_server(("127.0.0.1", 0))
+        self._listener = context.wrap_socket(listener, server_side=True, do_handshake_on_connect=False)
+        self.port = self._listener.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, name="hostile-tls", daemon=True)
+        self._thread.start()
+
+    def url(self, fault: str) -> str:
+        return super().url(fault).replace("http://", "https://")
+
+
+def test_tls_is_verified_against_the_trust_httpx_reads_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _Tls.files = _certificate(tmp_path)
+    server = _Tls()
+    try:
+        untrusted = run_case(server.url("ok"), TEXT)
+        assert [f.code for f in untrusted.findings] == ["transport.connect"]
+        assert "certificate verify failed" in untrusted.findings[0].message.lower()
+        monkeypatch.setenv("SSL_CERT_FILE", str(_Tls.files[0]))
+        trusted = run_case(server.url("ok"), TEXT)
+        assert trusted.verdict is Verdict.PASS, trusted.findings
+    finally:
+        server.close()
