@@ -33,9 +33,11 @@ __all__ = ["NetworkClient", "translated"]
 
 Trace = Callable[[str, Mapping[str, Any]], Awaitable[None]]
 
-MAX_HEAD_LINE = 64 * 1024
-"""The longest status line or header aiohttp reads (its default is 8 KiB); httpx's h11 reads heads of up to 64 KiB,
-and an answer that httpx reads must not become a protocol error here."""
+MAX_HEAD = 100 * 1024
+"""The longest status line or header aiohttp reads (its default is 8 KiB): httpx's transport reads a head of up to
+100 KiB, however it is split into lines, and an answer that httpx reads must not become a protocol error here."""
+MAX_HEADERS = 32 * 1024
+"""How many header lines aiohttp reads (its default is 128): more than fit in a head httpx reads."""
 
 _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)  # httpx's defaults
 
@@ -148,8 +150,9 @@ class _Transport(AiohttpTransport):
             connector=connector,
             skip_auto_headers=_AUTO_HEADERS,
             trace_configs=[_trace_config()],
-            max_line_size=MAX_HEAD_LINE,
-            max_field_size=MAX_HEAD_LINE,
+            max_line_size=MAX_HEAD,
+            max_field_size=MAX_HEAD,
+            max_headers=MAX_HEADERS,
         )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

@@ -121,9 +121,14 @@ def test_the_answer_s_http_version_is_the_one_the_server_spoke(hostile: Hostile)
         assert result.exchange.response.http_version == version
 
 
-def test_a_long_header_that_httpx_reads_is_read(hostile: Hostile) -> None:
-    FAULTS["long-header"] = _head("HTTP/1.1", "X-Long: " + "z" * 20_000)
-    result = run_case(hostile.url("long-header"), TEXT)
+@pytest.mark.parametrize(
+    "extra",
+    [["X-Long: " + "z" * 90_000], [f"X-Many-{i}: {i}" for i in range(1000)]],
+    ids=["one-header-of-90-KB", "a-thousand-headers"],
+)
+def test_a_head_that_httpx_reads_is_read(hostile: Hostile, extra: list[str]) -> None:
+    FAULTS["big-head"] = _head("HTTP/1.1", *extra)
+    result = run_case(hostile.url("big-head"), TEXT)
     assert result.verdict is Verdict.PASS, result.findings
 
 
