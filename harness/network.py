@@ -19,7 +19,6 @@ This module loads aiohttp, so only a live run imports it.
 from __future__ import annotations
 
 import contextvars
-import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import SimpleNamespace
 from typing import Any
@@ -38,8 +37,6 @@ MAX_HEAD = 100 * 1024
 100 KiB, however it is split into lines, and an answer that httpx reads must not become a protocol error here."""
 MAX_HEADERS = 32 * 1024
 """How many header lines aiohttp reads (its default is 128): more than fit in a head httpx reads."""
-
-_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)  # httpx's defaults
 
 # aiohttp's own headers, which httpx has always set already (or, for Content-Type, deliberately left out).
 _AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
@@ -173,30 +170,18 @@ class _Transport(AiohttpTransport):
 
 class NetworkClient(httpx.AsyncClient):
     """An `httpx.AsyncClient` whose transports (direct, and one per proxy it reads from the environment) are
-    aiohttp's; given a transport of its own (a mock, a replay) it uses that, as httpx's client does."""
+    aiohttp's; given a transport of its own (a mock, a replay) it uses that, as httpx's client does.
 
-    def _init_transport(
-        self,
-        verify: ssl.SSLContext | str | bool = True,
-        cert: Any = None,
-        trust_env: bool = True,
-        http1: bool = True,
-        http2: bool = False,
-        limits: httpx.Limits = _LIMITS,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> httpx.AsyncBaseTransport:
-        if transport is not None:
-            return transport
-        return _Transport(verify=verify, cert=cert, trust_env=trust_env, limits=limits)
+    httpx builds its transports through these two methods, always with keywords (`verify`, `cert`, `trust_env`,
+    `http1`, `http2`, `limits`), which httpx-aiohttp's transport takes as they are.
+    """
 
-    def _init_proxy_transport(
-        self,
-        proxy: httpx.Proxy,
-        verify: ssl.SSLContext | str | bool = True,
-        cert: Any = None,
-        trust_env: bool = True,
-        http1: bool = True,
-        http2: bool = False,
-        limits: httpx.Limits = _LIMITS,
+    def _init_transport(  # type: ignore[override]
+        self, *, transport: httpx.AsyncBaseTransport | None = None, **settings: Any
     ) -> httpx.AsyncBaseTransport:
-        return _Transport(verify=verify, cert=cert, trust_env=trust_env, limits=limits, proxy=proxy)
+        return transport if transport is not None else _Transport(**settings)
+
+    def _init_proxy_transport(  # type: ignore[override]
+        self, proxy: httpx.Proxy, **settings: Any
+    ) -> httpx.AsyncBaseTransport:
+        return _Transport(proxy=proxy, **settings)
