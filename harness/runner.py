@@ -81,7 +81,12 @@ class Session:
                 sender = ReplayTransport(replay, redactor)
             elif record is not None:
                 sender = RecordingTransport(transport or EnvironmentTransport(), record, redactor)
-            session.clients[endpoint.name] = httpx.AsyncClient(
+            client = httpx.AsyncClient
+            if sender is None:
+                from .network import NetworkClient  # aiohttp is loaded only for a live run
+
+                client = NetworkClient
+            session.clients[endpoint.name] = client(
                 auth=auth,
                 timeout=httpx.Timeout(limit, connect=min(10.0, limit)),
                 transport=sender,

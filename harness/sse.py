@@ -135,6 +135,11 @@ class SSEDecoder:
         buffer = "".join(self._partial) + text
         self._partial, self._held = [], 0
         events: list[Event] = []
+        if "\r" not in buffer:  # lines that end with LF alone, as nearly every server writes them: split at once
+            *lines, rest = buffer.split("\n")
+            for line in lines:
+                events += self._line_done(line)
+            return self._rest(rest, events, final=final)
         start = 0
         length = len(buffer)
         lf = buffer.find("\n")
@@ -156,7 +161,10 @@ class SSEDecoder:
                 step = 1
             events += self._line_done(buffer[start:end])
             start = end + step
-        rest = buffer[start:]
+        return self._rest(buffer[start:], events, final=final)
+
+    def _rest(self, rest: str, events: list[Event], *, final: bool) -> list[Event]:
+        """What follows the last line end: the last line at the end of the stream, else the start of the next."""
         if final and rest:
             events += self._line_done(rest)
         elif rest:

@@ -102,14 +102,17 @@ def _decoded(chunks: list[Chunk], headers: list[tuple[str, str]]) -> tuple[list[
 
 
 class EnvironmentTransport(httpx.AsyncBaseTransport):
-    """Sends as a default httpx client does: through HTTPS_PROXY/HTTP_PROXY unless NO_PROXY names the host.
+    """Sends as a live run's client does: over aiohttp (`network`), through HTTPS_PROXY/HTTP_PROXY unless NO_PROXY
+    names the host.
 
     httpx picks proxies from the environment only for the transports it builds itself, so a recording run,
     which wraps the transport, would otherwise go direct where a plain live run goes through the proxy.
     """
 
     def __init__(self) -> None:
-        self._client = httpx.AsyncClient(follow_redirects=False, trust_env=True)
+        from .network import NetworkClient  # aiohttp is loaded only for a live run
+
+        self._client = NetworkClient(follow_redirects=False, trust_env=True)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         return await self._client.send(request, stream=True)

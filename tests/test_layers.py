@@ -15,12 +15,13 @@ EVERYTHING = {
     "yamlfile", "cases", "sse", "streams", "checks", "profiles", "transport", "recordings", "runner",
     "planning", "sending", "exchanges", "judging",
     "report", "strategies", "fuzz", "cli", "compare", "endpoints", "auth", "schemas", "models", "support",
-    "parameters", "clients", *LATER,
+    "parameters", "clients", "network", *LATER,
 }  # fmt: skip
 FORBIDDEN = {
     "options": EVERYTHING,
     "bounded": EVERYTHING,  # reading JSON an endpoint sent, within bounds: below every module that reads answers
     "decoding": EVERYTHING,
+    "network": EVERYTHING,  # live sending on aiohttp: a transport below everything that sends
     "resources": EVERYTHING,
     "scheduling": EVERYTHING,  # imported by the pytest plugin under pytest-xdist: it needs nothing of a run
     "yamlfile": {"cases", "checks", "runner", "report", "cli", "fuzz", "profiles", *LATER},
