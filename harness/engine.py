@@ -153,6 +153,10 @@ async def execute(
             if taken is None:
                 break
             await unit(*taken)
+            # A replayed answer never waits on a socket, so without this a worker would run every case in one step
+            # of the loop: a signal would not be heard until the end, and the timers each case cancels would pile
+            # up (the loop clears them only between its steps), memory growing with the number of cases.
+            await asyncio.sleep(0)
 
     reason = ""
     workers: asyncio.Future[Any] = asyncio.gather(*(worker() for _ in range(max(1, options.concurrency))))

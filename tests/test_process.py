@@ -120,3 +120,36 @@ def test_a_run_that_is_not_interrupted_says_so(server: Server, tmp_path: Path) -
     assert document["run"]["interrupted"] is False and document["run"]["interrupted_by"] is None
     assert "INTERRUPTED" not in (tmp_path / "out" / "summary.md").read_text(encoding="utf-8")
     assert "interrupted" not in done.stdout
+
+
+def test_a_replay_hears_a_signal_between_cases(tmp_path: Path) -> None:
+    """A replayed answer never waits on a socket: the run still hands the loop its turn between cases, so a signal
+    stops it mid-way, as it stops a live run (and the timers each case cancels are cleared as it goes)."""
+    from benchmarks.replay_memory import _catalogue
+
+    cases, recordings = _catalogue(tmp_path, 5)
+    argv = ["run", str(cases), "--replay", str(recordings), "--report-dir", "out", "-q"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness", *argv],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    log = tmp_path / "out" / "results.jsonl"
+    try:
+        deadline = time.monotonic() + 120
+        while not (log.is_file() and log.read_text(encoding="utf-8").count("\n") >= 20):
+            assert process.poll() is None, "the replay ended before 20 results were written"
+            assert time.monotonic() < deadline, "no results within 120 s"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 4, err
+    document = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))
+    assert document["run"]["interrupted"] is True
+    # stopped soon after the 20th result (with the cases in flight), far from the 500-odd a whole replay gives
+    assert 20 <= document["summary"]["total"] < 200, document["summary"]
