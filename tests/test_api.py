@@ -72,6 +72,7 @@ CHECK_CODES = [
     "params.n_choices_differ",
     "params.prediction_counted",
     "params.prompt_cache_hit",
+    "params.reasoning_moves",
     "params.reasoning_reported",
     "params.seed_repeatable",
     "params.service_tier_echoed",
