@@ -118,7 +118,7 @@ async def execute(
         sources=source.sources,
         case_paths=source.case_paths,
         selected=source.selected,
-        clients=client_statuses(),
+        clients=client_statuses() if options.clients else ("client.* checks left out (--no-clients)",),
         concurrency=max(1, options.concurrency),
         repeat=max(1, repeat),
         documented={name: dict(profile.parameters) for name, profile in session.profiles.items()},

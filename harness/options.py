@@ -228,6 +228,13 @@ OPTIONS: tuple[Option, ...] = (
         help="send each case N times, for latency percentiles over several answers (default 1)",
     ),
     Option(
+        name="no_clients",
+        group="sending",
+        switch=True,
+        help="leave the official SDKs out: no client.* checks, no openai import, no Node.js process (about half "
+        "a plain run's CPU)",
+    ),
+    Option(
         name="dry_run",
         group="sending",
         commands=_RUN,

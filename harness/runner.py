@@ -99,7 +99,8 @@ class Session:
         if problems:
             await session.aclose()
             raise HarnessError(problems)
-        warm_clients()  # the official SDKs load before the first answer, not inside a timed run
+        if session.options.clients:
+            warm_clients()  # the official SDKs load before the first answer, not inside a timed run
         return session
 
     async def result(self, item: Planned, plain: Exchange | None = None) -> Result:
@@ -126,7 +127,7 @@ class Session:
         except NoRecording as exc:
             return replace(skipped, reason=f"{exc} (record it with --record)")
         # The official SDKs read the answer first, awaited: the event loop serves other exchanges meanwhile.
-        clients = await read_clients(exchange)
+        clients = await read_clients(exchange) if self.options.clients else {}  # {}: no SDK read, none checked
         verdict, findings = judge(exchange, case, self.profiles[item.endpoint.name], plain=plain, clients=clients)
         return replace(skipped, verdict=verdict, findings=findings, exchange=exchange)
 

@@ -47,6 +47,9 @@ class Options:
     max_response_bytes: int = 16 * 1024 * 1024
     stream_idle_timeout: float = 30.0
     extra_secrets: tuple[str, ...] = ()
+    clients: bool = True
+    """Feed every answer to the official SDKs (the `client.*` checks); off with --no-clients, which saves most of a
+    run's CPU (the SDKs build their models for every answer) and the import of openai and the start of Node.js."""
 
 
 class _TooLarge(Exception):

@@ -278,6 +278,7 @@ def sending_options(args: argparse.Namespace, concurrency: int) -> Options:
         max_response_bytes=args.max_response_bytes,
         stream_idle_timeout=args.stream_idle_timeout,
         extra_secrets=tuple(secrets),
+        clients=not getattr(args, "no_clients", False),
     )
 
 

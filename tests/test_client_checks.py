@@ -533,6 +533,22 @@ def test_the_bundled_recordings_break_no_client(harness: Harness, tmp_path: Path
     assert {severity for _, _, severity in found} == {"warning"}
 
 
+def test_no_clients_leaves_the_sdks_out_and_says_so(harness: Harness, tmp_path: Path) -> None:
+    """The same replay as above with --no-clients: no client.* finding, every other verdict the same, and the
+    header says the checks were left out rather than passing them off as clean."""
+    checked = harness("run", "--select", "negative-*", "--report-dir", tmp_path / "with")
+    left_out = harness("run", "--select", "negative-*", "--report-dir", tmp_path / "without", "--no-clients")
+    assert _client_findings(tmp_path / "with") and not _client_findings(tmp_path / "without")
+    assert "clients: client.* checks left out (--no-clients)" in left_out.out
+    assert "client.* checks left out" not in checked.out
+
+    def verdicts(name: str) -> list[tuple[str, str]]:
+        results = json.loads((tmp_path / name / "results.json").read_text(encoding="utf-8"))["results"]
+        return [(r["name"], r["verdict"]) for r in results]
+
+    assert verdicts("with") == verdicts("without")
+
+
 def test_googles_documented_examples_break_the_clients_on_the_vertex_stream_only(
     harness: Harness, tmp_path: Path
 ) -> None:

@@ -51,6 +51,9 @@ def test_each_command_imports_only_what_it_uses(tmp_path: Path) -> None:
     ran = _imported_after(["run", "--report-dir", str(tmp_path / "r")], tmp_path)
     assert "hypothesis" not in ran and "google.auth" not in ran
     assert {"httpx", "jsonschema", "rich", "pygal"} <= ran  # the probe sees a real run, and its report.html
+    assert "openai" in ran  # the client.* checks feed every answer to the SDK ...
+    bare = _imported_after(["run", "--report-dir", str(tmp_path / "b"), "--no-clients"], tmp_path)
+    assert "openai" not in bare and "httpx" in bare  # ... unless they are left out
 
 
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
