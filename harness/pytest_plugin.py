@@ -573,8 +573,9 @@ class CaseItem(pytest.Item):
             # one case at a time, and workers side by side are how the run goes concurrent.
             batch = [self]
         else:
+            # Numbered at collection, so not one pytest skips (`plan.order`, see pytest_collection_finish).
             items = self.session.items
-            batch = [i for i in items if isinstance(i, CaseItem) and i.key not in plan.sent and not _skipped(i)]
+            batch = [i for i in items if isinstance(i, CaseItem) and i.key in plan.order and i.key not in plan.sent]
         plan.sent.update(key for item in batch for key in item.runs)
         run_batch(plan, batch)
 
