@@ -715,13 +715,13 @@ def unfilled(case: Case, variables: Mapping[str, str | None], environ: Mapping[s
     """What `fill` would raise for this case, found without building the filled case: a run checks every case
     against every endpoint before it sends anything, and fills each one only as it is sent."""
     problems: list[Problem] = []
-    for key, value in (
-        ("request", case.request),
-        ("raw_body", case.raw_body),
-        ("headers", case.headers),
-        ("repeat/with", case.repeat_with),
+    for where, value in (
+        (join(case.base, "request"), case.request),
+        (join(case.base, "raw_body"), case.raw_body),
+        (join(case.base, "headers"), case.headers),
+        (join(case.base, "repeat", "with"), case.repeat_with),
     ):
-        for pointer, text in _placeholder_texts(value, join(case.base, *key.split("/"))):
+        for pointer, text in _placeholder_texts(value, where):
             _fill_string(text, variables, environ, case, pointer, problems)
     for step in case.steps:  # `${steps...}` are left for `follow`, once the step named has answered
         for pointer, text in _placeholder_texts(step.request, join(step.base, "request")):

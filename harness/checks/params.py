@@ -320,6 +320,10 @@ def _asks_reasoning(exchange: Exchange, context: CheckContext) -> bool:
     )
 
 
+def _said(count: Any) -> str:
+    return "no" if count is None else short(count)
+
+
 @check(applies=_asks_reasoning)
 def reasoning_reported(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
     """A request for reasoning (`reasoning_effort`, a thinking budget or level) reports reasoning tokens in usage."""
@@ -328,7 +332,7 @@ def reasoning_reported(exchange: Exchange, context: CheckContext) -> Iterator[Fi
         yield Finding(
             "params.reasoning_reported",
             where,
-            f"reasoning was asked for; usage reports {short(tokens) if tokens is not None else 'no'} reasoning tokens",
+            f"reasoning was asked for; usage reports {_said(tokens)} reasoning tokens",
             "> 0",
             tokens,
         )
@@ -364,10 +368,6 @@ def _thinks_differently(exchange: Exchange, context: CheckContext) -> bool:
         and before[0] == after[0]
         and before[1] != after[1]
     )
-
-
-def _said(count: Any) -> str:
-    return "no" if count is None else short(count)
 
 
 @check(applies=_thinks_differently)
