@@ -163,6 +163,17 @@ class Redactor:
         """Where secrets stand in `text`, in any form, as sorted, disjoint (start, end) offsets."""
         return _union([span for s in self._secrets.values() for span in _find(s.text, _WORD, text, s.short)])
 
+    def dangling(self, text: str) -> int | None:
+        """Where the end of `text` begins a secret that never ends in it (at least its first `SHORTEST`
+        characters), or None: in an answer cut off at the size cap, the rest of it was on its way."""
+        found = [
+            len(text) - k
+            for secret in self._secrets
+            for k in range(min(len(secret) - 1, len(text)), SHORTEST - 1, -1)
+            if text.endswith(secret[:k])
+        ]
+        return min(found, default=None)
+
     def byte_spans(self, data: bytes) -> list[tuple[int, int]]:
         """Where secrets stand in raw bytes, so a secret split across chunks is found in the bytes they join to."""
         return _union([span for s in self._secrets.values() for span in _find(s.bytes, _WORD_BYTE, data, s.short)])

@@ -54,8 +54,10 @@ def _event(event: Event, at: float, redactor: Redactor) -> StreamEvent:
     return StreamEvent(data, parsed, round(at, 2), event.line, name)
 
 
-def _without_split_secrets(events: list[StreamEvent], redactor: Redactor) -> list[StreamEvent]:
-    cleaned = redact_deltas([e.json for e in events], redactor)
+def _without_split_secrets(
+    events: list[StreamEvent], redactor: Redactor, *, cut_off: bool = False
+) -> list[StreamEvent]:
+    cleaned = redact_deltas([e.json for e in events], redactor, cut_off=cut_off)
     return [
         e if new is e.json else StreamEvent(compact(new), new, e.at_ms, e.line, e.event)
         for e, new in zip(events, cleaned, strict=True)
@@ -132,8 +134,11 @@ def read_excerpt(
             if last is not None:
                 gap = max(gap or 0.0, at - last)
             last = at
-    first = _without_split_secrets([_event(e, at, redactor) for e, at in (*head, *after)], redactor)[: len(head)]
-    ending = _without_split_secrets([_event(e, at, redactor) for e, at in tail], redactor)[-keep_last:]
+    # The stream went on past the last events read: their deltas may end in the first half of a secret.
+    first = _without_split_secrets([_event(e, at, redactor) for e, at in (*head, *after)], redactor, cut_off=True)
+    first = first[: len(head)]
+    ending = _without_split_secrets([_event(e, at, redactor) for e, at in tail], redactor, cut_off=True)
+    ending = ending[-keep_last:]
     ending = ending if keep_last else []
     events = [*first, *ending]
     done = next((i for i, e in enumerate(events) if e.data.strip() == DONE), None)
@@ -161,9 +166,11 @@ def _leaves(value: Any, key: tuple[Any, ...] = (), path: tuple[Any, ...] = ()) -
             yield from _leaves(item, (*key, index if isinstance(index, int) else position), (*path, position))
 
 
-def redact_deltas(chunks: Sequence[Any], redactor: Redactor) -> list[Any]:
+def redact_deltas(chunks: Sequence[Any], redactor: Redactor, *, cut_off: bool = False) -> list[Any]:
     """The chunks (parsed JSON, or anything else, left as is) with every secret that only their joined strings
     hold cut out: the piece where it starts gets `[redacted]`, the pieces it runs on into lose their part of it.
+    `cut_off` says the stream went on past these chunks, so joined strings that end in a secret's first
+    characters lose them too.
 
     A chunk left unchanged is returned as the same object, so a caller can tell which ones to write back."""
     if not redactor.active:
@@ -176,9 +183,14 @@ def redact_deltas(chunks: Sequence[Any], redactor: Redactor) -> list[Any]:
                     groups.setdefault(group, []).append((number, path, text))
     cuts: dict[tuple[int, tuple[Any, ...]], list[tuple[int, int, bool]]] = {}
     for pieces in groups.values():
-        if len(pieces) < 2:
+        if len(pieces) < 2 and not cut_off:
             continue
-        spans = redactor.spans("".join(text for _, _, text in pieces))
+        joined = "".join(text for _, _, text in pieces)
+        spans = redactor.spans(joined)
+        if cut_off and (dangling := redactor.dangling(joined)) is not None:
+            # Disjoint still: a secret found whole that runs into the dangling start is cut from where it begins.
+            start = min([dangling, *(low for low, high in spans if high > dangling)])
+            spans = [*((low, high) for low, high in spans if high <= dangling), (start, len(joined))]
         if not spans:
             continue
         start = 0

@@ -33,7 +33,7 @@ from harness.dryrun import dry_run
 from harness.endpoints import Endpoint
 from harness.recordings import Chunk, Recording, load_recordings, redact_chunks
 from harness.redact import REDACTED, Redactor, sensitive_header
-from harness.streams import read_stream
+from harness.streams import read_excerpt, read_stream
 from harness.transport import EXTENSION, RecordingTransport, ReplayTransport, StaleRecording
 from tests.conftest import Outcome
 
@@ -596,6 +596,27 @@ def test_a_secret_split_over_two_deltas_is_cut_from_both_and_from_the_message() 
     assert stream.assembled["choices"][0]["message"]["content"] == f"key: {REDACTED} end!"
     assert all(KEY[:10] not in e.data and KEY[10:] not in e.data for e in stream.events)
     assert stream.events[0].data == _event({"content": "key: "}).decode()[6:-2], "untouched events keep their text"
+
+
+@pytest.mark.parametrize("keep_last", [0, 2], ids=["cut-in-the-head", "cut-in-the-tail"])
+def test_an_excerpt_cut_off_after_the_first_half_of_a_secret_loses_that_half(keep_last: int) -> None:
+    """The size cap stopped reading where the stream went on with the rest of the key: what was read of it goes."""
+    data = _delta_stream("key: ", KEY[:10])[: -len(_event({}, "stop") + b"data: [DONE]\n\n")]
+    stream, count, _ = read_excerpt([(1.0, data)], Redactor([KEY]), keep_bytes=1 << 16, keep_last=keep_last)
+    assert count == 2
+    contents = [e.json["choices"][0]["delta"]["content"] for e in stream.events]
+    assert contents[0] == "key: " and set(contents[1:]) == {REDACTED}
+    assert all(KEY[:4] not in e.data for e in stream.events)
+
+
+def test_a_whole_stream_keeps_an_ending_that_only_begins_like_a_secret() -> None:
+    """Nothing followed the last delta: its text is the answer, not half of a key (no false redaction)."""
+    stream = read_stream([(1.0, _delta_stream("key: ", KEY[:10]))], Redactor([KEY]))
+    assert stream.assembled["choices"][0]["message"]["content"] == f"key: {KEY[:10]}"
+    stream, _, _ = read_excerpt(
+        [(1.0, _delta_stream("key: ", "sk-s"[:3]))], Redactor([KEY]), keep_bytes=1 << 16, keep_last=0
+    )
+    assert stream.events[1].json["choices"][0]["delta"]["content"] == "sk-", "fewer than four characters stay"
 
 
 def test_a_secret_split_over_tool_call_fragments_is_cut() -> None:
