@@ -26,7 +26,7 @@ import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,7 @@ class Replay:
     body: bytes
     stream: bool
     parse: bool
+    send_back: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -81,6 +82,7 @@ class Replay:
             "body": self.body.decode("utf-8", errors="replace"),
             "stream": self.stream,
             "parse": self.parse,
+            "send_back": self.send_back,
         }
 
 
@@ -121,7 +123,20 @@ def replay_of(exchange: Exchange) -> Replay | None:
         body=response.text.encode("utf-8"),
         stream=request.get("stream") is True,
         parse=isinstance(response_format, dict) and response_format.get("type") == "json_schema",
+        send_back=_worth_sending_back(exchange.answer()),
     )
+
+
+def _worth_sending_back(answer: Any) -> bool:
+    """Whether the SDKs' send-back of the first choice's message could lose anything the round_trip check looks
+    for: tool calls, extra_content, or a role other than `assistant`. A plain assistant message (most answers) is
+    not sent back: that is a second SDK call per answer, as costly as the read, for a check with nothing to find."""
+    choices = answer.get("choices") if isinstance(answer, dict) else None
+    first = choices[0] if isinstance(choices, list) and choices else None
+    message = first.get("message") if isinstance(first, dict) else None
+    if not isinstance(message, dict):
+        return first is not None  # a malformed message: the SDK may still expose one, so it is sent back
+    return message.get("role") != "assistant" or bool(message.get("tool_calls")) or "extra_content" in message
 
 
 def statuses() -> tuple[str, ...]:
@@ -132,12 +147,15 @@ def statuses() -> tuple[str, ...]:
 def warm() -> None:
     """Load openai-python and start the Node.js process now, once: a run's first answer, a fuzz run's budget and
     its rate then pay for a read, not for importing an SDK. A client that cannot load is left unchecked."""
+    node = None
+    with contextlib.suppress(Exception):
+        node = _node()  # started first: Node.js loads its SDK on another core while openai-python is imported
     with contextlib.suppress(Exception):
         from openai.lib.streaming.chat import ChatCompletionStreamState  # noqa: F401
 
         _python_client()
-    with contextlib.suppress(Exception):
-        _node()
+    if node is not None:
+        _ = node.version
 
 
 # openai-python
@@ -184,7 +202,7 @@ def read_python(replay: Replay) -> ClientRead | None:
         except Exception as exc:
             error = {"name": type(exc).__name__, "message": str(exc)}
             return ClientRead("openai-python", version, error=error, by_design=error["name"] in _BY_DESIGN)
-        history = _python_history(client, seam, replay, message)
+        history = _python_history(client, seam, replay, message) if replay.send_back else MISSING
     return ClientRead("openai-python", version, value=value, history=history)
 
 
@@ -390,12 +408,17 @@ class _NodeProcess:
         )
         self._header: Future[str | None] = Future()
         threading.Thread(target=self._pump, name="openai-node", daemon=True).start()
+
+    @cached_property
+    def version(self) -> str:
+        """The package's version, as the process tells once it has loaded it: asked for only when needed, so that
+        Node.js starts while the harness goes on (importing openai-python takes as long)."""
         try:
             header = self._header.result(timeout=NODE_TIMEOUT)
         except TimeoutError:
             self.abandon()
             header = None
-        self.version = str(json.loads(header).get("version", "?")) if header and header.startswith("{") else "?"
+        return str(json.loads(header).get("version", "?")) if header and header.startswith("{") else "?"
 
     def _pump(self) -> None:
         assert self._process.stdout is not None

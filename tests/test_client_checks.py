@@ -475,6 +475,28 @@ def test_both_sdks_send_the_signed_message_back_whole() -> None:
         assert read.history["tool_calls"][0]["extra_content"] == SIGNED_CALL["extra_content"]
 
 
+@pytest.mark.parametrize(
+    ("message", "sent_back"),
+    [
+        ({"role": "assistant", "content": "Hello"}, False),
+        ({"role": "assistant", "content": "Hello", "extra_content": {"google": {"thought_signature": "c2ln"}}}, True),
+        ({"role": "model", "content": "Hello"}, True),
+        ({"content": "Hello"}, True),
+    ],
+    ids=["plain-text", "extra-content", "another-role", "no-role"],
+)
+def test_only_a_message_with_something_to_lose_is_sent_back(message: dict[str, Any], sent_back: bool) -> None:
+    """A plain assistant message costs a second SDK call with nothing for the round_trip check to find."""
+    replay = replay_of(_exchange(Row("x", TOOLS, completion(message, "stop"), set(), set())))
+    assert replay is not None and replay.send_back is sent_back
+    reads = [read_python(replay), *([read_node(replay)] if NODE_CHECKED else [])]
+    for read in reads:
+        assert read is not None and read.value is not MISSING
+        assert (read.history is not MISSING) is sent_back, read.label
+        if sent_back:
+            assert read.history.get("role") == message.get("role"), "sent back as the SDK exposes it"
+
+
 @pytest.mark.parametrize("profile", ["generic", "openai", "vertex", "gemini-api", "self-deployed"])
 def test_client_findings_are_errors_unless_a_profile_says_why_not(profile: str) -> None:
     loaded = load_profile(profile)

@@ -71,7 +71,7 @@ async function read(replay) {
   }
   const value = JSON.parse(JSON.stringify(completion));
   const message = completion?.choices?.[0]?.message;
-  return { value, history: message === undefined ? undefined : await sendBack(replay, message) };
+  return { value, history: message === undefined || !replay.send_back ? undefined : await sendBack(replay, message) };
 }
 
 async function sendBack(replay, message) {
