@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import io
 import json
 import re
@@ -22,10 +23,12 @@ import pytest
 
 from harness.endpoints import Endpoint
 from harness.models import Exchange, Finding, HttpResponse, Result, SentRequest, Timings, Verdict
+from harness.redact import Redactor
 from harness.report import write_reports
 from harness.report.html import PIECE_LIMIT, SCRIPT, html_report, render_html
 from harness.report.records import RecordLog
 from harness.resources import bundled
+from harness.streams import read_stream
 from tests.conftest import Harness
 from tests.servers import Server
 from tests.test_report import INFO as REPORT_INFO
@@ -192,6 +195,28 @@ def test_a_long_piece_is_cut_and_says_where_it_is_whole(tmp_path: Path) -> None:
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert f"cut at {PIECE_LIMIT // 1024} KiB" in page and "results.json has it whole" in page
     assert len(page) < 4 * PIECE_LIMIT
+
+
+def test_a_streams_events_are_shown_one_a_line_as_they_arrived(tmp_path: Path) -> None:
+    chunks = [
+        {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [choice]}
+        for choice in (
+            {"index": 0, "delta": {"role": "assistant", "content": "Hel"}, "finish_reason": None},
+            {"index": 0, "delta": {"content": "lo <b>"}, "finish_reason": None},
+            {"index": 0, "delta": {}, "finish_reason": "stop"},
+        )
+    ]
+    data = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+    streamed = _result("stream-basic", "fast", Verdict.PASS, tags=("stream",))
+    assert streamed.exchange is not None
+    stream = read_stream([(5.0, data.encode())], Redactor())
+    write_reports(tmp_path, INFO, [replace(streamed, exchange=replace(streamed.exchange, stream=stream))])
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    shown = re.search(r"<summary>stream events \((\d+)\)</summary><pre>(.*?)</pre>", page, re.DOTALL)
+    assert shown is not None and shown.group(1) == "4"
+    events = [json.loads(line) for line in html.unescape(shown.group(2)).splitlines()]
+    assert [e["line"] for e in events] == [1, 3, 5, 7]
+    assert [e["data"] for e in events[:3]] == chunks
 
 
 def test_a_lone_surrogate_is_shown_as_its_escape(tmp_path: Path) -> None:

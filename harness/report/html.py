@@ -166,6 +166,14 @@ def _pretty(value: Any) -> str:
     return text
 
 
+def _one_a_line(events: Any) -> Any:
+    """A stream's events one a line, each as compact JSON: the stream reads as it arrived, thirty events in thirty
+    lines rather than hundreds (and in a tenth of the time: `indent` takes json's pure-Python encoder)."""
+    if not isinstance(events, list):
+        return events
+    return "\n".join(json.dumps(event, ensure_ascii=False) for event in events)
+
+
 def _piece(label: str, value: Any, *, open_: bool = False) -> str:
     return f"<details{' open' if open_ else ''}><summary>{_e(label)}</summary><pre>{_e(_pretty(value))}</pre></details>"
 
@@ -495,7 +503,7 @@ def _result(index: int, record: Record) -> str:
         stream = exchange.get("stream")
         if isinstance(stream, Mapping):
             events = stream.get("events") or []
-            parts.append(_piece(f"stream events ({len(events)})", events))
+            parts.append(_piece(f"stream events ({len(events)})", _one_a_line(events)))
             parts.append(_piece("assembled message", stream.get("assembled"), open_=True))
             if stream.get("notes"):
                 parts.append(_piece("stream notes", stream.get("notes")))
