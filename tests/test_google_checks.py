@@ -10,9 +10,11 @@ or the same under a top-level `google` key (what the OpenAI SDK's plain `extra_b
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 
 from harness.cases import load_cases
@@ -534,3 +536,24 @@ def test_extra_content_misplaced_in_a_stream_is_reported(server: Server, profile
     assert result.verdict is Verdict.FAIL
     assert [f.code for f in result.errors] == ["google.extra_content"]
     assert result.errors[0].pointer.startswith("/stream/")
+
+
+@pytest.mark.parametrize("key", ["extra_content", "extra\\u005fcontent"], ids=["plain-key", "escaped-key"])
+def test_extra_content_on_a_chunks_choice_is_found_however_its_key_is_spelled(key: str) -> None:
+    """Chunks are looked into only when their text may hold the key: spelled with a JSON escape, it is still found."""
+    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+    first = {"index": 0, "delta": {"role": "assistant", "content": "Hi"}, "finish_reason": None}
+    text = json.dumps({**chunk, "choices": [{**first, "extra_content": {"google": {"thought": True}}}]})
+    events = [text.replace("extra_content", key)]
+    events += [json.dumps({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}), "[DONE]"]
+    body = "".join(f"data: {e}\n\n" for e in events).encode()
+    transport = httpx.MockTransport(
+        lambda request: httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body)
+    )
+    result = without_clients(
+        run_case("http://vertex.invalid/v1", {**BASE, **STREAM}, transport=transport, profile="vertex")
+    )
+    assert [(f.code, f.pointer) for f in result.errors] == [
+        ("google.extra_content", "/stream/events/0/data/choices/0/extra_content")
+    ]
+    assert "not where Google documents it" in result.errors[0].message

@@ -182,6 +182,8 @@ def _streamed_places(exchange: Exchange) -> Iterator[tuple[str, str, Any]]:
     """(place relative to the chunk, pointer, value) of each extra_content in a stream's chunks."""
     assert exchange.stream is not None
     for i, event in enumerate(exchange.stream.events):
+        if "extra_content" not in event.data and "\\u" not in event.data:
+            continue  # most chunks: no walk through every member (a key may also be spelled with escapes)
         for at, value in _extra_contents(event.json):
             yield at.replace("/delta", "/message", 1), join("/stream/events", i, "data", at, "extra_content"), value
 
