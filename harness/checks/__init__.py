@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
+from types import MappingProxyType
 from typing import Any
 
 from ..cases import Expect
@@ -115,12 +116,21 @@ def _load_families() -> None:
         importlib.import_module(f"{__name__}.{family}")
 
 
-def registry() -> dict[str, Check]:
+def registry() -> Mapping[str, Check]:
     """Every registered check by code (importing the check families on first use, once), in the families' order
     whichever module was imported first: the first finding of an exchange heads its failure block."""
     _load_families()
+    return _ordered(len(_REGISTRY))
+
+
+@cache
+def _ordered(registered: int) -> Mapping[str, Check]:
+    """The registry sorted, once per number of checks registered (checks are only ever added): every exchange is
+    judged by walking it."""
     order = {family: i for i, family in enumerate(_FAMILIES)}
-    return dict(sorted(_REGISTRY.items(), key=lambda item: order.get(item[0].split(".", 1)[0], len(order))))
+    return MappingProxyType(
+        dict(sorted(_REGISTRY.items(), key=lambda item: order.get(item[0].split(".", 1)[0], len(order))))
+    )
 
 
 def all_codes() -> list[str]:
