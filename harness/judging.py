@@ -35,7 +35,7 @@ def judge(
     """
     if exchange.transport_error is not None:
         error = exchange.transport_error
-        code = "replay.stale" if error.kind == "stale" else f"transport.{error.kind}"
+        code = _REPLAY_CODES.get(error.kind, f"transport.{error.kind}")
         return Verdict.ERROR, (
             Finding(code, "/request/body", error.message)
             if error.kind == "stale"
@@ -48,6 +48,10 @@ def judge(
     if any(f.severity is Severity.ERROR for f in findings):
         return Verdict.FAIL, findings
     return Verdict.PASS, findings
+
+
+_REPLAY_CODES = {"stale": "replay.stale", "unreadable": "replay.unreadable"}
+"""Errors of a replay's recordings rather than of the endpoint's transport."""
 
 
 def value_missing(step: str, name: str, pointer: str, answer_root: str) -> Finding:

@@ -92,7 +92,8 @@ class HttpResponse:
 
 @dataclass(frozen=True, slots=True)
 class TransportError:
-    """Why there is no (complete) response: `kind` is one of connect, timeout, reset, too_large, deadline, protocol."""
+    """Why there is no (complete) response: `kind` is one of connect, timeout, reset, too_large, deadline, protocol,
+    or for a replay stale and unreadable (the recording's fault, not the endpoint's)."""
 
     kind: str
     message: str

@@ -29,7 +29,7 @@ from .limits import size
 from .models import Exchange, SentRequest, TransportError
 from .planning import Planned, is_stream, outgoing
 from .redact import Redactor
-from .transport import ELAPSED, EXTENSION, StaleRecording
+from .transport import ELAPSED, EXTENSION, StaleRecording, UnreadableRecording
 
 __all__ = ["RETRY_STATUSES", "Options", "retry_delay", "send"]
 
@@ -417,6 +417,10 @@ async def send(client: httpx.AsyncClient, planned: Planned, options: Options, re
             "stale",
             f"the case changed since {exc.path} was recorded: "
             f"{'; '.join(exc.differences)}; record it again with --record",
+        )
+    except UnreadableRecording as exc:
+        error = TransportError(
+            "unreadable", f"its recording cannot be read: {exc.problems}; record it again with --record"
         )
     except (httpx.HTTPError, TimeoutError, _TooLarge, _Silence, _RetryRefused, Undecodable) as exc:
         error = _map_transport_error(exc, options, limit, flag, progress)

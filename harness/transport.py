@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from . import __version__
+from .errors import HarnessError
 from .recordings import Chunk, Recording, diff, redact_chunks, save
 from .redact import REDACTED, Redactor
 
@@ -31,6 +32,7 @@ __all__ = [
     "RecordingTransport",
     "ReplayTransport",
     "StaleRecording",
+    "UnreadableRecording",
 ]
 
 EXTENSION = "chat_conformance"
@@ -50,6 +52,14 @@ class StaleRecording(Exception):
         self.path = path
         self.differences = differences
         super().__init__(f"{path}: " + "; ".join(differences))
+
+
+class UnreadableRecording(Exception):
+    """The case's recording was indexed, but its answer cannot be read: malformed, or changed since the run began."""
+
+    def __init__(self, problems: str) -> None:
+        self.problems = problems  # each with its file, line and column
+        super().__init__(problems)
 
 
 def _meta(request: httpx.Request) -> dict[str, Any]:
@@ -262,7 +272,10 @@ class ReplayTransport(httpx.AsyncBaseTransport):
         recording = self._recordings.get((endpoint, str(meta["case"])))
         if recording is None:
             raise NoRecording(f"no recording of case {meta['case']!r} for endpoint {endpoint!r}")
-        recording = recording.answer()
+        try:
+            recording = recording.answer()
+        except HarnessError as exc:
+            raise UnreadableRecording("; ".join(str(p) for p in exc.problems)) from None
         now = {"method": request.method, **_request_body(request, self._redactor)}
         then: dict[str, Any] = {
             "method": recording.request.get("method"),

@@ -436,6 +436,7 @@ TESTED_ELSEWHERE = {
     "harness.check_crashed",
     "structured.truncated",
     "replay.stale",
+    "replay.unreadable",  # tests/test_recordings.py
     "steps.value_missing",  # tests/test_steps.py
     "stream.unterminated",
     "stream.consistent_created",

@@ -107,6 +107,51 @@ def test_an_edited_case_is_reported_stale(server: Server, tmp_path: Path) -> Non
     assert '/body/messages/0/content: recorded "A story.", now "A poem."' in result.findings[0].message
 
 
+def _recorded_story(server: Server, tmp_path: Path) -> tuple[Any, Endpoint, Path]:
+    endpoint = Endpoint("local", server.url("ok"), model="m")
+    case = parse_case(
+        {"id": "story", "request": {"model": "${model}", "messages": [{"role": "user", "content": "A story."}]}}
+    )
+    _run([case], [endpoint], record=tmp_path)
+    return case, endpoint, next(tmp_path.rglob("story.yaml"))
+
+
+def test_an_index_reads_the_head_and_a_broken_answer_is_the_cases_error(server: Server, tmp_path: Path) -> None:
+    """Indexing a folder reads where each recording came from, not every answer; an answer that cannot be read
+    is found when its case is replayed, as an error naming the file and the place, and the other cases run."""
+    case, endpoint, path = _recorded_story(server, tmp_path)
+    text = path.read_text()
+    path.write_text(text[: text.index("\nresponse:")] + "\nresponse: 12\n")
+    index = load_recordings(tmp_path, answers=False)
+    assert [(r.case, r.complete) for r in index.values()] == [("story", False)]
+    (result,) = _run([case], [endpoint], replay=index)
+    assert result.verdict is Verdict.ERROR
+    [finding] = result.findings
+    assert finding.code == "replay.unreadable"
+    assert f"{path}:1:1: malformed recording" in finding.message and "--record" in finding.message
+    with pytest.raises(HarnessError, match="malformed recording"):
+        load_recordings(tmp_path)  # read whole (a recording folder's other uses), it is refused up front
+
+
+def test_a_recording_laid_out_otherwise_is_indexed_whole(server: Server, tmp_path: Path) -> None:
+    """A recording edited by hand, its answer before its case: indexed from the whole file, replayed the same."""
+    case, endpoint, path = _recorded_story(server, tmp_path)
+    document = yaml.safe_load(path.read_text())
+    path.write_text(
+        yaml.safe_dump(
+            {k: document[k] for k in ("response", "request", "timings", "format", "case")}
+            | {"endpoint": document["endpoint"], "provenance": document["provenance"]}
+        )
+    )
+    index = load_recordings(tmp_path, answers=False)
+    assert [r.case for r in index.values()] == ["story"]
+    (result,) = _run([case], [endpoint], replay=index)
+    assert result.verdict is Verdict.PASS, [f.message for f in result.findings]
+    path.write_text(path.read_text().replace(f"format: {document['format']}", "format: something-else@1"))
+    with pytest.raises(HarnessError, match="not a recording"):
+        load_recordings(tmp_path, answers=False)
+
+
 def test_a_case_without_recording_is_skipped_with_the_reason(server: Server, tmp_path: Path) -> None:
     endpoint = Endpoint("local", server.url("ok"), model="m")
     known = parse_case({"id": "known", "request": {"messages": [{"role": "user", "content": "x"}]}})

@@ -38,6 +38,7 @@ __all__ = [
 RUNNER_CODES = {
     "harness.check_crashed": "A check raised an exception: a bug in the harness, reported, not hiding other findings.",
     "replay.stale": "The case no longer makes the request that was recorded: record it again.",
+    "replay.unreadable": "The case's recording cannot be read (malformed, or changed during the run): record it again.",
     "steps.value_missing": "A step's answer lacks a value a later step uses: the later steps were not sent.",
     "transport.connect": "The connection could not be made (refused, unreachable, timed out connecting).",
     "transport.timeout": "No data arrived within --timeout.",
