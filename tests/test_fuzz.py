@@ -926,7 +926,8 @@ def test_a_short_fuzz_of_the_real_server_reports_only_real_deviations(real: tupl
     )
     started = time.monotonic()
     report = fuzz(Endpoint("llama.cpp", base_url, model=model), options, Options(timeout=30, deadline=60), environ={})
-    assert time.monotonic() - started <= 60 + 30  # the budget, and one request under way when it ran out
+    # The budget, one request under way when it ran out (its --deadline), and room for a busy machine.
+    assert time.monotonic() - started <= 60 + 60 + 60
     assert report.stopped_by in ("max-examples", "budget")
     unexplained = []
     for fuzzed in report.failures:
