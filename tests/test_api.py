@@ -83,6 +83,7 @@ CHECK_CODES = [
     "params.top_logprobs_returned",
     "params.url_citations",
     "replay.stale",
+    "replay.unreadable",
     "response.choice_count",
     "response.choices_indexed",
     "response.choices_present",
