@@ -18,6 +18,7 @@ import re
 import tempfile
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -69,11 +70,17 @@ class Expect:
     @property
     def negative(self) -> bool:
         """A case that must be refused: every accepted status is a 4xx."""
-        return all(s.startswith("4") for s in self.status)
+        return _refusals_only(self.status)
 
     def accepts(self, status: int) -> bool:
         code = str(status)
         return any(code == s or (s.endswith("xx") and code[0] == s[0]) for s in self.status)
+
+
+@cache
+def _refusals_only(statuses: tuple[str, ...]) -> bool:
+    """Once per set of statuses, not once per check asking of every exchange (dozens an answer)."""
+    return all(s.startswith("4") for s in statuses)
 
 
 @dataclass(frozen=True, slots=True)

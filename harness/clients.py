@@ -44,6 +44,7 @@ __all__ = [
     "read_node",
     "read_python",
     "replay_of",
+    "replayable",
     "statuses",
     "warm",
 ]
@@ -112,9 +113,10 @@ def replay_of(exchange: Exchange) -> Replay | None:
     """The replay of an exchange whose answer came whole (a cut-off or failed answer has nothing an SDK could
     read past what the harness already reports)."""
     response = exchange.response
-    if response is None or exchange.transport_error is not None or not isinstance(exchange.request.body, dict):
+    if response is None or not replayable(exchange):
         return None
     request = exchange.request.body
+    assert isinstance(request, dict)
     response_format = request.get("response_format")
     return Replay(
         request=request,
@@ -125,6 +127,12 @@ def replay_of(exchange: Exchange) -> Replay | None:
         parse=isinstance(response_format, dict) and response_format.get("type") == "json_schema",
         send_back=_worth_sending_back(exchange.answer()),
     )
+
+
+def replayable(exchange: Exchange) -> bool:
+    """Whether an SDK could read the exchange's answer (see `replay_of`), without building what it would read."""
+    answered = exchange.response is not None and exchange.transport_error is None
+    return answered and isinstance(exchange.request.body, dict)
 
 
 def _worth_sending_back(answer: Any) -> bool:

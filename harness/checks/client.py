@@ -14,7 +14,7 @@ from functools import cache
 from typing import Any
 
 from ..bounded import TooDeep, loads
-from ..clients import ClientRead, Replay, read_node, read_python, replay_of
+from ..clients import ClientRead, Replay, read_node, read_python, replay_of, replayable
 from ..models import Exchange, Finding
 from ..pointer import MISSING, join
 from ..schemas import schema
@@ -37,7 +37,7 @@ CODES = {
 
 
 def _replayable(exchange: Exchange, context: CheckContext) -> bool:
-    return replay_of(exchange) is not None
+    return context.clients != {} and replayable(exchange)  # {}: the run left the SDKs out (--no-clients)
 
 
 @check(applies=_replayable, codes=CODES)
