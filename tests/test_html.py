@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from harness.endpoints import Endpoint
-from harness.models import Exchange, Finding, HttpResponse, Result, SentRequest, Timings, Verdict
+from harness.models import Exchange, Finding, HttpResponse, Result, SentRequest, StepResult, Timings, Verdict
 from harness.redact import Redactor
 from harness.report import write_reports
 from harness.report.html import PIECE_LIMIT, SCRIPT, html_report, render_html
@@ -217,6 +217,30 @@ def test_a_streams_events_are_shown_one_a_line_as_they_arrived(tmp_path: Path) -
     events = [json.loads(line) for line in html.unescape(shown.group(2)).splitlines()]
     assert [e["line"] for e in events] == [1, 3, 5, 7]
     assert [e["data"] for e in events[:3]] == chunks
+
+
+def test_a_multi_step_case_shows_every_step_s_exchange(tmp_path: Path) -> None:
+    """Each step's request and answer under its name and verdict, not only the last step's."""
+    base = _result("tools-roundtrip", "fast", Verdict.FAIL, FINISH)
+    assert base.exchange is not None
+
+    def asking(content: str) -> Exchange:
+        assert base.exchange is not None
+        request = replace(
+            base.exchange.request, body={"model": "m", "messages": [{"role": "user", "content": content}]}
+        )
+        return replace(base.exchange, request=request)
+
+    steps = (
+        StepResult(step="call", verdict=Verdict.PASS, exchange=asking("first question")),
+        StepResult(step="answer", verdict=Verdict.FAIL, exchange=asking("second question")),
+    )
+    write_reports(tmp_path, INFO, [replace(base, steps=steps, exchange=steps[-1].exchange)])
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    section = page[page.index('id="r0"') :]
+    headings = re.findall(r'<h4>step <code>(\w+)</code> <span class="v v-(\w+)">', section)
+    assert headings == [("call", "pass"), ("answer", "fail")]
+    assert section.index("first question") < section.index("<code>answer</code>") < section.index("second question")
 
 
 def test_a_lone_surrogate_is_shown_as_its_escape(tmp_path: Path) -> None:

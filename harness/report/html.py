@@ -493,24 +493,42 @@ def _result(index: int, record: Record) -> str:
     if record.get("reason"):
         parts.append(f"<p>{_e(record['reason'])}</p>")
     parts.append(_findings(findings))
-    if exchange is not None:
-        parts.append(_piece("request", exchange.get("request")))
-        if "response" in exchange:
-            response = dict(exchange["response"])
-            cut = response.pop("body_truncated_from", None)
-            label = "response" + (f" (body cut at {PIECE_LIMIT // 1024} KiB of {cut} characters)" if cut else "")
-            parts.append(_piece(label, response, open_=not isinstance(exchange.get("stream"), Mapping)))
-        stream = exchange.get("stream")
-        if isinstance(stream, Mapping):
-            events = stream.get("events") or []
-            parts.append(_piece(f"stream events ({len(events)})", _one_a_line(events)))
-            parts.append(_piece("assembled message", stream.get("assembled"), open_=True))
-            if stream.get("notes"):
-                parts.append(_piece("stream notes", stream.get("notes")))
-        if exchange.get("transport_error") is not None:
-            parts.append(_piece("transport error", exchange.get("transport_error"), open_=True))
+    steps = [s for s in record.get("steps") or [] if isinstance(s, Mapping)]
+    if steps:  # a multi-step case: each step's exchange under its name (the record's own is the last step's)
+        for step in steps:
+            shown = str(step.get("verdict", ""))
+            parts.append(
+                f'<h4>step <code>{_e(step.get("id", ""))}</code> <span class="v v-{_e(shown)}">{_e(shown)}</span></h4>'
+            )
+            if step.get("reason"):
+                parts.append(f"<p>{_e(step['reason'])}</p>")
+            parts += _exchange_pieces(step.get("exchange"))
+    else:
+        parts += _exchange_pieces(exchange)
     parts.append("</section>")
     return "\n".join(parts)
+
+
+def _exchange_pieces(exchange: Any) -> list[str]:
+    """The request and the answer of one exchange, as folding blocks (the answer open)."""
+    if not isinstance(exchange, Mapping):
+        return []
+    parts = [_piece("request", exchange.get("request"))]
+    if "response" in exchange:
+        response = dict(exchange["response"])
+        cut = response.pop("body_truncated_from", None)
+        label = "response" + (f" (body cut at {PIECE_LIMIT // 1024} KiB of {cut} characters)" if cut else "")
+        parts.append(_piece(label, response, open_=not isinstance(exchange.get("stream"), Mapping)))
+    stream = exchange.get("stream")
+    if isinstance(stream, Mapping):
+        events = stream.get("events") or []
+        parts.append(_piece(f"stream events ({len(events)})", _one_a_line(events)))
+        parts.append(_piece("assembled message", stream.get("assembled"), open_=True))
+        if stream.get("notes"):
+            parts.append(_piece("stream notes", stream.get("notes")))
+    if exchange.get("transport_error") is not None:
+        parts.append(_piece("transport error", exchange.get("transport_error"), open_=True))
+    return parts
 
 
 def _safe(text: str) -> str:
