@@ -54,8 +54,8 @@ def _watch_html(spent: list[float]) -> bool:
 def _watch_clients(spent: list[float]) -> bool:
     """Time what the client.* checks hold the judging thread for, in wall seconds (`spent[0]`) and in the thread's
     CPU seconds (`spent[1]`): the check functions (which read both SDKs themselves when no read was made before
-    judging), openai-python's read and handing a replay to Node when they are made before judging, never counted
-    twice. Waiting for Node while the event loop serves other exchanges is not counted: the process's own CPU is
+    judging), handing replays to the SDKs' reading processes when they are read before judging, never counted twice.
+    Waiting for the reads while the event loop serves other exchanges is not counted: the processes' own CPU is
     (`_node_cpu`). False when the run has no client checks."""
     try:
         from harness import clients
@@ -85,23 +85,30 @@ def _watch_clients(spent: list[float]) -> bool:
     for code in codes:
         _REGISTRY[code] = dataclasses.replace(_REGISTRY[code], function=timed(_REGISTRY[code].function, True))
     clients.read_python = timed(clients.read_python, False)
-    node = getattr(clients, "_NodeProcess", None)
+    reader = getattr(clients, "_Reader", None) or getattr(clients, "_NodeProcess", None)
     for name in ("submit", "flush", "read"):
-        if node is not None and hasattr(node, name):
-            setattr(node, name, timed(getattr(node, name), False))
+        if reader is not None and hasattr(reader, name):
+            setattr(reader, name, timed(getattr(reader, name), False))
     return bool(codes)
 
 
 def _node_cpu() -> float | None:
-    """CPU seconds of the Node.js process the client checks read through, while it still runs (Linux only)."""
+    """CPU seconds of the processes the SDKs read in (Node.js's, and openai-python's where it has one), while they
+    still run (Linux only); None when there is none."""
     try:
         from harness import clients
-
-        process = next(iter(clients._NODE.values()))._process
-        fields = Path(f"/proc/{process.pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (ImportError, StopIteration, AttributeError, OSError, ValueError, IndexError):
+    except ImportError:
         return None
+    running = [*getattr(clients, "_NODE", {}).values(), *getattr(clients, "_PYTHON", {}).values()]
+    total = None
+    for reader in running:
+        try:
+            pid = reader._process.pid
+            fields = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
+        except (AttributeError, OSError):
+            continue
+        total = (total or 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def _cpu() -> float:

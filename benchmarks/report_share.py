@@ -3,11 +3,11 @@ client-compatibility checks (`client.*`: what openai-python and openai-node make
 
 `harness run` over the plain cases of P1 (2,000; 100 with --quick) against the local endpoint, timed inside the
 process (see probe.py): at concurrency 8, every call into the HTML report's handler (`HtmlFile`); at concurrency 64,
-the CPU the client checks take (the judging thread's, in the checks, openai-python's read and handing each answer to
-the Node.js process, and that process's own) against the run's CPU, and beside it the wall time they hold the
-judging thread (on a busy machine that figure counts the time other processes take the core too). Target: each at
-most 10 % of the run. openai-node is measured where HARNESS_OPENAI_NODE_DIR names an npm install of it; the row
-says which clients were checked.
+the CPU the client checks take (the judging thread's, in the checks and handing each answer to the SDKs' reading
+processes, and those processes' own: openai-python's and Node.js's) against the run's CPU, and beside it the wall
+time they hold the judging thread (on a busy machine that figure counts the time other processes take the core
+too). Target: each at most 10 % of the run. openai-node is measured where HARNESS_OPENAI_NODE_DIR names an npm
+install of it; the row says which clients were checked.
 """
 
 from __future__ import annotations
@@ -85,12 +85,12 @@ def _clients_row(median: dict[str, float] | None, count: int, rounds: int) -> Ro
     held = f"the whole run, against the {median['wall']:.2f} s they held the judging thread"
     return Row(
         bench=NAME,
-        measure=f"client.* checks' CPU (judging thread and Node.js), a run of {count:,} plain cases, concurrency 64",
+        measure=f"client.* checks' CPU (judging thread and SDK processes), {count:,} plain cases, concurrency 64",
         figure=f"{median['spent']:.2f} s",
         comparisons=(
-            _share("the run's CPU, Node's included", median["cpu"], median["share"]),
+            _share("the run's CPU, the SDK processes' included", median["cpu"], median["share"]),
             _share(held, median["run"], median["wall_share"], target=False),
         ),
-        note=f"{'; '.join(statuses())}; of the CPU, Node.js's own {median['node']:.2f} s",
+        note=f"{'; '.join(statuses())}; of the CPU, the SDK processes' own {median['node']:.2f} s",
         rounds=rounds,
     )

@@ -4,10 +4,13 @@ of it?
 A `Replay` is what an SDK is fed (the request's JSON, and the answer's status, headers and bytes); a `ClientRead`
 is what it made of them: the completion as the SDK exposes it, the error it raised, and the assistant message as it
 would send it back as history. The SDKs never reach a network: openai-python reads the bytes through an
-`httpx.MockTransport`, openai-node through a `fetch` override in `data/clients/openai-node.mjs`, run by one Node.js
-process for the whole run. Judging what they made of it is the `client.*` checks' business, not this module's.
+`httpx.MockTransport`, openai-node through a `fetch` override in `data/clients/openai-node.mjs`. During a run each
+SDK reads in a process of its own (`serve_python` here, the script for Node.js), fed one replay a line: the run's
+event loop never waits on a read, and on a machine with a core to spare the reads cost the run no time. Judging
+what they made of it is the `client.*` checks' business, not this module's.
 
-The SDKs are imported or started on first use only: `harness --help` loads neither.
+The SDKs are imported or started on first use only: `harness --help` loads neither, and a run imports openai only
+in its reading process.
 """
 
 from __future__ import annotations
@@ -15,11 +18,15 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import importlib.metadata
+import importlib.util
 import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import warnings
@@ -45,6 +52,7 @@ __all__ = [
     "read_python",
     "replay_of",
     "replayable",
+    "serve_python",
     "statuses",
     "warm",
 ]
@@ -54,8 +62,8 @@ NODE_DIR_VARIABLE = "HARNESS_OPENAI_NODE_DIR"
 NODE_BINARY_VARIABLE = "HARNESS_NODE"
 """The Node.js binary to run (default: `node` on PATH)."""
 
-NODE_TIMEOUT = 60.0
-"""Seconds the Node.js process may take over one answer (or to start) before it is given up for the run."""
+READ_TIMEOUT = 60.0
+"""Seconds an SDK's reading process may take over one answer (or to start) before it is given up for the run."""
 
 _BASE_URL = "http://replay.invalid/v1"
 _DROPPED_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
@@ -86,6 +94,19 @@ class Replay:
             "send_back": self.send_back,
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Replay:
+        """A replay as `to_json` wrote it (the body is text: `replay_of` makes it from the answer's text)."""
+        return cls(
+            request=data["request"],
+            status=data["status"],
+            headers=data["headers"],
+            body=data["body"].encode("utf-8"),
+            stream=data["stream"],
+            parse=data["parse"],
+            send_back=data.get("send_back", True),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ClientRead:
@@ -107,6 +128,15 @@ class ClientRead:
     @property
     def label(self) -> str:
         return f"{self.client} {self.version}"
+
+    def to_json(self) -> dict[str, Any]:
+        """As a reading process writes it: what the SDK made of the answer, members it did not make left out."""
+        out: dict[str, Any] = {"error": self.error} if self.error is not None else {}
+        if self.value is not MISSING:
+            out["value"] = self.value
+        if self.history is not MISSING:
+            out["history"] = self.history
+        return out
 
 
 def replay_of(exchange: Exchange) -> Replay | None:
@@ -153,33 +183,39 @@ def statuses() -> tuple[str, ...]:
 
 
 def warm() -> None:
-    """Load openai-python and start the Node.js process now, once: a run's first answer, a fuzz run's budget and
-    its rate then pay for a read, not for importing an SDK. A client that cannot load is left unchecked."""
-    node = None
-    with contextlib.suppress(Exception):
-        node = _node()  # started first: Node.js loads its SDK on another core while openai-python is imported
-    with contextlib.suppress(Exception):
-        from openai.lib.streaming.chat import ChatCompletionStreamState  # noqa: F401
-
-        _python_client()
-    if node is not None:
-        _ = node.version
+    """Start both reading processes now, once: they load their SDKs while the run starts, and a run's first answer,
+    a fuzz run's budget and its rate then pay for a read, not for loading an SDK. A client that cannot load is
+    left unchecked."""
+    for start in (_python, _node):
+        with contextlib.suppress(Exception):
+            start()
 
 
 # openai-python
 
 
 def python_status() -> str:
-    """`openai-python VERSION`, or why it is not checked."""
-    try:
-        import openai
-    except ImportError:
+    """`openai-python VERSION`, or why it is not checked: told from the installed package's metadata, since a run
+    imports openai only in its reading process."""
+    version = _python_version()
+    if version is None:
         return "openai-python not checked: the openai package is not installed (install chat-conformance[clients])"
+    if tuple(int(n) for n in re.findall(r"\d+", version)[:2]) < (1, 40):
+        return f"openai-python not checked: openai {version} has no stream accumulation (1.40 or later)"
+    running = _PYTHON.get(sys.executable)
+    failure = running.failure() if running is not None else None
+    if failure:
+        return f"openai-python not checked past the first answers: its reading process failed ({failure})"
+    return f"openai-python {version}"
+
+
+def _python_version() -> str | None:
     try:
-        from openai.lib.streaming.chat import ChatCompletionStreamState  # noqa: F401
-    except ImportError:
-        return f"openai-python not checked: openai {openai.__version__} has no stream accumulation (1.40 or later)"
-    return f"openai-python {openai.__version__}"
+        if importlib.util.find_spec("openai") is None:
+            return None
+        return importlib.metadata.version("openai")
+    except (ImportError, ValueError):  # importlib.metadata.PackageNotFoundError is an ImportError
+        return None
 
 
 def read_python(replay: Replay) -> ClientRead | None:
@@ -212,6 +248,45 @@ def read_python(replay: Replay) -> ClientRead | None:
             return ClientRead("openai-python", version, error=error, by_design=error["name"] in _BY_DESIGN)
         history = _python_history(client, seam, replay, message) if replay.send_back else MISSING
     return ClientRead("openai-python", version, value=value, history=history)
+
+
+def serve_python() -> None:
+    """The openai-python reading process: one replay a line on stdin, its read a line on stdout, carrying the
+    replay's id (as `data/clients/openai-node.mjs` does for openai-node). Its first line is `{"version": ...}`."""
+    try:
+        import openai
+        from openai.lib.streaming.chat import ChatCompletionStreamState  # noqa: F401
+    except ImportError as exc:
+        _line({"version": None, "failed": str(exc)})
+        return
+    _line({"version": openai.__version__})
+    for text in sys.stdin:
+        data = json.loads(text)
+        read = read_python(Replay.from_json(data))
+        _line({**(read.to_json() if read is not None else {"failed": "openai cannot be imported"}), "id": data["id"]})
+
+
+def _line(data: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+_PYTHON: dict[str, _Reader] = {}
+
+
+def _python() -> _Reader | None:
+    """The openai-python reading process of this interpreter, started on first use; None without openai."""
+    if _python_version() is None:
+        return None
+    if sys.executable not in _PYTHON:
+        # The harness this process runs, found by the reading process whatever its current folder.
+        here = str(Path(__file__).resolve().parent.parent)
+        path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)
+        code = "from harness.clients import serve_python; serve_python()"
+        reader = _Reader([sys.executable, "-c", code], "openai-python", {**os.environ, "PYTHONPATH": path})
+        _PYTHON[sys.executable] = reader
+        atexit.register(reader.close)
+    return _PYTHON[sys.executable]
 
 
 _PYTHON_LOCK = threading.Lock()  # one client, one answer at a time (a pytest-xdist worker may judge from threads)
@@ -383,27 +458,28 @@ def node_status() -> str:
     return f"openai-node {package.get('version', '?')} (from {folder})"
 
 
-class _NodeProcess:
-    """One Node.js process for the whole run, fed one replay a line: starting Node costs far more than a read.
+class _Reader:
+    """One SDK's reading process for the whole run, fed one replay a line: starting it (loading the SDK) costs far
+    more than a read.
 
     Replays are written without waiting for the reads before them, each with an id that its read echoes: a thread
-    reads Node's lines and hands each read to the replay whose id it carries, so a line Node prints that answers no
-    replay (a warning, a stray line) is passed over instead of being taken for the next replay's read. The event loop
-    that judges never waits on Node: it awaits the read (`awaited`) and serves other exchanges meanwhile. A read that
-    never comes (a hung process) gives up after `NODE_TIMEOUT` seconds instead of holding the run: the process is
-    then stopped and the client not checked, which the header says.
+    reads the process's lines and hands each read to the replay whose id it carries, so a line it prints that
+    answers no replay (a warning, a stray line) is passed over instead of being taken for the next replay's read.
+    The event loop that judges never waits on the process: it awaits the read (`awaited`) and serves other exchanges
+    meanwhile. A read that never comes (a hung process) gives up after `READ_TIMEOUT` seconds instead of holding the
+    run: the process is then stopped and the client not checked, which the header says.
     """
 
-    def __init__(self, binary: str, folder: Path) -> None:
-        script = bundled("clients") / "openai-node.mjs"
+    def __init__(self, argv: list[str], name: str, env: dict[str, str] | None = None) -> None:
         self._errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close(), with the process)
         self._process = subprocess.Popen(
-            [binary, str(script), str(folder)],
+            argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._errors,
             text=True,
             encoding="utf-8",
+            env=env,
         )
         self._pending: dict[int, Future[dict[str, Any] | None]] = {}
         self._ids = itertools.count(1)
@@ -415,18 +491,19 @@ class _NodeProcess:
             None  # the loop that writes what is unsent, once its turn ends
         )
         self._header: Future[str | None] = Future()
-        threading.Thread(target=self._pump, name="openai-node", daemon=True).start()
+        self._failed = ""
+        threading.Thread(target=self._pump, name=name, daemon=True).start()
 
     @cached_property
     def version(self) -> str:
         """The package's version, as the process tells once it has loaded it: asked for only when needed, so that
-        Node.js starts while the harness goes on (importing openai-python takes as long)."""
+        the process loads its SDK while the harness goes on."""
         try:
-            header = self._header.result(timeout=NODE_TIMEOUT)
+            header = self._header.result(timeout=READ_TIMEOUT)
         except TimeoutError:
             self.abandon()
             header = None
-        return str(json.loads(header).get("version", "?")) if header and header.startswith("{") else "?"
+        return str(json.loads(header).get("version") or "?") if header and header.startswith("{") else "?"
 
     def _pump(self) -> None:
         assert self._process.stdout is not None
@@ -437,6 +514,7 @@ class _NodeProcess:
                 continue  # not a read: nothing waits for it
             if not self._header.done():
                 if isinstance(out, dict) and "version" in out:
+                    self._failed = str(out.get("failed") or "")  # it could not load its SDK: no read will come
                     self._header.set_result(line)
                 continue
             number = out.get("id") if isinstance(out, dict) else None
@@ -456,7 +534,7 @@ class _NodeProcess:
             _settle(future, None)
 
     def submit(self, replay: Replay) -> Future[dict[str, Any] | None]:
-        """Send a replay to Node; the future holds its read (None when Node failed), whenever it comes."""
+        """Send a replay to the process; the future holds its read (None when it failed), whenever it comes."""
         future: Future[dict[str, Any] | None] = Future()
         process = self._process
         with self._lock:
@@ -482,7 +560,7 @@ class _NodeProcess:
         return future
 
     def flush(self) -> None:
-        """Write the replays handed over since the last write, in one write: one wake-up of Node for the lot."""
+        """Write the replays handed over since the last write, in one write: one wake-up of the process for the lot."""
         with self._writing:
             unsent, self._unsent, self._flush_on = self._unsent, [], None
             if not unsent:
@@ -503,7 +581,7 @@ class _NodeProcess:
     def read(self, replay: Replay) -> dict[str, Any] | None:
         """The read of one replay, waiting for it (for callers outside an event loop)."""
         try:
-            return self.submit(replay).result(timeout=NODE_TIMEOUT)
+            return self.submit(replay).result(timeout=READ_TIMEOUT)
         except TimeoutError:
             self.abandon()
             return None
@@ -511,13 +589,13 @@ class _NodeProcess:
     async def awaited(self, future: Future[dict[str, Any] | None]) -> dict[str, Any] | None:
         """The read a submitted replay's future holds, awaited: the event loop serves other exchanges meanwhile."""
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), NODE_TIMEOUT)
+            return await asyncio.wait_for(asyncio.wrap_future(future), READ_TIMEOUT)
         except TimeoutError:
             self.abandon()
             return None
 
     def abandon(self) -> None:
-        """Give the process up for the run: it took longer than `NODE_TIMEOUT` over one answer."""
+        """Give the process up for the run: it took longer than `READ_TIMEOUT` over one answer."""
         with contextlib.suppress(OSError):
             self._process.kill()
         self._end()
@@ -537,12 +615,19 @@ class _NodeProcess:
         self._errors.close()
 
     def failure(self) -> str | None:
-        """Why the process stopped answering (the end of what Node wrote to stderr), or None while it runs."""
+        """Why the process stopped answering (why it could not load its SDK, or the end of what it wrote to
+        stderr), or None while it runs."""
+        if self._failed:
+            return self._failed
         if self._process.poll() is None:
-            return None
+            if not self._ended:
+                return None
+            with contextlib.suppress(subprocess.TimeoutExpired):  # its output has ended: it is on its way out
+                self._process.wait(timeout=5)
         self._errors.seek(0)
         tail = self._errors.read().decode("utf-8", errors="replace").strip().splitlines()[-3:]
-        return " / ".join(tail) or f"it exited with code {self._process.returncode}"
+        code = self._process.returncode
+        return " / ".join(tail) or (f"it exited with code {code}" if code is not None else "it stopped answering")
 
 
 def _settle(future: Future[Any], value: Any) -> None:
@@ -551,14 +636,14 @@ def _settle(future: Future[Any], value: Any) -> None:
         future.set_result(value)
 
 
-_NODE: dict[tuple[str, str], _NodeProcess] = {}
+_NODE: dict[tuple[str, str], _Reader] = {}
 
 
 _FOUND: dict[tuple[str | None, ...], tuple[str, Path]] = {}
 """The Node.js binary and package folder each setting of the variables (and PATH) named, once found."""
 
 
-def _node() -> _NodeProcess | None:
+def _node() -> _Reader | None:
     setting = tuple(os.environ.get(name) for name in (NODE_BINARY_VARIABLE, NODE_DIR_VARIABLE, "PATH"))
     if setting not in _FOUND:  # looked up again while nothing is found: a package installed meanwhile is taken
         binary, folder = _node_binary(), _node_dir()
@@ -571,7 +656,8 @@ def _node() -> _NodeProcess | None:
         for old in _NODE.values():
             old.close()
         _NODE.clear()
-        _NODE[key] = _NodeProcess(binary, folder)
+        script = bundled("clients") / "openai-node.mjs"
+        _NODE[key] = _Reader([binary, str(script), str(folder)], "openai-node")
         atexit.register(_NODE[key].close)
     return _NODE[key]
 
@@ -582,15 +668,16 @@ def read_node(replay: Replay) -> ClientRead | None:
     process = _node()
     if process is None:
         return None
-    return _node_read(process.version, process.read(replay))
+    return _read_of("openai-node", process.version, process.read(replay))
 
 
-def _node_read(version: str, out: dict[str, Any] | None) -> ClientRead | None:
-    if out is None:  # Node itself failed: the client was not checked, which the run's header says
+def _read_of(client: str, version: str, out: dict[str, Any] | None) -> ClientRead | None:
+    """A reading process's line as a `ClientRead`; None when the process failed (the run's header says so)."""
+    if out is None or "failed" in out:
         return None
     error = out.get("error")
     return ClientRead(
-        "openai-node",
+        client,
         version,
         value=out.get("value", MISSING),
         error=error if isinstance(error, dict) else None,
@@ -604,14 +691,15 @@ def _node_read(version: str, out: dict[str, Any] | None) -> ClientRead | None:
 
 async def read_all(exchange: Exchange) -> dict[str, ClientRead | None] | None:
     """What each SDK makes of an exchange's answer, by client name, read before the checks judge it (None when
-    there is nothing an SDK could read). The replay goes to Node first, so that Node reads while openai-python
-    does; the event loop then awaits Node's read instead of waiting on it."""
+    there is nothing an SDK could read). The replay goes to both reading processes at once; the event loop awaits
+    their reads and serves other exchanges meanwhile."""
     replay = replay_of(exchange)
     if replay is None:
         return None
-    process = _node()
-    pending = process.submit(replay) if process is not None else None
-    python = read_python(replay)
-    if process is None or pending is None:
-        return {"openai-python": python, "openai-node": None}
-    return {"openai-python": python, "openai-node": _node_read(process.version, await process.awaited(pending))}
+    readers = {"openai-python": _python(), "openai-node": _node()}
+    pending = {name: (reader, reader.submit(replay)) for name, reader in readers.items() if reader is not None}
+    reads: dict[str, ClientRead | None] = dict.fromkeys(readers)
+    for name, (reader, future) in pending.items():
+        out = await reader.awaited(future)  # the version line comes before any read: asking for it then never waits
+        reads[name] = _read_of(name, reader.version, out)
+    return reads

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import sys
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -517,6 +518,97 @@ def test_without_node_the_node_client_is_not_checked_and_nothing_fails(monkeypat
     monkeypatch.setenv("HARNESS_NODE", "node")
     monkeypatch.delenv(clients.NODE_DIR_VARIABLE, raising=False)
     assert "no openai npm package" in node_status()
+
+
+def test_a_run_reads_openai_python_in_a_process_of_its_own_as_it_would_read_here() -> None:
+    """read_all hands every answer to openai-python's reading process; what comes back is what the SDK makes of
+    the answer read in this process, conformant answers and broken ones alike."""
+    rows = [r for r in ROWS if r.id in ("vertex-docs-stream", "two-calls-one-index", "google-array-error")] * 2
+    rows.append(SIGNED)
+    exchanges = [_exchange(row) for row in rows]
+
+    async def judged() -> list[dict[str, ClientRead | None] | None]:
+        return list(await asyncio.gather(*(clients.read_all(exchange) for exchange in exchanges)))
+
+    for row, exchange, reads in zip(rows, exchanges, asyncio.run(judged()), strict=True):
+        assert reads is not None
+        assert reads["openai-python"] == read_python(replay_of(exchange)), row.id  # type: ignore[arg-type]
+    reader = clients._PYTHON[sys.executable]
+    assert reader.version == python_status().split()[-1] and reader.failure() is None
+
+
+@pytest.fixture
+def dying_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """openai-python's reading process as one that says its version, then fails on the first answer."""
+    for process in clients._PYTHON.values():
+        process.close()
+    clients._PYTHON.clear()
+    dying = tmp_path / "dying-python"
+    dying.write_text(
+        "#!/bin/sh\necho '{\"version\": \"3.63.0\"}'\nread line\necho 'Fatal: out of luck' >&2\nexit 3\n",
+        encoding="utf-8",
+    )
+    dying.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(dying))
+    yield
+    for process in clients._PYTHON.values():
+        process.close()
+    clients._PYTHON.clear()
+
+
+@pytest.fixture
+def slow_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """openai-python's reading process as one that takes a second over each answer, then reads it as the SDK does."""
+    for process in clients._PYTHON.values():
+        process.close()
+    clients._PYTHON.clear()
+    slow = tmp_path / "slow-python"
+    slow.write_text(
+        f"#!{sys.executable}\n"
+        "import json, sys, time\n"
+        "from harness.clients import Replay, read_python\n"
+        "print(json.dumps({'version': '3.63.0'}), flush=True)\n"
+        "for line in sys.stdin:\n"
+        "    data = json.loads(line)\n"
+        "    time.sleep(1.0)\n"
+        "    read = read_python(Replay.from_json(data))\n"
+        "    print(json.dumps({**read.to_json(), 'id': data['id']}), flush=True)\n",
+        encoding="utf-8",
+    )
+    slow.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(slow))
+    yield
+    for process in clients._PYTHON.values():
+        process.close()
+    clients._PYTHON.clear()
+
+
+@pytest.mark.usefixtures("slow_python")
+def test_the_event_loop_goes_on_while_openai_python_reads() -> None:
+    """A long read (a stream of hundreds of chunks) must not hold the loop: it stamps the arrival of other answers'
+    bytes, and a read made in the loop's own process and thread inflated the gaps it measured several times over."""
+    exchange = _exchange(SIGNED)
+
+    async def both() -> tuple[dict[str, ClientRead | None] | None, int]:
+        turns = 0
+        reading = asyncio.ensure_future(clients.read_all(exchange))
+        while not reading.done():
+            await asyncio.sleep(0.01)
+            turns += 1
+        return reading.result(), turns
+
+    reads, turns = asyncio.run(both())
+    assert turns >= 20, "the loop took turns while openai-python read"
+    assert reads is not None and reads["openai-python"] == read_python(replay_of(exchange))  # type: ignore[arg-type]
+
+
+@pytest.mark.usefixtures("dying_python")
+def test_a_reading_process_that_fails_leaves_its_client_unchecked_and_says_why() -> None:
+    result = outcome(next(r for r in ROWS if r.id == "vertex-docs-stream"))
+    assert not [f for f in result.findings if f.code.startswith("client.openai_python.")]
+    status = python_status()
+    assert status.startswith("openai-python not checked past the first answers: its reading process failed")
+    assert "Fatal: out of luck" in status
 
 
 def test_the_pinned_versions_are_the_ones_installed_for_the_tests() -> None:

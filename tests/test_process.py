@@ -51,9 +51,14 @@ def test_each_command_imports_only_what_it_uses(tmp_path: Path) -> None:
     ran = _imported_after(["run", "--report-dir", str(tmp_path / "r")], tmp_path)
     assert "hypothesis" not in ran and "google.auth" not in ran
     assert {"httpx", "jsonschema", "rich", "pygal"} <= ran  # the probe sees a real run, and its report.html
-    assert "openai" in ran  # the client.* checks feed every answer to the SDK ...
+    # The client.* checks feed every answer to openai-python, which reads in a process of its own ...
+    assert "openai" not in ran
+    checked = json.loads((tmp_path / "r" / "results.json").read_text(encoding="utf-8"))["run"]["clients"]
+    assert checked[0].startswith("openai-python ") and "not checked" not in checked[0]
     bare = _imported_after(["run", "--report-dir", str(tmp_path / "b"), "--no-clients"], tmp_path)
     assert "openai" not in bare and "httpx" in bare  # ... unless they are left out
+    left_out = json.loads((tmp_path / "b" / "results.json").read_text(encoding="utf-8"))["run"]["clients"]
+    assert left_out == ["client.* checks left out (--no-clients)"]
 
 
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
