@@ -271,22 +271,26 @@ def _line(data: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-_PYTHON: dict[str, _Reader] = {}
+_PYTHON: dict[str, _Reader | None] = {}
+"""openai-python's reading process for each interpreter, or None where openai is not installed (looked up once:
+finding a package's metadata costs more than handing an answer over)."""
 
 
 def _python() -> _Reader | None:
     """The openai-python reading process of this interpreter, started on first use; None without openai."""
-    if _python_version() is None:
-        return None
     if sys.executable not in _PYTHON:
-        # The harness this process runs, found by the reading process whatever its current folder.
-        here = str(Path(__file__).resolve().parent.parent)
-        path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)
-        code = "from harness.clients import serve_python; serve_python()"
-        reader = _Reader([sys.executable, "-c", code], "openai-python", {**os.environ, "PYTHONPATH": path})
-        _PYTHON[sys.executable] = reader
-        atexit.register(reader.close)
+        _PYTHON[sys.executable] = _python_reader() if _python_version() is not None else None
     return _PYTHON[sys.executable]
+
+
+def _python_reader() -> _Reader:
+    # The harness this process runs, found by the reading process whatever its current folder.
+    here = str(Path(__file__).resolve().parent.parent)
+    path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)
+    code = "from harness.clients import serve_python; serve_python()"
+    reader = _Reader([sys.executable, "-c", code], "openai-python", {**os.environ, "PYTHONPATH": path})
+    atexit.register(reader.close)
+    return reader
 
 
 _PYTHON_LOCK = threading.Lock()  # one client, one answer at a time (a pytest-xdist worker may judge from threads)

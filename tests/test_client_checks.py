@@ -534,14 +534,15 @@ def test_a_run_reads_openai_python_in_a_process_of_its_own_as_it_would_read_here
         assert reads is not None
         assert reads["openai-python"] == read_python(replay_of(exchange)), row.id  # type: ignore[arg-type]
     reader = clients._PYTHON[sys.executable]
-    assert reader.version == python_status().split()[-1] and reader.failure() is None
+    assert reader is not None and reader.version == python_status().split()[-1] and reader.failure() is None
 
 
 @pytest.fixture
 def dying_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """openai-python's reading process as one that says its version, then fails on the first answer."""
     for process in clients._PYTHON.values():
-        process.close()
+        if process is not None:
+            process.close()
     clients._PYTHON.clear()
     dying = tmp_path / "dying-python"
     dying.write_text(
@@ -552,7 +553,8 @@ def dying_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[No
     monkeypatch.setattr(sys, "executable", str(dying))
     yield
     for process in clients._PYTHON.values():
-        process.close()
+        if process is not None:
+            process.close()
     clients._PYTHON.clear()
 
 
@@ -560,7 +562,8 @@ def dying_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[No
 def slow_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """openai-python's reading process as one that takes a second over each answer, then reads it as the SDK does."""
     for process in clients._PYTHON.values():
-        process.close()
+        if process is not None:
+            process.close()
     clients._PYTHON.clear()
     slow = tmp_path / "slow-python"
     slow.write_text(
@@ -579,7 +582,8 @@ def slow_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Non
     monkeypatch.setattr(sys, "executable", str(slow))
     yield
     for process in clients._PYTHON.values():
-        process.close()
+        if process is not None:
+            process.close()
     clients._PYTHON.clear()
 
 
