@@ -537,36 +537,35 @@ def test_a_run_reads_openai_python_in_a_process_of_its_own_as_it_would_read_here
     assert reader is not None and reader.version == python_status().split()[-1] and reader.failure() is None
 
 
+def _python_reader_as(script: Path, text: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """openai-python's reading process started from `script` (holding `text`) for the test, in place of the
+    interpreter's own; the readers started before and during it are stopped."""
+
+    def stop_readers() -> None:
+        for process in clients._PYTHON.values():
+            if process is not None:
+                process.close()
+        clients._PYTHON.clear()
+
+    stop_readers()
+    script.write_text(text, encoding="utf-8")
+    script.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(script))
+    yield
+    stop_readers()
+
+
 @pytest.fixture
 def dying_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """openai-python's reading process as one that says its version, then fails on the first answer."""
-    for process in clients._PYTHON.values():
-        if process is not None:
-            process.close()
-    clients._PYTHON.clear()
-    dying = tmp_path / "dying-python"
-    dying.write_text(
-        "#!/bin/sh\necho '{\"version\": \"3.63.0\"}'\nread line\necho 'Fatal: out of luck' >&2\nexit 3\n",
-        encoding="utf-8",
-    )
-    dying.chmod(0o755)
-    monkeypatch.setattr(sys, "executable", str(dying))
-    yield
-    for process in clients._PYTHON.values():
-        if process is not None:
-            process.close()
-    clients._PYTHON.clear()
+    dying = "#!/bin/sh\necho '{\"version\": \"3.63.0\"}'\nread line\necho 'Fatal: out of luck' >&2\nexit 3\n"
+    yield from _python_reader_as(tmp_path / "dying-python", dying, monkeypatch)
 
 
 @pytest.fixture
 def slow_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """openai-python's reading process as one that takes a second over each answer, then reads it as the SDK does."""
-    for process in clients._PYTHON.values():
-        if process is not None:
-            process.close()
-    clients._PYTHON.clear()
-    slow = tmp_path / "slow-python"
-    slow.write_text(
+    slow = (
         f"#!{sys.executable}\n"
         "import json, sys, time\n"
         "from harness.clients import Replay, read_python\n"
@@ -575,16 +574,9 @@ def slow_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Non
         "    data = json.loads(line)\n"
         "    time.sleep(1.0)\n"
         "    read = read_python(Replay.from_json(data))\n"
-        "    print(json.dumps({**read.to_json(), 'id': data['id']}), flush=True)\n",
-        encoding="utf-8",
+        "    print(json.dumps({**read.to_json(), 'id': data['id']}), flush=True)\n"
     )
-    slow.chmod(0o755)
-    monkeypatch.setattr(sys, "executable", str(slow))
-    yield
-    for process in clients._PYTHON.values():
-        if process is not None:
-            process.close()
-    clients._PYTHON.clear()
+    yield from _python_reader_as(tmp_path / "slow-python", slow, monkeypatch)
 
 
 @pytest.mark.usefixtures("slow_python")
