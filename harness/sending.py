@@ -241,19 +241,24 @@ def retry_delay(value: str | None, attempt: int, now: datetime | None = None) ->
     """Seconds to wait before retry `attempt`, as Retry-After asks: a number of seconds (negative means now), or an
     HTTP date; anything else (or no header) gets an exponential backoff. Never raises and may return infinity: the
     header is whatever the endpoint sent, and the caller holds the wait to the case's deadline."""
-    backoff = 0.5 * 2.0 ** min(attempt, 16)
+    asked = _asked_wait(value, now)
+    return 0.5 * 2.0 ** min(attempt, 16) if asked is None else asked
+
+
+def _asked_wait(value: str | None, now: datetime | None = None) -> float | None:
+    """The wait Retry-After states (seconds, at least 0, maybe infinite), or None when it states none."""
     text = (value or "").strip()
     if not text:
-        return backoff
+        return None
     try:
         seconds = float(text)
     except ValueError:
         until = _seconds_until(text, now or datetime.now(UTC))
         if until is None:
-            return backoff
+            return None
         seconds = until
     if seconds != seconds:  # NaN
-        return backoff
+        return None
     return max(0.0, seconds)
 
 
@@ -403,8 +408,13 @@ async def send(client: httpx.AsyncClient, planned: Planned, options: Options, re
                             await response.aclose()
                             await asyncio.sleep(delay)
                             continue
-                        # Waiting would only run into the deadline: this answer is the last, read as it is.
-                        refused = _RetryRefused(response.status_code, value, delay, max(0.0, left))
+                        if left <= 0 or _asked_wait(value) is None:
+                            # The deadline ends the case, not a wait the endpoint asked for: the answer came as
+                            # the time ran out, or the wait is the harness's own backoff. Said as any deadline is.
+                            progress.retried.append(response.status_code)
+                            raise TimeoutError
+                        # Waiting as asked would only run into the deadline: this answer is the last, read as it is.
+                        refused = _RetryRefused(response.status_code, value, delay, left)
                     await _read(response, reading, options, limit, between, streaming, clock)
                     reading.total = clock()
                 finally:

@@ -775,6 +775,17 @@ def test_a_503_storm_with_endless_retries_ends_at_the_deadline_saying_so(hostile
     assert elapsed < options.deadline + MARGIN
 
 
+def test_a_backoff_past_the_deadline_is_the_deadline_not_a_wait_the_endpoint_asked_for(
+    hostile: Hostile, server: Server
+) -> None:
+    """429s with an empty Retry-After: the harness's own backoff (1 s, then 2 s) runs past the deadline, and the
+    finding says the deadline ended the case; the endpoint asked for no wait, so none is blamed on it."""
+    results, elapsed = _beside(hostile, server, "retry-after=", TEXT, Options(retries=5, deadline=1.5))
+    result = _ended(results, Verdict.ERROR, "transport.deadline", "deadline of 1.5 s", "retried answer(s) (429")
+    assert all("asked to be retried" not in f.message for f in result.findings)
+    assert elapsed < 1.5 + MARGIN
+
+
 @pytest.mark.parametrize(
     ("value", "wait"),
     [
