@@ -202,6 +202,8 @@ def python_status() -> str:
         return "openai-python not checked: the openai package is not installed (install chat-conformance[clients])"
     if tuple(int(n) for n in re.findall(r"\d+", version)[:2]) < (1, 40):
         return f"openai-python not checked: openai {version} has no stream accumulation (1.40 or later)"
+    if sys.executable in _PYTHON and _PYTHON[sys.executable] is None:
+        return f"openai-python not checked: its reading process could not be started ({sys.executable})"
     running = _PYTHON.get(sys.executable)
     failure = running.failure() if running is not None else None
     if failure:
@@ -279,7 +281,11 @@ finding a package's metadata costs more than handing an answer over)."""
 def _python() -> _Reader | None:
     """The openai-python reading process of this interpreter, started on first use; None without openai."""
     if sys.executable not in _PYTHON:
-        _PYTHON[sys.executable] = _python_reader() if _python_version() is not None else None
+        reader = None
+        if _python_version() is not None:
+            with contextlib.suppress(OSError):  # an interpreter that cannot be started again: not checked
+                reader = _python_reader()
+        _PYTHON[sys.executable] = reader
     return _PYTHON[sys.executable]
 
 
@@ -476,15 +482,19 @@ class _Reader:
 
     def __init__(self, argv: list[str], name: str, env: dict[str, str] | None = None) -> None:
         self._errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close(), with the process)
-        self._process = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._errors,
-            text=True,
-            encoding="utf-8",
-            env=env,
-        )
+        try:
+            self._process = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._errors,
+                text=True,
+                encoding="utf-8",
+                env=env,
+            )
+        except OSError:
+            self._errors.close()
+            raise
         self._pending: dict[int, Future[dict[str, Any] | None]] = {}
         self._ids = itertools.count(1)
         self._ended = False

@@ -598,6 +598,19 @@ def test_the_event_loop_goes_on_while_openai_python_reads() -> None:
     assert reads is not None and reads["openai-python"] == read_python(replay_of(exchange))  # type: ignore[arg-type]
 
 
+def test_an_interpreter_that_cannot_be_started_again_leaves_openai_python_unchecked(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """No reading process (an embedded interpreter, a moved venv): the run goes on, the clients line says why."""
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
+    try:
+        result = outcome(next(r for r in ROWS if r.id == "vertex-docs-stream"))
+        assert not [f for f in result.findings if f.code.startswith("client.openai_python.")]
+        assert python_status().startswith("openai-python not checked: its reading process could not be started")
+    finally:
+        clients._PYTHON.pop(str(tmp_path / "no-such-python"), None)
+
+
 @pytest.mark.usefixtures("dying_python")
 def test_a_reading_process_that_fails_leaves_its_client_unchecked_and_says_why() -> None:
     result = outcome(next(r for r in ROWS if r.id == "vertex-docs-stream"))
