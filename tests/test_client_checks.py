@@ -409,7 +409,7 @@ FAMILIES = ("client.openai_python", "client.openai_node")
 def _judged(
     read: ClientRead, exchange: Exchange, family: str, profile: str = "generic"
 ) -> set[tuple[str, str, Severity]]:
-    found = client_checks._judge(exchange, family, lambda replay: read)
+    found = client_checks._judge(exchange, family, read)
     judged = [load_profile(profile).judge(f) for f in found]
     return {(f.code.removeprefix(family + "."), f.pointer, f.severity) for f in judged if f is not None}
 
@@ -750,5 +750,5 @@ def test_a_run_awaits_node_while_it_serves_other_answers() -> None:
         assert reads is not None
         alone = clients.read_node(replay_of(exchange))  # type: ignore[arg-type]
         assert reads["openai-node"] == alone, row.id
-        judged = client_checks._judge(exchange, "client.openai_node", lambda replay, read=alone: read)
+        judged = client_checks._judge(exchange, "client.openai_node", alone)
         assert {(f.code.removeprefix("client.openai_node."), f.pointer) for f in judged} == row.node, row.id

@@ -43,33 +43,29 @@ def _replayable(exchange: Exchange, context: CheckContext) -> bool:
 @check(applies=_replayable, codes=CODES)
 def openai_python(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
     """openai-python reads the answer as the endpoint sent it, and sends its message back unchanged."""
-    yield from _judge(exchange, "client.openai_python", _reader(context, "openai-python", read_python))
+    yield from _judge(exchange, "client.openai_python", _read(exchange, context, "openai-python", read_python))
 
 
 @check(applies=_replayable, codes=CODES)
 def openai_node(exchange: Exchange, context: CheckContext) -> Iterator[Finding]:
     """openai-node reads the answer as the endpoint sent it, and sends its message back unchanged."""
-    yield from _judge(exchange, "client.openai_node", _reader(context, "openai-node", read_node))
+    yield from _judge(exchange, "client.openai_node", _read(exchange, context, "openai-node", read_node))
 
 
-def _reader(
-    context: CheckContext, client: str, read: Callable[[Replay], ClientRead | None]
-) -> Callable[[Replay], ClientRead | None]:
-    """The read made before judging (`context.clients`), or the SDK read now, for a judge given none."""
-    if context.clients is None:
-        return read
-    done = context.clients.get(client)
-    return lambda replay: done
-
-
-def _judge(exchange: Exchange, family: str, reader: Callable[[Replay], ClientRead | None]) -> Iterator[Finding]:
+def _read(
+    exchange: Exchange, context: CheckContext, client: str, read_now: Callable[[Replay], ClientRead | None]
+) -> ClientRead | None:
+    """The read made before judging (`context.clients`), or, for a judge given none, the SDK's read made now."""
+    if context.clients is not None:
+        return context.clients.get(client)
     replay = replay_of(exchange)
-    if replay is None:
+    return None if replay is None else read_now(replay)
+
+
+def _judge(exchange: Exchange, family: str, read: ClientRead | None) -> Iterator[Finding]:
+    if read is None or exchange.response is None:  # not installed (the run's header says so), or nothing read
         return
-    read = reader(replay)
-    if read is None:  # not installed: the run's header says so
-        return
-    if not 200 <= replay.status < 300:
+    if not 200 <= exchange.response.status < 300:
         yield from _error_read(exchange, family, read)
         return
     if exchange.stream is not None:
@@ -79,7 +75,8 @@ def _judge(exchange: Exchange, family: str, reader: Callable[[Replay], ClientRea
             return
     if read.error is not None:
         # A parse helper refuses JSON that the request's own token limit or stop sequence cut short, whoever sent it.
-        cut = replay.parse and any(cut_short(exchange, choice) for _, choice in choices(exchange))
+        replay = replay_of(exchange)  # what the SDK was fed: whether it ran a parse helper
+        cut = replay is not None and replay.parse and any(cut_short(exchange, c) for _, c in choices(exchange))
         if not read.by_design and not cut:
             where = "/stream/events" if exchange.stream is not None else "/response/body"
             yield Finding(
