@@ -242,7 +242,11 @@ def retry_delay(value: str | None, attempt: int, now: datetime | None = None) ->
     HTTP date; anything else (or no header) gets an exponential backoff. Never raises and may return infinity: the
     header is whatever the endpoint sent, and the caller holds the wait to the case's deadline."""
     asked = _asked_wait(value, now)
-    return 0.5 * 2.0 ** min(attempt, 16) if asked is None else asked
+    return _backoff(attempt) if asked is None else asked
+
+
+def _backoff(attempt: int) -> float:
+    return 0.5 * 2.0 ** min(attempt, 16)
 
 
 def _asked_wait(value: str | None, now: datetime | None = None) -> float | None:
@@ -401,14 +405,15 @@ async def send(client: httpx.AsyncClient, planned: Planned, options: Options, re
                     sent_headers = list(response.request.headers.items())
                     if response.status_code in RETRY_STATUSES and attempt <= options.retries:
                         value = response.headers.get("retry-after") or ""
-                        delay = retry_delay(value, attempt)
+                        asked = _asked_wait(value)
+                        delay = _backoff(attempt) if asked is None else asked
                         left = ends - loop.time()
                         if delay < left:
                             progress.retried.append(response.status_code)
                             await response.aclose()
                             await asyncio.sleep(delay)
                             continue
-                        if left <= 0 or _asked_wait(value) is None:
+                        if left <= 0 or asked is None:
                             # The deadline ends the case, not a wait the endpoint asked for: the answer came as
                             # the time ran out, or the wait is the harness's own backoff. Said as any deadline is.
                             progress.retried.append(response.status_code)
