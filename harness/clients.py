@@ -202,12 +202,12 @@ def python_status() -> str:
         return "openai-python not checked: the openai package is not installed (install chat-conformance[clients])"
     if tuple(int(n) for n in re.findall(r"\d+", version)[:2]) < (1, 40):
         return f"openai-python not checked: openai {version} has no stream accumulation (1.40 or later)"
-    if sys.executable in _PYTHON and _PYTHON[sys.executable] is None:
-        return f"openai-python not checked: its reading process could not be started ({sys.executable})"
-    running = _PYTHON.get(sys.executable)
-    failure = running.failure() if running is not None else None
-    if failure:
-        return f"openai-python not checked past the first answers: its reading process failed ({failure})"
+    if sys.executable in _PYTHON:  # asked for once openai is known to be there: None means it did not start
+        running = _PYTHON[sys.executable]
+        if running is None:
+            return f"openai-python not checked: its reading process could not be started ({sys.executable})"
+        if failure := running.failure():
+            return f"openai-python not checked past the first answers: its reading process failed ({failure})"
     return f"openai-python {version}"
 
 
@@ -498,7 +498,7 @@ class _Reader:
         self._pending: dict[int, Future[dict[str, Any] | None]] = {}
         self._ids = itertools.count(1)
         self._ended = False
-        self._lock = threading.Lock()  # the pending reads, shared with the thread that reads Node's lines
+        self._lock = threading.Lock()  # the pending reads, shared with the thread that reads the process's lines
         self._writing = threading.Lock()  # one replay a line, whole, whichever thread judges
         self._unsent: list[tuple[int, str]] = []
         self._flush_on: asyncio.AbstractEventLoop | None = (
