@@ -3,7 +3,7 @@
 
 Prints the command's usual output, then one JSON line on stderr: wall and CPU seconds of `main(ARGS)`, the time
 spent in the HTML report's handler (`report.html`'s share of the run), the time the event loop's thread spent on the
-client-compatibility checks (wall and CPU seconds) and the CPU seconds of the Node.js process they read through
+client-compatibility checks (wall and CPU seconds) and the CPU seconds of the SDKs' reading processes
 (their share), the peak RSS and the exit code.
 
     python -m benchmarks.probe run CASES --base-url URL ...
@@ -56,7 +56,7 @@ def _watch_clients(spent: list[float]) -> bool:
     CPU seconds (`spent[1]`): the check functions (which read both SDKs themselves when no read was made before
     judging), handing replays to the SDKs' reading processes when they are read before judging, never counted twice.
     Waiting for the reads while the event loop serves other exchanges is not counted: the processes' own CPU is
-    (`_node_cpu`). False when the run has no client checks."""
+    (`_readers_cpu`). False when the run has no client checks."""
     try:
         from harness import clients
         from harness.checks import _REGISTRY, registry
@@ -92,7 +92,7 @@ def _watch_clients(spent: list[float]) -> bool:
     return bool(codes)
 
 
-def _node_cpu() -> float | None:
+def _readers_cpu() -> float | None:
     """CPU seconds of the processes the SDKs read in (Node.js's, and openai-python's where it has one), while they
     still run (Linux only); None when there is none."""
     try:
@@ -130,11 +130,11 @@ def main() -> int:
     html, client_checks = [0.0], [0.0, 0.0]
     watched = _watch_html(html)
     checked = _watch_clients(client_checks)
-    node_before = _node_cpu()
+    readers_before = _readers_cpu()
     started, cpu = time.perf_counter(), _cpu()
     code = harness(sys.argv[1:])
     seconds, cpu = time.perf_counter() - started, _cpu() - cpu
-    node_after = _node_cpu()
+    readers_after = _readers_cpu()
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     figures = {
         "seconds": seconds,
@@ -142,7 +142,7 @@ def main() -> int:
         "html": html[0] if watched else None,
         "clients": client_checks[0] if checked else None,
         "clients_cpu": client_checks[1] if checked else None,
-        "node_cpu": node_after - (node_before or 0.0) if node_after is not None else None,
+        "readers_cpu": readers_after - (readers_before or 0.0) if readers_after is not None else None,
         "code": code,
         "kib": peak_kib,
     }

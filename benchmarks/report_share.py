@@ -38,16 +38,16 @@ def run(settings: Settings) -> list[Row]:
         figures = harness_run([str(cases), "--base-url", url, "--concurrency", "64"], settings.scratch)
         if figures.get("clients") is None:
             return {}
-        node = figures.get("node_cpu") or 0.0
-        spent = figures["clients_cpu"] + node
+        readers = figures.get("readers_cpu") or 0.0
+        spent = figures["clients_cpu"] + readers
         return {
             "spent": spent,
-            "cpu": figures["cpu"] + node,
-            "share": spent / (figures["cpu"] + node),
+            "cpu": figures["cpu"] + readers,
+            "share": spent / (figures["cpu"] + readers),
             "wall": figures["clients"],
             "run": figures["seconds"],
             "wall_share": figures["clients"] / figures["seconds"],
-            "node": node,
+            "readers": readers,
         }
 
     medians = median_of(rounds, [("run", share), ("clients", clients)])
@@ -91,6 +91,6 @@ def _clients_row(median: dict[str, float] | None, count: int, rounds: int) -> Ro
             _share("the run's CPU, the SDK processes' included", median["cpu"], median["share"]),
             _share(held, median["run"], median["wall_share"], target=False),
         ),
-        note=f"{'; '.join(statuses())}; of the CPU, the SDK processes' own {median['node']:.2f} s",
+        note=f"{'; '.join(statuses())}; of the CPU, the SDK processes' own {median['readers']:.2f} s",
         rounds=rounds,
     )
