@@ -28,7 +28,7 @@ from harness.report.console import TABLE_LIMIT, Console
 from harness.report.digest import Digest, digest
 from harness.report.files import junit_xml, results_json, summarize, summary_md
 from harness.report.github import annotation
-from harness.report.matrix import build, markdown
+from harness.report.matrix import Column, build, markdown, overview
 from harness.report.records import Run, record
 from harness.resources import bundled
 from tests.conftest import Harness, Outcome
@@ -228,6 +228,33 @@ def test_a_digest_keeps_each_code_once_and_the_matrix_reads_the_same() -> None:
     shown = markdown(build([whole]), short=True).rstrip()
     assert "| local | 2/3 |" in shown, shown
     assert shown in summary_md(info, results), "the digests' matrix is the one of the whole records"
+
+
+def test_summary_md_folds_its_matrix_from_records_read_once() -> None:
+    """A long run's summary.md reads its records back one at a time: the short matrix folded from a single pass
+    is the one built from every record held, repetitions that disagree and rows where the endpoints part ways
+    included, and a one-endpoint run keeps no row (there is nothing to differ)."""
+    results = [
+        FAILED,
+        replace(FAILED, repetition=2, verdict=Verdict.PASS, findings=()),
+        PASSED,
+        WARNED,
+        SKIPPED,
+        replace(FAILED, endpoint="other"),
+        replace(PASSED, endpoint="other", verdict=Verdict.FAIL),
+        replace(WARNED, endpoint="other"),
+    ]
+    endpoints: dict[str, dict[str, Any]] = {"local": {"model": "m"}, "other": {"model": "m"}}
+    run = Run(label="r", path="", records=tuple(record(r) for r in results), endpoints=endpoints, origin="live")
+    columns = [Column(key=e, run="r", endpoint=e, origin="live", model="m") for e in endpoints]
+    once = overview(columns, (record(r) for r in results))  # a generator: read once
+    shown = markdown(once, short=True)
+    assert shown == markdown(build([run]), short=True)
+    assert "Cases where the endpoints' verdicts differ (2):" in shown, shown
+    assert "| text-basic | fail 1/2 | fail |" in shown and "| text-passed | pass | fail |" in shown, shown
+    alone = overview(columns[:1], (record(r) for r in results if r.endpoint == "local"))
+    assert not alone.rows and not alone.cells
+    assert "| local | 3/4 | 1/1 | 12/12/12 |" in markdown(alone, short=True), "3 of 4 judged passed, the stream too"
 
 
 def test_results_json_has_its_header_indented_and_a_result_a_line() -> None:

@@ -114,8 +114,8 @@ def _digest(result: Result, info: RunInfo | None) -> Digest:
 
 def _for_matrix(made: Record) -> Record:
     """A record as summary.md's matrix reads it: each finding code once, with its severity, no pointer, and no
-    shape (that is for `harness diff`). Every reporter reads each digest back several times at the end of a run
-    and the matrix holds every record at once: a stream's dozens of findings of one code are one here."""
+    shape (that is for `harness diff`). Every reporter reads each digest back several times at the end of a run,
+    and a pytest-xdist worker sends it whole: a stream's dozens of findings of one code are one here."""
     return replace(made, findings=tuple(sorted({(code, severity, "") for code, severity, _ in made.findings})))
 
 

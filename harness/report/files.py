@@ -22,8 +22,8 @@ from ..support import Cell, SupportMatrix
 from .digest import Digest, Digests, Places, Tally, digest, summarize
 from .html import render_html
 from .info import RunInfo
-from .matrix import Matrix, build, markdown
-from .records import RESULTS_FORMAT, Record, RecordLog, Run, json_document, json_text, result_json
+from .matrix import Column, Matrix, markdown, overview
+from .records import RESULTS_FORMAT, RecordLog, json_document, json_text, result_json
 from .support import matrix_markdown
 
 __all__ = [
@@ -298,30 +298,21 @@ def _cell(text: Any) -> str:
 
 
 def _matrix(info: RunInfo, digests: Iterable[Digest]) -> Matrix:
-    endpoints = {e.name: {"model": e.model, "profile": info.profiles.get(e.name, e.profile)} for e in info.endpoints}
-    words: dict[str, str] = {}
-
-    def shared(r: Record) -> Record:
-        """Each digest is read back on its own, its words new strings each time; the matrix holds every record at
-        once, so the words they all repeat (endpoint, tags, codes) are held once."""
-        word = words.setdefault
-        return replace(
-            r,
-            endpoint=word(r.endpoint, r.endpoint),
-            tags=tuple(word(t, t) for t in r.tags),
-            findings=tuple((word(c, c), word(s, s), p) for c, s, p in r.findings),
+    """summary.md's short matrix, folded from the digests as they are read back: none is held past its turn."""
+    columns = [
+        Column(
+            key=e.name,
+            run=info.run_id,
+            endpoint=e.name,
+            origin=info.origin,
+            model=e.model,
+            profile=info.profiles.get(e.name, e.profile),
+            concurrency=info.concurrency,
+            repeat=info.repeat,
         )
-
-    run = Run(
-        label=info.run_id,
-        path="",
-        origin=info.origin,
-        endpoints=endpoints,
-        records=tuple(shared(d.record) for d in digests),
-        concurrency=info.concurrency,
-        repeat=info.repeat,
-    )
-    return build([run])
+        for e in info.endpoints
+    ]
+    return overview(columns, (d.record for d in digests))
 
 
 class _Lines:

@@ -22,7 +22,7 @@ import json
 import statistics
 import sys
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -57,7 +57,7 @@ class _Cell:
     total_ms: float | None
     ttft_ms: float | None
     status: Any
-    warnings: frozenset[str]
+    warnings: tuple[str, ...]  # of its codes, those that are warnings (mostly none: the one empty tuple)
     reason: str
 
 
@@ -81,12 +81,12 @@ class _Matrix:
             self.endpoints.append(endpoint)
             self.by_endpoint[endpoint] = Counter()
             self.total_ms[endpoint], self.ttft_ms[endpoint] = [], []
-        key = (str(record.get("id", "")), str(record.get("mode") or "plain"))
+        key = (str(record.get("id", "")), sys.intern(str(record.get("mode") or "plain")))
         findings = [f for f in record.get("findings") or [] if isinstance(f, Mapping)]
         timings = record.get("timings")
         timings = timings if isinstance(timings, Mapping) else {}
-        # Each record is parsed on its own, so its words (verdicts, codes) are new strings each time: a cell is
-        # kept for every result of the run, and holds the one copy of each word instead.
+        # Each record is parsed on its own, so its words (verdicts, codes, tags) are new strings each time: a cell
+        # is kept for every result of the run, and holds the one copy of each word instead.
         verdict = sys.intern(str(record.get("verdict", "")))
         total_ms = _number(timings.get("total_ms"))
         cell = _Cell(
@@ -96,11 +96,13 @@ class _Matrix:
             total_ms=total_ms,
             ttft_ms=_number(timings.get("ttft_ms")),
             status=record.get("status"),
-            warnings=frozenset(sys.intern(str(f.get("code", ""))) for f in findings if f.get("severity") == "warning"),
+            warnings=tuple(
+                sorted({sys.intern(str(f.get("code", ""))) for f in findings if f.get("severity") == "warning"})
+            ),
             reason=str(record.get("reason") or "") if total_ms is None else "",  # shown only without a time
         )
         self.rows.setdefault(key, {})[endpoint] = cell
-        tags = [str(t) for t in record.get("tags") or []]
+        tags = [sys.intern(str(t)) for t in record.get("tags") or []]
         self.row_tags.setdefault(key, [])
         self.row_tags[key] += [t for t in tags if t not in self.row_tags[key]]
         self.titles.setdefault(key, str(record.get("title") or ""))
@@ -354,28 +356,28 @@ def _cell(cell: _Cell | None, endpoint: str) -> str:
     )
 
 
-def _matrix(matrix: _Matrix) -> str:
-    lines = [
-        "<h2>Matrix</h2>",
-        _filters(matrix),
+def _matrix(matrix: _Matrix) -> Iterator[str]:
+    """The matrix a line at a time: a long run's has a row per case, too long to hold as one string twice over."""
+    yield "<h2>Matrix</h2>"
+    yield _filters(matrix)
+    yield (
         '<table id="matrix"><thead><tr><th>case</th>'
         + "".join(f'<th data-column="{_e(n)}">{_e(n)}</th>' for n in matrix.endpoints)
-        + "</tr></thead><tbody>",
-    ]
+        + "</tr></thead><tbody>"
+    )
     for number, (key, cells) in enumerate(matrix.rows.items()):
         case, mode = key
         label = case if mode == "plain" else f"{case} [{mode}]"
         title = matrix.titles.get(key, "")
         tags = json.dumps(matrix.row_tags.get(key, []))
-        lines.append(
+        yield (
             f'<tr class="case" id="row{number}" data-tags="{_e(tags)}"><th><code>{_e(label)}</code>'
             + (f'<div class="muted">{_e(title)}</div>' if title else "")
             + "</th>"
             + "".join(_cell(cells.get(endpoint), endpoint) for endpoint in matrix.endpoints)
             + "</tr>"
         )
-    lines.append("</tbody></table>")
-    return "\n".join(lines)
+    yield "</tbody></table>"
 
 
 # The verdicts harness.support names; anything else a file says is shown unstyled, never as a class of its own.
@@ -385,10 +387,13 @@ _SUPPORT_CLASSES = {
 _MARKS = {"error": "!", "warning": "?"}
 
 
-def _anchors(matrix: _Matrix) -> dict[tuple[str, str], list[tuple[str, int]]]:
-    """(case id, endpoint) -> the results of that case on that endpoint, one per mode, as (label, index)."""
+def _anchors(matrix: _Matrix, cases: Container[str]) -> dict[tuple[str, str], list[tuple[str, int]]]:
+    """(case id, endpoint) -> the results of that case on that endpoint, one per mode, as (label, index), for the
+    probes' `cases` only: the matrix may hold thousands of others."""
     found: dict[tuple[str, str], list[tuple[str, int]]] = {}
     for (case, mode), cells in matrix.rows.items():
+        if case not in cases:
+            continue
         for endpoint, cell in cells.items():
             label = case if mode == "plain" else f"{case} [{mode}]"
             found.setdefault((case, endpoint), []).append((label, cell.index))
@@ -428,24 +433,28 @@ def _support_cell(cell: Any, endpoint: str, anchors: Mapping[tuple[str, str], li
     return f'<td class="support{contradicts}" data-verdict="{_e(verdict)}">{"".join(parts)}</td>'
 
 
-def _support(support: Mapping[str, Any], matrix: _Matrix) -> str:
+def _support(support: Mapping[str, Any], matrix: _Matrix) -> Iterator[str]:
     """The support matrix: a row per parameter, a column per endpoint, each cell linked to its probes' results."""
     endpoints = [e for e, cells in support.items() if isinstance(cells, Mapping)]
     names: dict[str, None] = {}
+    cases: set[str] = set()
     for endpoint in endpoints:
-        names.update(dict.fromkeys(str(n) for n in support[endpoint]))
-    anchors = _anchors(matrix)
-    lines = [
-        "<h2>Parameter support</h2>",
+        for name, cell in support[endpoint].items():
+            names[str(name)] = None
+            if isinstance(cell, Mapping):
+                cases.update(str(case) for case in cell.get("cases") or [])
+    anchors = _anchors(matrix, cases)
+    yield "<h2>Parameter support</h2>"
+    yield (
         '<table id="support"><thead><tr><th>parameter</th>'
         + "".join(f"<th>{_e(e)}</th>" for e in endpoints)
-        + "</tr></thead><tbody>",
-    ]
+        + "</tr></thead><tbody>"
+    )
     for name in names:
         cells = "".join(_support_cell(support[e].get(name), e, anchors) for e in endpoints)
-        lines.append(f"<tr><th><code>{_e(name)}</code></th>{cells}</tr>")
-    lines += ["</tbody></table>", f'<p class="muted">{_e(LEGEND)}</p>']
-    return "\n".join(lines)
+        yield f"<tr><th><code>{_e(name)}</code></th>{cells}</tr>"
+    yield "</tbody></table>"
+    yield f'<p class="muted">{_e(LEGEND)}</p>'
 
 
 def _findings(findings: list[Record]) -> str:
@@ -566,9 +575,11 @@ def render_html(
     write(f"<h1>{_e(heading)}</h1>\n{_runs(runs, notes)}\n")
     write(_summary(matrix, runs) + "\n")
     write(_plots(matrix) + "\n")
-    write(_matrix(matrix) + "\n")
+    for line in _matrix(matrix):
+        write(line + "\n")
     if support:
-        write(_support(support, matrix) + "\n")
+        for line in _support(support, matrix):
+            write(line + "\n")
     write(
         '<h2>Results</h2><p class="muted">Each result with its findings and the exchange they point into '
         "(secrets redacted, as in results.json).</p>\n"

@@ -35,6 +35,7 @@ __all__ = [
     "Stats",
     "build",
     "markdown",
+    "overview",
     "percentile",
     "sending",
     "text",
@@ -205,21 +206,33 @@ def _cell(records: Sequence[Record]) -> Cell:
     )
 
 
-def _stats(records: Sequence[Record]) -> Stats:
-    counts = {v.value: sum(r.verdict is v for r in records) for v in Verdict}
-    rates: dict[str, tuple[int, int]] = {}
-    for r in records:
-        if r.verdict is Verdict.SKIP:
-            continue
-        for tag in r.features:
-            passed, judged = rates.get(tag, (0, 0))
-            rates[tag] = (passed + (r.verdict is Verdict.PASS), judged + 1)
-    latency: dict[str, dict[str, float | None]] = {}
-    for name, pick in (("total_ms", _total), ("ttft_ms", _ttft)):
-        values = [v for v in (pick(r) for r in records) if v is not None]
-        latency[name] = {"n": len(values), **{f"p{p}": percentile(values, p) for p in PERCENTILES}}
-    honours = tuple(sorted((t for t, (passed, judged) in rates.items() if passed == judged), key=_featured))
-    return Stats(counts=counts, rates=rates, honours=honours, latency=latency)
+class _Fold:
+    """One column's `Stats`, folded a record at a time: what it keeps of a record is a verdict count and two
+    numbers, so a long run's records need not be held together."""
+
+    def __init__(self) -> None:
+        self.counts = dict.fromkeys((v.value for v in Verdict), 0)
+        self.rates: dict[str, tuple[int, int]] = {}
+        self.latency: dict[str, list[float]] = {"total_ms": [], "ttft_ms": []}
+
+    def add(self, r: Record) -> None:
+        self.counts[r.verdict.value] += 1
+        if r.verdict is not Verdict.SKIP:  # a skipped case is not judged
+            for tag in r.features:
+                passed, judged = self.rates.get(tag, (0, 0))
+                self.rates[tag] = (passed + (r.verdict is Verdict.PASS), judged + 1)
+        for name, pick in (("total_ms", _total), ("ttft_ms", _ttft)):
+            value = pick(r)
+            if value is not None:
+                self.latency[name].append(value)
+
+    def stats(self) -> Stats:
+        latency = {
+            name: {"n": len(values), **{f"p{p}": percentile(values, p) for p in PERCENTILES}}
+            for name, values in self.latency.items()
+        }
+        honours = tuple(sorted((t for t, (passed, judged) in self.rates.items() if passed == judged), key=_featured))
+        return Stats(counts=dict(self.counts), rates=dict(self.rates), honours=honours, latency=latency)
 
 
 def _featured(tag: str) -> tuple[int, str]:
@@ -257,14 +270,14 @@ def build(runs: Sequence[Run]) -> Matrix:
                 )
             )
     grouped: dict[tuple[str, str], list[Record]] = {}
-    by_column: dict[str, list[Record]] = {c.key: [] for c in columns}
+    folds = {c.key: _Fold() for c in columns}
     titles: dict[str, str] = {}
     rows: dict[str, None] = {}
     for run in runs:
         for r in run.records:
             key = next(c.key for c in columns if c.run == run.label and c.endpoint == r.endpoint)
             grouped.setdefault((r.row, key), []).append(r)
-            by_column[key].append(r)
+            folds[key].add(r)
             rows.setdefault(r.row)
             titles.setdefault(r.row, r.title)
     notes = tuple(f"{run.label}: {note}" for run in runs for note in run.notes)
@@ -273,8 +286,36 @@ def build(runs: Sequence[Run]) -> Matrix:
         rows=tuple(rows),
         titles=titles,
         cells={key: _cell(records) for key, records in grouped.items()},
-        stats={key: _stats(records) for key, records in by_column.items()},
+        stats={key: fold.stats() for key, fold in folds.items()},
         notes=notes,
+    )
+
+
+def overview(columns: Sequence[Column], records: Iterable[Record]) -> Matrix:
+    """The matrix as `markdown(short=True)` reads it, from one run's records read once: each column's stats and,
+    when there are columns to differ, each row's verdicts by column (the part of a cell by which they differ).
+
+    What a long run's summary.md needs without holding its records. `columns` name the run's endpoints (a record
+    of another endpoint gets a column of its own, its rows' verdicts kept from then on)."""
+    found = {c.endpoint: c for c in columns}
+    folds = {c.endpoint: _Fold() for c in columns}
+    cells: dict[tuple[str, str], Cell] = {}
+    rows: dict[str, None] = {}
+    for r in records:
+        if r.endpoint not in found:
+            found[r.endpoint] = Column(key=r.endpoint, run="", endpoint=r.endpoint)
+            folds[r.endpoint] = _Fold()
+        folds[r.endpoint].add(r)
+        if len(found) > 1:
+            key = (r.row, found[r.endpoint].key)
+            got = cells.get(key)
+            cells[key] = Cell(verdicts=(*got.verdicts, r.verdict) if got else (r.verdict,))
+            rows.setdefault(key[0])
+    return Matrix(
+        columns=tuple(found.values()),
+        rows=tuple(rows),
+        cells=cells,
+        stats={found[endpoint].key: fold.stats() for endpoint, fold in folds.items()},
     )
 
 
