@@ -198,6 +198,10 @@ async def _stoppable(work: Callable[[Stop], Awaitable[_T]]) -> _T:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if not args.dry_run and not args.no_clients:
+        from .clients import warm
+
+        warm()  # the SDKs' reading processes load them while this one loads the rest and reads the cases
     import asyncio
 
     from .cases import CaseFiles

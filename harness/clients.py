@@ -497,6 +497,7 @@ class _Reader:
             raise
         self._pending: dict[int, Future[dict[str, Any] | None]] = {}
         self._ids = itertools.count(1)
+        self._asked = False  # whether it was ever given an answer to read
         self._ended = False
         self._lock = threading.Lock()  # the pending reads, shared with the thread that reads the process's lines
         self._writing = threading.Lock()  # one replay a line, whole, whichever thread judges
@@ -557,6 +558,7 @@ class _Reader:
                 return future
             number = next(self._ids)
             self._pending[number] = future
+            self._asked = True
         line = json.dumps({**replay.to_json(), "id": number}) + "\n"
         try:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
@@ -615,6 +617,11 @@ class _Reader:
         self._end()
 
     def close(self) -> None:
+        """End the process once it has read what it was given. One never given an answer is stopped at once: a run
+        that ended on a usage error, or sent nothing, does not wait while it loads its SDK."""
+        if self._process.poll() is None and not self._asked:
+            with contextlib.suppress(OSError):
+                self._process.kill()
         if self._process.poll() is None:
             if self._process.stdin is not None:
                 with contextlib.suppress(OSError):

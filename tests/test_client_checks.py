@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import signal
 import sys
 import tomllib
 from collections.abc import Iterator
@@ -535,6 +536,29 @@ def test_a_run_reads_openai_python_in_a_process_of_its_own_as_it_would_read_here
         assert reads["openai-python"] == read_python(replay_of(exchange)), row.id  # type: ignore[arg-type]
     reader = clients._PYTHON[sys.executable]
     assert reader is not None and reader.version == python_status().split()[-1] and reader.failure() is None
+
+
+ECHO = """
+import json, sys
+print(json.dumps({"version": "1"}), flush=True)
+for line in sys.stdin:
+    print(json.dumps({"id": json.loads(line)["id"], "value": {"read": True}}), flush=True)
+"""
+
+
+def test_a_reading_process_ends_after_its_reads_or_at_once_if_it_was_given_none() -> None:
+    """A run starts the SDKs' processes before it reads its cases, so that they load meanwhile: a run that then
+    ends on a usage error, or sends nothing, stops them at once instead of waiting while they load; one that was
+    given answers ends when it has read them all."""
+    loading = "import sys, time; time.sleep(2); sys.stdin.read()"  # would end on its own once it has loaded
+    idle = clients._Reader([sys.executable, "-c", loading], "idle")
+    idle.close()
+    assert idle._process.returncode == -signal.SIGKILL, "stopped, not waited for"
+    used = clients._Reader([sys.executable, "-c", ECHO], "echo")
+    replay = clients.Replay(request={}, status=200, headers={}, body=b"{}", stream=False, parse=False)
+    assert used.read(replay) == {"id": 1, "value": {"read": True}}
+    used.close()
+    assert used._process.returncode == 0, "its stdin closed, it ended on its own"
 
 
 def _python_reader_as(script: Path, text: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
