@@ -146,6 +146,7 @@ class _Transport(AiohttpTransport):
         return aiohttp.ClientSession(
             connector=connector,
             skip_auto_headers=_AUTO_HEADERS,
+            cookie_jar=aiohttp.DummyCookieJar(),  # aiohttp keeps none either (see runner._NoCookies)
             trace_configs=[_trace_config()],
             max_line_size=MAX_HEAD,
             max_field_size=MAX_HEAD,

@@ -8,6 +8,7 @@ the fuzzer both send through a session.
 from __future__ import annotations
 
 import asyncio
+import http.cookiejar
 import os
 from collections.abc import Mapping
 from dataclasses import replace
@@ -32,6 +33,17 @@ from .sending import Options, send
 from .transport import EnvironmentTransport, NoRecording, RecordingTransport, ReplayTransport
 
 __all__ = ["Session"]
+
+
+class _NoCookies(http.cookiejar.CookieJar):
+    """A jar that keeps nothing: a cookie one answer sets is not sent with the requests after it, so each case's
+    request is what its file says whatever ran before it (httpx has no switch for this)."""
+
+    def extract_cookies(self, response: object, request: object) -> None:
+        pass
+
+    def set_cookie(self, cookie: http.cookiejar.Cookie) -> None:
+        pass
 
 
 class Session:
@@ -91,6 +103,7 @@ class Session:
                 timeout=httpx.Timeout(limit, connect=min(10.0, limit)),
                 transport=sender,
                 follow_redirects=False,
+                cookies=_NoCookies(),
                 # A live run goes through HTTPS_PROXY/HTTP_PROXY except for NO_PROXY hosts, as httpx does by
                 # default, since corporate networks reach endpoints only that way; a replay reads nothing from
                 # the environment. httpx ignores these variables when it is given a transport (tests' mocks).

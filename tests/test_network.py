@@ -18,7 +18,10 @@ import httpx
 import pytest
 from aiohttp.http_exceptions import BadHttpMessage, ContentLengthError, TransferEncodingError
 
+from harness.cases import parse_case
 from harness.decoding import ACCEPT
+from harness.endpoints import Endpoint
+from harness.engine import run
 from harness.models import Verdict
 from harness.network import NetworkClient, translated
 from harness.sending import Options, _map_transport_error
@@ -109,6 +112,18 @@ def test_the_request_on_the_wire_carries_httpx_s_headers_and_nothing_of_aiohttp_
     assert sent.headers["content-type"] == "application/json"
     assert set(sent.headers) == {"host", "accept", "accept-encoding", "connection", "user-agent", "content-length",
                                  "content-type"}  # fmt: skip
+
+
+def test_a_cookie_an_answer_sets_is_not_sent_with_the_requests_after_it(hostile: Hostile) -> None:
+    """Each case's request is what its file says, whatever answered before it: neither httpx's jar nor aiohttp's
+    keeps what an answer's Set-Cookie asks for, so a run's requests do not depend on its order."""
+    FAULTS["cookie"] = _head("HTTP/1.1", "Set-Cookie: session=abc123; Path=/", "Set-Cookie: other=1")
+    cases = [parse_case({"id": name, "request": TEXT}) for name in ("first", "second", "third")]
+    endpoint = Endpoint("test", hostile.url("cookie"), model="test-model")
+    results = asyncio.run(run(cases, [endpoint], Options(timeout=10, deadline=20, concurrency=1), environ={}))
+    assert [r.verdict for r in results] == [Verdict.PASS] * 3, [r.findings for r in results]
+    assert len(hostile.requests) == 3
+    assert not [sent.headers for sent in hostile.requests if "cookie" in sent.headers]
 
 
 def test_the_answer_s_http_version_is_the_one_the_server_spoke(hostile: Hostile) -> None:
