@@ -405,6 +405,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         plan.report = session_report(plan)
         session.config.pluginmanager.register(plan.report, REPORT_PLUGIN)
     session.config.stash[PLAN] = plan
+    runs_items = hasattr(session.config, "workerinput") or getattr(session.config.option, "dist", "no") == "no"
+    if options.clients and runs_items:  # pytest-xdist's controller hands the items to its workers: none here
+        from .clients import warm
+
+        warm()  # the SDKs load while pytest collects the cases, as they do while `harness run` reads them
 
 
 REPORT_PLUGIN = "harness-report-dir"
