@@ -490,6 +490,10 @@ def test_two_endpoints_in_one_run_read_side_by_side_in_chromium(
     page.uncheck('input[name="endpoint"][value="good"]')
     assert opened.visible("tr.case") == 0 and opened.text("#shown-rows") == "0"
     assert opened.visible('th[data-column="good"]') == 0
+    for plot in ("#plot-latency", "#plot-ttft"):  # the plots follow the endpoint filter: its box and its legend
+        assert page.locator(f'{plot} g[data-column="good"]').count() >= 2
+        assert opened.visible(f'{plot} g[data-column="good"]') == 0, plot
+        assert opened.visible(f'{plot} g.legend[data-column="bad"]') == 1, plot
     page.check('input[name="verdict"][value="fail"]')
     assert opened.visible("tr.case") == 3 and opened.visible("section.result") == 3
     page.select_option("#filter-tag", "stream")
@@ -497,6 +501,7 @@ def test_two_endpoints_in_one_run_read_side_by_side_in_chromium(
     page.select_option("#filter-tag", "")
     page.check('input[name="endpoint"][value="good"]')
     assert opened.visible("section.result") == 6
+    assert opened.visible('#plot-ttft g.legend[data-column="good"]') == 1
 
     # A finding, with its pointer and the exchange it came from.
     page.locator('td.cell[data-endpoint="bad"] .codes a').first.click()

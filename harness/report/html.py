@@ -19,6 +19,7 @@ import hashlib
 import html
 import io
 import json
+import re
 import statistics
 import sys
 from collections import Counter
@@ -121,6 +122,10 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
+# pygal's group of one series' shapes (`class="series serie-1 ..."`) and of its legend (`id="activate-serie-1"`).
+_SERIE = re.compile(r"(?:^|[\s-])serie-(\d+)(?:\s|$)")
+
+
 def _plot(title: str, series: dict[str, list[float]]) -> str:
     """A box plot per endpoint as inline SVG, drawn by pygal, without the script pygal adds for its tooltips."""
     import pygal
@@ -129,8 +134,11 @@ def _plot(title: str, series: dict[str, list[float]]) -> str:
     # the legacy find_module: every later import that reaches it warns, an error under `-W error` (Kozea/pygal#532).
     sys.meta_path[:] = [finder for finder in sys.meta_path if type(finder).__module__ != "pygal"]
 
+    endpoints = list(series)
+
     def offline(root: Any) -> Any:
-        """No script (the page's policy would refuse it); each value's text as a native tooltip instead."""
+        """No script (the page's policy would refuse it); each value's text as a native tooltip instead; each
+        endpoint's box and legend marked with its column, so the page's endpoint filter hides them too."""
         for parent in list(root.iter()):
             for child in list(parent):
                 name = child.tag.rsplit("}", 1)[-1] if isinstance(child.tag, str) else ""
@@ -140,6 +148,8 @@ def _plot(title: str, series: dict[str, list[float]]) -> str:
                     tip = root.makeelement(child.tag.replace("desc", "title"), {})
                     tip.text = child.text
                     parent.insert(0, tip)
+                elif name == "g" and (number := _SERIE.search(f"{child.get('class', '')} {child.get('id', '')}")):
+                    child.set("data-column", endpoints[int(number[1])])
         return root
 
     chart = pygal.Box(
@@ -200,7 +210,7 @@ white-space:pre-wrap;word-break:break-all}code{font-size:.9em}.muted{color:#777}
 .s-honoured{background:#2e7d32;color:#fff}.s-accepted{background:#c8e6c9}.s-ignored{background:#f9a825}
 .s-rejected{background:#c62828;color:#fff}.s-broken{background:#6a1b9a;color:#fff}.s-not-probed{background:#e0e0e0}
 .contradicts{outline:2px solid #c62828}.evidence a{font-family:monospace;font-size:.85em;margin-right:.4em}
-.doc{font-size:.85em;overflow-wrap:anywhere}
+.doc{font-size:.85em;overflow-wrap:anywhere}[hidden]{display:none}
 """
 
 # Fixed text: nothing from a record is ever put into it. Rows, cells and results carry what it filters on as
@@ -218,8 +228,8 @@ SCRIPT = """
     var tagged = function (element) {
       return !tag || JSON.parse(element.getAttribute("data-tags") || "[]").indexOf(tag) >= 0;
     };
-    all("[data-column]").forEach(function (element) {
-      element.hidden = endpoints.indexOf(element.getAttribute("data-column")) < 0;
+    all("[data-column]").forEach(function (element) {  // an attribute, which SVG's shapes also take
+      element.toggleAttribute("hidden", endpoints.indexOf(element.getAttribute("data-column")) < 0);
     });
     var rows = 0;
     all("tr.case").forEach(function (row) {
