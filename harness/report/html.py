@@ -134,7 +134,7 @@ def _plot(title: str, series: dict[str, list[float]]) -> str:
     # the legacy find_module: every later import that reaches it warns, an error under `-W error` (Kozea/pygal#532).
     sys.meta_path[:] = [finder for finder in sys.meta_path if type(finder).__module__ != "pygal"]
 
-    endpoints = list(series)
+    endpoints = dict(enumerate(series))
 
     def offline(root: Any) -> Any:
         """No script (the page's policy would refuse it); each value's text as a native tooltip instead; each
@@ -148,8 +148,8 @@ def _plot(title: str, series: dict[str, list[float]]) -> str:
                     tip = root.makeelement(child.tag.replace("desc", "title"), {})
                     tip.text = child.text
                     parent.insert(0, tip)
-                elif name == "g" and (number := _SERIE.search(f"{child.get('class', '')} {child.get('id', '')}")):
-                    child.set("data-column", endpoints[int(number[1])])
+                elif name == "g" and (found := _SERIE.search(f"{child.get('class', '')} {child.get('id', '')}")):
+                    child.set("data-column", endpoints.get(int(found[1]), ""))
         return root
 
     chart = pygal.Box(
