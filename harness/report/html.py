@@ -126,6 +126,12 @@ def _median(values: list[float]) -> float | None:
 _SERIE = re.compile(r"(?:^|[\s-])serie-(\d+)(?:\s|$)")
 
 
+def _serie(element: Any) -> int | None:
+    """The number of the series an SVG group of pygal's draws or names, or None."""
+    found = _SERIE.search(f"{element.get('class', '')} {element.get('id', '')}")
+    return int(found[1]) if found else None
+
+
 def _plot(title: str, series: dict[str, list[float]]) -> str:
     """A box plot per endpoint as inline SVG, drawn by pygal, without the script pygal adds for its tooltips."""
     import pygal
@@ -148,8 +154,8 @@ def _plot(title: str, series: dict[str, list[float]]) -> str:
                     tip = root.makeelement(child.tag.replace("desc", "title"), {})
                     tip.text = child.text
                     parent.insert(0, tip)
-                elif name == "g" and (found := _SERIE.search(f"{child.get('class', '')} {child.get('id', '')}")):
-                    child.set("data-column", endpoints.get(int(found[1]), ""))
+                elif name == "g" and (number := _serie(child)) in endpoints:
+                    child.set("data-column", endpoints[number])
         return root
 
     chart = pygal.Box(
