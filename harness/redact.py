@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
 
@@ -46,6 +47,7 @@ _USERINFO = re.compile(r"(?<=://)([^/?#@\s\"'<>]+)@")
 _SHORT_ESCAPES = {'"': '"', "\\": "\\\\", "/": "/", "\b": "b", "\f": "f", "\n": "n", "\r": "r", "\t": "t"}
 
 
+@lru_cache(maxsize=4096)  # asked of every header of every request and answer, whose names mostly repeat
 def sensitive_header(name: str) -> bool:
     """Whether a header's name says its value is a credential, so the value is never shown at all."""
     lowered = name.lower()
