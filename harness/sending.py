@@ -241,12 +241,12 @@ def retry_delay(value: str | None, attempt: int, now: datetime | None = None) ->
     """Seconds to wait before retry `attempt`, as Retry-After asks: a number of seconds (negative means now), or an
     HTTP date; anything else (or no header) gets an exponential backoff. Never raises and may return infinity: the
     header is whatever the endpoint sent, and the caller holds the wait to the case's deadline."""
-    asked = _asked_wait(value, now)
-    return _backoff(attempt) if asked is None else asked
+    return _delay(_asked_wait(value, now), attempt)
 
 
-def _backoff(attempt: int) -> float:
-    return 0.5 * 2.0 ** min(attempt, 16)
+def _delay(asked: float | None, attempt: int) -> float:
+    """The wait Retry-After asked for, or without one the harness's own exponential backoff."""
+    return 0.5 * 2.0 ** min(attempt, 16) if asked is None else asked
 
 
 def _asked_wait(value: str | None, now: datetime | None = None) -> float | None:
@@ -406,7 +406,7 @@ async def send(client: httpx.AsyncClient, planned: Planned, options: Options, re
                     if response.status_code in RETRY_STATUSES and attempt <= options.retries:
                         value = response.headers.get("retry-after") or ""
                         asked = _asked_wait(value)
-                        delay = _backoff(attempt) if asked is None else asked
+                        delay = _delay(asked, attempt)
                         left = ends - loop.time()
                         if delay < left:
                             progress.retried.append(response.status_code)
