@@ -106,6 +106,7 @@ def check(
             raise RuntimeError(f"check {code} registered twice")
         own = {f"{code}.{suffix}": text for suffix, text in (codes or {}).items()}
         _REGISTRY[code] = Check(code, function, applies, (function.__doc__ or "").strip().split("\n")[0], own)
+        _in_order()
         return function
 
     return register
@@ -121,17 +122,20 @@ def registry() -> Mapping[str, Check]:
     """Every registered check by code (importing the check families on first use, once), in the families' order
     whichever module was imported first: the first finding of an exchange heads its failure block."""
     _load_families()
-    return _ordered(len(_REGISTRY))
+    return _VIEW
 
 
-@cache
-def _ordered(registered: int) -> Mapping[str, Check]:
-    """The registry sorted, once per number of checks registered (checks are only ever added): every exchange is
-    judged by walking it."""
+def _in_order() -> None:
+    """Keep the registry in the families' order as checks are added (at import, a hundred times), so that judging
+    every exchange walks it as it is, never sorting it again."""
     order = {family: i for i, family in enumerate(_FAMILIES)}
-    return MappingProxyType(
-        dict(sorted(_REGISTRY.items(), key=lambda item: order.get(item[0].split(".", 1)[0], len(order))))
-    )
+    ordered = sorted(_REGISTRY.items(), key=lambda item: order.get(item[0].split(".", 1)[0], len(order)))
+    _REGISTRY.clear()
+    _REGISTRY.update(ordered)
+
+
+_VIEW: Mapping[str, Check] = MappingProxyType(_REGISTRY)
+"""The registry as callers read it: live (what replaces a check in place is seen), never changed through it."""
 
 
 def all_codes() -> list[str]:
