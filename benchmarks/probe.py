@@ -85,10 +85,8 @@ def _watch_clients(spent: list[float]) -> bool:
     for code in codes:
         _REGISTRY[code] = dataclasses.replace(_REGISTRY[code], function=timed(_REGISTRY[code].function, True))
     clients.read_python = timed(clients.read_python, False)
-    reader = getattr(clients, "_Reader", None) or getattr(clients, "_NodeProcess", None)
     for name in ("submit", "flush", "read"):
-        if reader is not None and hasattr(reader, name):
-            setattr(reader, name, timed(getattr(reader, name), False))
+        setattr(clients._Reader, name, timed(getattr(clients._Reader, name), False))
     return bool(codes)
 
 
@@ -99,7 +97,7 @@ def _readers_cpu() -> float | None:
         from harness import clients
     except ImportError:
         return None
-    running = [*getattr(clients, "_NODE", {}).values(), *getattr(clients, "_PYTHON", {}).values()]
+    running = [*clients._NODE.values(), *clients._PYTHON.values()]
     total = None
     for reader in running:
         try:
