@@ -372,6 +372,12 @@ def _cell(cell: _Cell | None, endpoint: str) -> str:
     )
 
 
+def _label(row: tuple[str, str]) -> str:
+    """A matrix row's name: the case, and `[stream]` for the streamed run of a case run both ways."""
+    case, mode = row
+    return case if mode == "plain" else f"{case} [{mode}]"
+
+
 def _matrix(matrix: _Matrix) -> Iterator[str]:
     """The matrix a line at a time: a long run's has a row per case, too long to hold as one string twice over."""
     yield "<h2>Matrix</h2>"
@@ -382,8 +388,7 @@ def _matrix(matrix: _Matrix) -> Iterator[str]:
         + "</tr></thead><tbody>"
     )
     for number, (key, cells) in enumerate(matrix.rows.items()):
-        case, mode = key
-        label = case if mode == "plain" else f"{case} [{mode}]"
+        label = _label(key)
         title = matrix.titles.get(key, "")
         tags = json.dumps(matrix.row_tags.get(key, []))
         yield (
@@ -411,8 +416,7 @@ def _anchors(matrix: _Matrix, cases: Container[str]) -> dict[tuple[str, str], li
         if case not in cases:
             continue
         for endpoint, cell in cells.items():
-            label = case if mode == "plain" else f"{case} [{mode}]"
-            found.setdefault((case, endpoint), []).append((label, cell.index))
+            found.setdefault((case, endpoint), []).append((_label((case, mode)), cell.index))
     return found
 
 
